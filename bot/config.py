@@ -1,0 +1,362 @@
+"""Configuration: one YAML file plus environment variables for secrets.
+
+`load_settings(path, environ)` is the only place that reads the environment or the config
+file. Every model is frozen and forbids unknown keys, so a typo is an error that names the
+file and the key path (``clusters[1].eks.region``) instead of a silently ignored setting.
+Secrets (Slack tokens, database passwords) never live in the file: they come from
+`SLACK_BOT_TOKEN`, `SLACK_APP_TOKEN` and `DATABASE_URL`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+from bot.errors import ConfigError
+
+K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+SLACK_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+SCHEDULE_KINDS = ("app-health", "workflow-digest", "pending-approvals", "run")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SlackSettings(_Model):
+    """How the bot meets Slack. Tokens come from the environment only."""
+
+    command: str = "/ops"
+    team_id: str | None = None
+    api_url: str | None = Field(
+        default=None, description="Web API base URL; only for the local sandbox (ends with /api/)."
+    )
+    approvals_channel: str | None = None
+    user_cache_ttl_seconds: float = Field(default=60.0, gt=0)
+    bot_token: SecretStr | None = Field(default=None, exclude=True)
+    app_token: SecretStr | None = Field(default=None, exclude=True)
+
+    @field_validator("command")
+    @classmethod
+    def _slash(cls, value: str) -> str:
+        if not re.fullmatch(r"/[a-z0-9_-]{1,31}", value):
+            raise ValueError("must be a slash command such as /ops (lower case, starts with /)")
+        return value
+
+    @field_validator("approvals_channel")
+    @classmethod
+    def _channel(cls, value: str | None) -> str | None:
+        if value is not None and not SLACK_CHANNEL_ID.match(value):
+            raise ValueError("must be a Slack channel id such as C0123ABCD")
+        return value
+
+
+class KubeconfigAuth(_Model):
+    kind: Literal["kubeconfig"]
+    path: str | None = None
+    context: str | None = None
+
+
+class InClusterAuth(_Model):
+    kind: Literal["in-cluster"]
+
+
+class EksAuth(_Model):
+    """EKS through IAM: optional AssumeRole into the cluster's account, then a `k8s-aws-v1.` token."""
+
+    kind: Literal["eks"]
+    cluster_name: str
+    region: str
+    role_arn: str | None = None
+    external_id: str | None = None
+    endpoint_url: str | None = Field(default=None, description="AWS endpoint override (sandbox only).")
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", value):
+            raise ValueError("must be an AWS region such as eu-west-1")
+        return value
+
+    @field_validator("role_arn")
+    @classmethod
+    def _arn(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"arn:aws[a-z-]*:iam::\d{12}:role/.+", value):
+            raise ValueError("must be an IAM role ARN such as arn:aws:iam::123456789012:role/chatops")
+        return value
+
+
+class TokenAuth(_Model):
+    """A static API server URL and a bearer token read from an environment variable."""
+
+    kind: Literal["token"]
+    server: str
+    token_env: str
+    insecure_skip_tls_verify: bool = False
+    ca_file: str | None = None
+
+
+ClusterAuth = Annotated[
+    KubeconfigAuth | InClusterAuth | EksAuth | TokenAuth, Field(discriminator="kind")
+]
+
+
+class ClusterSettings(_Model):
+    name: str
+    auth: ClusterAuth
+    workflows_namespace: str = "argo"
+    argocd_namespace: str | None = Field(
+        default=None, description="Namespace of Argo CD on this cluster; unset when Argo CD does not run here."
+    )
+    channels: tuple[str, ...] = Field(
+        default=(), description="When set, commands for this cluster are accepted only from these channels."
+    )
+    argo_ui_url: str | None = None
+    argocd_ui_url: str | None = None
+
+    @field_validator("name", "workflows_namespace", "argocd_namespace")
+    @classmethod
+    def _k8s_name(cls, value: str | None) -> str | None:
+        if value is not None and not K8S_NAME.match(value):
+            raise ValueError("must be a lower-case DNS label such as prod-eu (letters, digits, '-')")
+        return value
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for channel in value:
+            if not SLACK_CHANNEL_ID.match(channel):
+                raise ValueError(f"{channel!r} is not a Slack channel id such as C0123ABCD")
+        return value
+
+
+class LogsSettings(_Model):
+    """Where Argo archives step logs (its artifact repository) and how the bot links them."""
+
+    bucket: str
+    region: str = "us-east-1"
+    key_format: str = "{{workflow.namespace}}/{{workflow.name}}/{{pod.name}}"
+    presign_expiry_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    tail_lines: int = Field(default=30, ge=1, le=200)
+    endpoint_url: str | None = Field(default=None, description="S3 endpoint override (sandbox only).")
+
+
+class DatabaseSettings(_Model):
+    url: str = "sqlite:///chatops.db"
+    echo: bool = False
+
+
+class RbacSettings(_Model):
+    """Argo-CD-style CSV policy, inline or in a file (reloaded when it changes)."""
+
+    policy: str | None = None
+    policy_file: str | None = None
+    default_role: str | None = Field(default=None, description="Role every user holds, e.g. role:readonly.")
+    admin_subjects: tuple[str, ...] = ()
+
+    @field_validator("default_role")
+    @classmethod
+    def _role(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("role:"):
+            raise ValueError("must be a role such as role:readonly")
+        return value
+
+
+class ApprovalRule(_Model):
+    """An action (beyond rollback, which always needs approval) that needs an approval first."""
+
+    resource: Literal["applications", "workflows"]
+    action: str
+    object: str = "*"
+
+
+class ApprovalSettings(_Model):
+    expiry_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    allow_self_approval: bool = False
+    disable_auto_sync_on_rollback: bool = False
+    require_for: tuple[ApprovalRule, ...] = ()
+
+
+class ScheduleSettings(_Model):
+    name: str
+    kind: Literal["app-health", "workflow-digest", "pending-approvals", "run"]
+    cron: str
+    timezone: str = "UTC"
+    channel: str
+    cluster: str | None = None
+    template: str | None = None
+    parameters: dict[str, str] = Field(default_factory=dict)
+    window_hours: int = Field(default=24, ge=1, le=24 * 31)
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError("must be a 5-field cron expression such as '0 9 * * mon-fri'")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("must be an IANA time zone such as Europe/Paris or UTC") from exc
+        return value
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str) -> str:
+        if not SLACK_CHANNEL_ID.match(value):
+            raise ValueError("must be a Slack channel id such as C0123ABCD")
+        return value
+
+    @model_validator(mode="after")
+    def _run_needs_template(self) -> ScheduleSettings:
+        if self.kind == "run" and not self.template:
+            raise ValueError("a schedule of kind 'run' needs 'template'")
+        return self
+
+
+class ServerSettings(_Model):
+    """The HTTP port for /healthz, /readyz and /metrics (0 disables it)."""
+
+    host: str = "0.0.0.0"
+    port: int = Field(default=8080, ge=0, le=65535)
+
+
+class Settings(_Model):
+    slack: SlackSettings = Field(default_factory=SlackSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    clusters: tuple[ClusterSettings, ...] = ()
+    logs: LogsSettings | None = None
+    rbac: RbacSettings = Field(default_factory=RbacSettings)
+    approvals: ApprovalSettings = Field(default_factory=ApprovalSettings)
+    schedules: tuple[ScheduleSettings, ...] = ()
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    source_path: str | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Settings:
+        for label, names in (
+            ("clusters", [c.name for c in self.clusters]),
+            ("schedules", [s.name for s in self.schedules]),
+        ):
+            seen: set[str] = set()
+            for name in names:
+                if name in seen:
+                    raise ValueError(f"{label}: the name {name!r} is used twice; names must be unique")
+                seen.add(name)
+        known = {c.name for c in self.clusters}
+        for schedule in self.schedules:
+            if schedule.cluster is not None and schedule.cluster not in known:
+                raise ValueError(
+                    f"schedules: {schedule.name!r} names cluster {schedule.cluster!r}, "
+                    f"which is not under clusters ({', '.join(sorted(known)) or 'none configured'})"
+                )
+        return self
+
+    def cluster(self, name: str) -> ClusterSettings | None:
+        return next((c for c in self.clusters if c.name == name), None)
+
+    def policy_path(self) -> Path | None:
+        """The policy file, resolved relative to the config file."""
+        if self.rbac.policy_file is None:
+            return None
+        path = Path(self.rbac.policy_file)
+        if not path.is_absolute() and self.source_path:
+            path = Path(self.source_path).parent / path
+        return path
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    """Render pydantic's location tuple as ``clusters[1].eks.region``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("kubeconfig", "in-cluster", "eks", "token") and out.endswith("auth"):
+            # the discriminated union adds the tag as a path element; it reads better without it
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    kind = error.get("type", "")
+    if kind == "extra_forbidden":
+        return "is not a known key (check the spelling; see docs/configuration.md)"
+    if kind == "missing":
+        return "is required but missing"
+    if kind == "union_tag_invalid":
+        return "has an unknown 'kind': expected one of kubeconfig, in-cluster, eks, token"
+    if kind == "union_tag_not_found":
+        return "needs a 'kind': one of kubeconfig, in-cluster, eks, token"
+    message = str(error.get("msg", "is invalid"))
+    message = message.removeprefix("Value error, ")
+    return f"is invalid: {message}" if not message.startswith(("must", "a ", "the ")) else message
+
+
+def to_problems(exc: ValidationError, *, source: str) -> list[str]:
+    """Turn a pydantic error into lines that name the file, the key path and what was expected."""
+    problems = []
+    for error in exc.errors():
+        where = _location(tuple(error.get("loc", ())))
+        problems.append(f"{source}: {where} {_describe(error)}")
+    return problems
+
+
+def parse_settings(data: Any, *, source: str, environ: Mapping[str, str]) -> Settings:
+    """Validate already-loaded YAML data and overlay the environment's secrets."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"{source}: the top level must be a mapping of sections (slack, clusters, ...)"])
+    data = dict(data)
+    slack = dict(data.get("slack") or {})
+    for key in ("bot_token", "app_token"):
+        if key in slack:
+            raise ConfigError(
+                [f"{source}: slack.{key} must not be in the file; set SLACK_{key.upper()} in the environment"]
+            )
+    if environ.get("SLACK_BOT_TOKEN"):
+        slack["bot_token"] = environ["SLACK_BOT_TOKEN"]
+    if environ.get("SLACK_APP_TOKEN"):
+        slack["app_token"] = environ["SLACK_APP_TOKEN"]
+    data["slack"] = slack
+    if environ.get("DATABASE_URL"):
+        database = dict(data.get("database") or {})
+        database["url"] = environ["DATABASE_URL"]
+        data["database"] = database
+    data["source_path"] = source
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(to_problems(exc, source=source)) from None
+
+
+def load_settings(path: str | Path, environ: Mapping[str, str]) -> Settings:
+    """Read and validate the config file; raise `ConfigError` naming every problem found."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{source}: no such file (pass --config FILE or set CHATOPS_CONFIG)"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{source}: cannot be read ({exc.strerror})"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError([f"{source}: not valid YAML{where}: {problem}"]) from None
+    return parse_settings(data, source=source, environ=environ)
