@@ -15,12 +15,23 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bot.errors import ConfigError
 
 K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 SLACK_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+DATABASE_URL = re.compile(r"^(sqlite|postgres|postgresql|mysql|mariadb)(\+[a-z0-9_]+)?://", re.IGNORECASE)
+# user:password@ in a URL's authority; the password group must stay out of every message.
+URL_PASSWORD = re.compile(r"^[a-z0-9+]+://[^/@:]*:(?P<password>[^/@]+)@", re.IGNORECASE)
 SCHEDULE_KINDS = ("app-health", "workflow-digest", "pending-approvals", "run")
 
 
@@ -101,9 +112,7 @@ class TokenAuth(_Model):
     ca_file: str | None = None
 
 
-ClusterAuth = Annotated[
-    KubeconfigAuth | InClusterAuth | EksAuth | TokenAuth, Field(discriminator="kind")
-]
+ClusterAuth = Annotated[KubeconfigAuth | InClusterAuth | EksAuth | TokenAuth, Field(discriminator="kind")]
 
 
 class ClusterSettings(_Model):
@@ -111,7 +120,7 @@ class ClusterSettings(_Model):
     auth: ClusterAuth
     workflows_namespace: str = "argo"
     argocd_namespace: str | None = Field(
-        default=None, description="Namespace of Argo CD on this cluster; unset when Argo CD does not run here."
+        default=None, description="Namespace of Argo CD on this cluster; unset when Argo CD is not here."
     )
     channels: tuple[str, ...] = Field(
         default=(), description="When set, commands for this cluster are accepted only from these channels."
@@ -147,8 +156,20 @@ class LogsSettings(_Model):
 
 
 class DatabaseSettings(_Model):
+    """Where runs, approvals and the audit log live. A URL with a password comes from DATABASE_URL."""
+
     url: str = "sqlite:///chatops.db"
     echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not DATABASE_URL.match(value):
+            raise ValueError(
+                "must be a database URL such as sqlite:///chatops.db, "
+                "postgresql+psycopg://user@host/db or mysql+pymysql://user@host/db"
+            )
+        return value
 
 
 class RbacSettings(_Model):
@@ -290,8 +311,33 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
+_EXPECTED = {
+    "string_type": "text",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "list_type": "a list",
+    "tuple_type": "a list",
+    "dict_type": "a mapping of keys to values",
+    "model_type": "a mapping of keys to values",
+    "model_attributes_type": "a mapping of keys to values",
+}
+
+
+def _shown(value: Any) -> str:
+    """A short rendering of the offending value (config values are not secret: tokens are refused)."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _describe(error: Mapping[str, Any]) -> str:
     kind = error.get("type", "")
+    if kind in _EXPECTED:
+        return f"must be {_EXPECTED[kind]}, got {_shown(error.get('input'))}"
     if kind == "extra_forbidden":
         return "is not a known key (check the spelling; see docs/configuration.md)"
     if kind == "missing":
@@ -332,6 +378,15 @@ def parse_settings(data: Any, *, source: str, environ: Mapping[str, str]) -> Set
     if environ.get("SLACK_APP_TOKEN"):
         slack["app_token"] = environ["SLACK_APP_TOKEN"]
     data["slack"] = slack
+    database_in_file = data.get("database")
+    file_url = database_in_file.get("url") if isinstance(database_in_file, dict) else None
+    if isinstance(file_url, str) and URL_PASSWORD.match(file_url):
+        raise ConfigError(
+            [
+                f"{source}: database.url must not hold a password in the file; "
+                "set DATABASE_URL in the environment (from a Secret) instead"
+            ]
+        )
     if environ.get("DATABASE_URL"):
         database = dict(data.get("database") or {})
         database["url"] = environ["DATABASE_URL"]

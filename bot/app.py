@@ -1,0 +1,131 @@
+"""Composition root: build every object the running bot needs and connect them. No logic.
+
+`build_bot(settings)` returns a `Bot` whose `start()` connects Socket Mode (and the health
+server) and whose `stop()` closes the socket, lets in-flight commands finish and releases the
+database. The websocket_client Socket Mode adapter is used on purpose: bolt's built-in one
+noticed an abrupt socket close only after about a minute while spinning a core, and acked
+late after a server `disconnect` (PRODUCT.md §11).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt import App
+from slack_bolt.adapter.socket_mode.websocket_client import SocketModeHandler
+
+from bot.commands import handlers
+from bot.config import Settings
+from bot.errors import ConfigError
+from bot.health import HealthServer
+from bot.rbac.source import PolicySource
+from bot.slack import listeners
+from bot.slack.client import Messenger, build_web_client
+from bot.slack.directory import SlackDirectory
+from bot.slack.worker import CommandWorker
+from bot.store import db as store_db
+from bot.store.repos import AuditRepo, EventDedup
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Bot:
+    app: App
+    socket: SocketModeHandler
+    worker: CommandWorker
+    database: store_db.Database
+    health: HealthServer | None
+    team_id: str
+    bot_user_id: str
+
+    def start(self) -> None:
+        if self.health is not None:
+            self.health.start()
+        self.socket.connect()
+        log.info("connected to Slack in Socket Mode as %s in %s", self.bot_user_id, self.team_id)
+
+    def is_connected(self) -> bool:
+        client = self.socket.client
+        return bool(client.is_connected())
+
+    def stop(self) -> None:
+        """Close the socket first so no new work arrives, then drain the work already accepted."""
+        try:
+            self.socket.close()
+        finally:
+            self.worker.shutdown()
+            if self.health is not None:
+                self.health.stop()
+            self.database.dispose()
+
+
+def _secret(value: Any, *, env: str, prefix: str) -> str:
+    if value is None:
+        raise ConfigError(
+            [f"{env} is not set: export the Slack token in the environment (never in the file)"]
+        )
+    token = str(value.get_secret_value())
+    if not token.startswith(prefix):
+        raise ConfigError(
+            [f"{env} does not look like a Slack token of the right kind (expected {prefix}...)"]
+        )
+    return token
+
+
+def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
+    """Construct the whole bot; raises `ConfigError` for anything that stops it from starting."""
+    bot_token = _secret(settings.slack.bot_token, env="SLACK_BOT_TOKEN", prefix="xoxb-")
+    app_token = _secret(settings.slack.app_token, env="SLACK_APP_TOKEN", prefix="xapp-")
+    client = build_web_client(token=bot_token, base_url=settings.slack.api_url)
+
+    database = store_db.connect(settings.database.url, echo=settings.database.echo)
+    if migrate:
+        store_db.upgrade_database(database)
+    policy = PolicySource.from_settings(settings)
+
+    # App() calls auth.test itself; we call it once more to learn and check the workspace.
+    app = App(client=client, token=bot_token, process_before_response=True)
+    identity = client.auth_test()
+    team_id = str(identity.get("team_id", ""))
+    bot_user_id = str(identity.get("user_id", ""))
+    if settings.slack.team_id and settings.slack.team_id != team_id:
+        raise ConfigError(
+            [
+                f"{settings.source_path or 'config'}: slack.team_id is {settings.slack.team_id} "
+                f"but SLACK_BOT_TOKEN belongs to workspace {team_id}"
+            ]
+        )
+
+    deps = handlers.Deps(settings=settings, policy=policy, audit=AuditRepo(database))
+    worker = CommandWorker(
+        deps=deps,
+        directory=SlackDirectory(client, ttl=settings.slack.user_cache_ttl_seconds),
+        dedup=EventDedup(database),
+        messenger=Messenger(client),
+    )
+    listeners.register(
+        app, command=settings.slack.command, sink=worker, bot_user_id=bot_user_id, team_id=team_id
+    )
+    socket = SocketModeHandler(app, app_token=app_token, web_client=client)
+    bot = Bot(
+        app=app,
+        socket=socket,
+        worker=worker,
+        database=database,
+        health=None,
+        team_id=team_id,
+        bot_user_id=bot_user_id,
+    )
+    if settings.server.port:
+        bot.health = HealthServer(
+            host=settings.server.host,
+            port=settings.server.port,
+            checks={
+                "slack": bot.is_connected,
+                "database": lambda: store_db.current_revision(database) is not None,
+            },
+        )
+    return bot

@@ -1,0 +1,210 @@
+"""Carry out one command for one person: parse, check permission and channel, act, audit.
+
+This is the only place where use cases are composed. It returns a platform-neutral `Reply`
+(rendered by `bot.render`, delivered by `bot.slack.worker`) and writes exactly one audit event
+per command, whatever the outcome: invalid, denied, refused, not enabled, done or failed.
+Dependencies come in through small Protocols so tests can hand in real stores and policies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from bot import metrics
+from bot.commands import catalog, grammar, targets
+from bot.config import Settings
+from bot.errors import CommandSyntaxError, NotEnabled, PermissionDenied, UserError
+from bot.model import Actor, Origin, Reply, Visibility
+from bot.rbac.enforcer import Enforcer
+from bot.store import records
+
+log = logging.getLogger(__name__)
+
+AUDIT_TEXT_MAX = 2000
+RESULT_INVALID = "invalid"
+RESULT_NOT_ENABLED = "not-enabled"
+
+
+class PolicyProvider(Protocol):
+    def current(self) -> Enforcer: ...
+
+
+class AuditLog(Protocol):
+    def record(self, event: records.AuditEvent) -> int: ...
+
+    def recent(self, *, actor_id: str | None = None, limit: int = 20) -> list[records.AuditEvent]: ...
+
+
+@dataclass(frozen=True)
+class Deps:
+    settings: Settings
+    policy: PolicyProvider
+    audit: AuditLog
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    reply: Reply
+    decision: str
+    result: str
+    detail: str = ""
+
+
+def handle_text(*, origin: Origin, actor: Actor, deps: Deps, reference: str = "") -> Reply:
+    """Parse `origin.text` and carry it out; always returns a reply and records one audit event."""
+    command_name = deps.settings.slack.command
+    target: targets.Target | None = None
+    verb = ""
+    try:
+        command = grammar.parse_command(origin.text, command=command_name)
+        verb = command.verb
+        outcome, target = _execute(command, origin=origin, actor=actor, deps=deps)
+    except CommandSyntaxError as exc:
+        outcome = _Outcome(_error_reply(exc), records.DECISION_NONE, RESULT_INVALID, detail=str(exc))
+    except PermissionDenied as exc:
+        outcome = _Outcome(_error_reply(exc), records.DECISION_DENY, records.RESULT_REFUSED, detail=str(exc))
+        target = targets.Target(exc.resource, exc.action, exc.obj, None, precise=True)
+    except UserError as exc:
+        outcome = _Outcome(_error_reply(exc), records.DECISION_NONE, records.RESULT_REFUSED, detail=str(exc))
+    metrics.COMMANDS.labels(verb=verb or "invalid", decision=outcome.decision).inc()
+    deps.audit.record(
+        records.AuditEvent(
+            at=deps.clock(),
+            actor_id=actor.user_id,
+            actor_name=actor.name,
+            channel_id=origin.channel_id,
+            command=verb,
+            text=origin.text[:AUDIT_TEXT_MAX],
+            resource=target.resource if target else "",
+            action=target.action if target else "",
+            object=target.obj if target else "",
+            decision=outcome.decision,
+            result=outcome.result,
+            detail=outcome.detail[:500],
+            reference=reference,
+        )
+    )
+    return outcome.reply
+
+
+def _error_reply(exc: UserError) -> Reply:
+    text = str(exc)
+    if isinstance(exc, CommandSyntaxError) and exc.usage and exc.usage not in text:
+        text = f"{text}\nUsage: `{exc.usage}`"
+    return Reply(text=f":warning: {text}", visibility=Visibility.EPHEMERAL)
+
+
+def _execute(
+    command: grammar.Command, *, origin: Origin, actor: Actor, deps: Deps
+) -> tuple[_Outcome, targets.Target | None]:
+    """Permission first, then the channel binding, then the verb itself."""
+    enforcer = deps.policy.current()
+    cluster = None
+    # an unknown cluster is said only after the permission check, so it reveals nothing
+    # to someone who may not run the command at all
+    with contextlib.suppress(UserError):
+        cluster = targets.resolve_cluster(command, deps.settings)
+    target = targets.target_for(command, cluster=cluster)
+    decision = records.DECISION_NONE
+    if target is not None:
+        if target.precise:
+            decision = enforcer.require(
+                actor.subjects, resource=target.resource, action=target.action, obj=target.obj
+            ).outcome
+        elif enforcer.may_do_somewhere(actor.subjects, resource=target.resource, action=target.action):
+            decision = records.DECISION_ALLOW
+        else:
+            # deny on the wildcard object: names the permission, not the policy
+            enforcer.require(actor.subjects, resource=target.resource, action=target.action, obj=target.obj)
+        cluster = targets.resolve_cluster(command, deps.settings)
+        if cluster is not None:
+            refusal = targets.channel_refusal(cluster, origin.channel_id)
+            if refusal:
+                reply = Reply(text=f":no_entry: {refusal}")
+                return _Outcome(reply, decision, records.RESULT_REFUSED, detail=refusal), target
+    try:
+        catalog.require_enabled(command.verb, command=deps.settings.slack.command)
+    except NotEnabled as exc:
+        return _Outcome(Reply(text=f":construction: {exc}"), decision, RESULT_NOT_ENABLED), target
+    reply = _run_verb(command, actor=actor, enforcer=enforcer, deps=deps)
+    return _Outcome(reply, decision, records.RESULT_OK), target
+
+
+def _run_verb(command: grammar.Command, *, actor: Actor, enforcer: Enforcer, deps: Deps) -> Reply:
+    slash = deps.settings.slack.command
+    if isinstance(command, grammar.HelpCommand):
+        return help_reply(command, actor=actor, enforcer=enforcer, slash=slash)
+    if isinstance(command, grammar.WhoamiCommand):
+        return whoami_reply(actor=actor, enforcer=enforcer, settings=deps.settings)
+    if isinstance(command, grammar.AuditCommand):
+        return audit_reply(command, deps=deps)
+    raise NotEnabled(f"`{command.verb}` is not enabled yet in this version of the bot.")
+
+
+def help_reply(command: grammar.HelpCommand, *, actor: Actor, enforcer: Enforcer, slash: str) -> Reply:
+    """`help` lists only what this person may run; `help VERB` explains one verb."""
+    if command.about:
+        text = catalog.help_for(command.about, command=slash)
+        permission = catalog.info_for(command.about).permission
+        if permission is not None and not enforcer.may_do_somewhere(
+            actor.subjects, resource=permission[0], action=permission[1]
+        ):
+            text += f"\n:lock: You do not have `{permission[0]}, {permission[1]}` yet: ask an admin."
+        return Reply(text=text, title=f"{slash} {command.about}")
+    allowed = enforcer.allowed_verbs(actor.subjects, catalog.verb_permissions())
+    return Reply(text=catalog.help_overview(allowed, command=slash), title=f"{slash} help")
+
+
+def whoami_reply(*, actor: Actor, enforcer: Enforcer, settings: Settings) -> Reply:
+    roles = enforcer.roles_for(actor.subjects)
+    sample = enforcer.allowed_sample(actor.subjects, limit=10)
+    lines = [f"You are *{actor.name}* (`{actor.user_id}`)."]
+    lines.append("Subjects: " + ", ".join(f"`{s}`" for s in actor.subjects))
+    lines.append("Roles: " + (", ".join(f"`{r}`" for r in roles) if roles else "_none_"))
+    if sample:
+        lines.append("You may, for example:")
+        lines.extend(f"• `{action}` {resource} on `{obj}`" for resource, action, obj in sample)
+    else:
+        lines.append("The policy grants you nothing yet: ask an admin for a role.")
+    bound = [c for c in settings.clusters if c.channels]
+    if bound:
+        lines.append(
+            "Channel-bound clusters: "
+            + "; ".join(f"`{c.name}` only in " + ", ".join(f"<#{ch}>" for ch in c.channels) for c in bound)
+        )
+    return Reply(text="\n".join(lines), title="whoami")
+
+
+def audit_reply(command: grammar.AuditCommand, *, deps: Deps) -> Reply:
+    limit = command.limit or 20
+    if command.user_name is not None:
+        wanted = command.user_name.lstrip("@").lower()
+        events = [e for e in deps.audit.recent(limit=500) if e.actor_name.lower() == wanted][:limit]
+    else:
+        events = deps.audit.recent(actor_id=command.user_id, limit=limit)
+    who = (
+        f" for {command.user_name or f'<@{command.user_id}>'}"
+        if (command.user_id or command.user_name)
+        else ""
+    )
+    if not events:
+        return Reply(text=f"No audit events{who} yet.", title="audit")
+    return Reply(text="\n".join(format_audit_lines(events)), title=f"audit: last {len(events)}{who}")
+
+
+def format_audit_lines(events: Sequence[records.AuditEvent]) -> list[str]:
+    lines = []
+    for event in events:
+        at = event.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        what = f"`{event.command or '?'}`"
+        if event.object:
+            what += f" {event.resource} `{event.object}`"
+        outcome = event.decision if event.decision != records.DECISION_NONE else "-"
+        lines.append(f"{at} UTC <@{event.actor_id}> {what} {outcome} {event.result}".rstrip())
+    return lines

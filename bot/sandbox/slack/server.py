@@ -1,0 +1,275 @@
+"""`SlackSandbox`: a local Slack on 127.0.0.1 that slack_sdk and bolt use unchanged.
+
+One threaded HTTP server carries the Web API (`/api/<method>`), response URLs (`/hooks/...`),
+file upload URLs (`/upload/...`) and the control API (`/_sandbox/...`); a second port carries
+Socket Mode WebSockets. Both use port 0, so any number of sandboxes can run side by side, and
+`stop()` joins every thread it started.
+
+    with SlackSandbox() as sb:
+        client = WebClient(base_url=sb.api_url, token=sb.bot_token)
+
+Not here: what any endpoint does (see `web_api`, `control`, `responses`, `socket_mode`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from bot.sandbox.slack import control
+from bot.sandbox.slack.acting import Interactions
+from bot.sandbox.slack.context import ApiContext
+from bot.sandbox.slack.ratelimits import RateLimiter
+from bot.sandbox.slack.responses import ResponseUrls
+from bot.sandbox.slack.socket_mode import SocketModeServer
+from bot.sandbox.slack.web_api import WebApi
+from bot.sandbox.slack.workspace import Channel, Workspace
+
+Json = dict[str, Any]
+
+MAX_BODY_BYTES = 20 * 1024 * 1024
+
+_log = logging.getLogger(__name__)
+
+
+class SlackSandbox:
+    """The whole stand-in: workspace state, Web API, Socket Mode, response URLs and control API."""
+
+    def __init__(
+        self,
+        *,
+        team_id: str = "T0SANDBOX",
+        rate_limits: bool = True,
+        ack_timeout: float = 3.0,
+        bot_user_id: str = "U0SANDBOT",
+        bot_id: str = "B0SANDBOT",
+        app_id: str = "A0SANDBOX",
+        host: str = "127.0.0.1",
+    ) -> None:
+        self.team_id = team_id
+        self.bot_user_id = bot_user_id
+        self.bot_id = bot_id
+        self.app_id = app_id
+        self.host = host
+        # Fresh fake tokens per sandbox: a bot configured for one sandbox cannot talk to another.
+        self.bot_token = (
+            f"xoxb-{secrets.randbelow(10**12)}-{secrets.randbelow(10**12)}-{secrets.token_hex(12)}"
+        )
+        self.app_token = f"xapp-1-{app_id}-{secrets.randbelow(10**12)}-{secrets.token_hex(32)}"
+        self.workspace = Workspace(team_id=team_id, bot_user_id=bot_user_id, bot_id=bot_id, app_id=app_id)
+        self.limiter = RateLimiter(enabled=rate_limits)
+        self.socket_mode = SocketModeServer(app_id=app_id, ack_timeout=ack_timeout, host=host)
+        self.responses = ResponseUrls(
+            workspace=self.workspace, http_base=self._http_base, on_bot_message=self._bot_message_posted
+        )
+        self.interactions = Interactions(
+            workspace=self.workspace, socket_mode=self.socket_mode, responses=self.responses
+        )
+        self.web_api = WebApi(
+            context=ApiContext(
+                workspace=self.workspace,
+                socket_mode=self.socket_mode,
+                http_base=self._http_base,
+                on_bot_message=self._bot_message_posted,
+            ),
+            limiter=self.limiter,
+            bot_token=self.bot_token,
+            app_token=self.app_token,
+        )
+        self._http: ThreadingHTTPServer | None = None
+        self._http_thread: threading.Thread | None = None
+
+    # ----------------------------------------------------------------- lifecycle
+    def start(self) -> SlackSandbox:
+        if self._http is not None:
+            return self
+        self.socket_mode.start()
+        server = ThreadingHTTPServer((self.host, 0), _make_handler(self))
+        server.daemon_threads = False  # server_close() joins request threads: nothing is left behind
+        self._http = server
+        self._http_thread = threading.Thread(
+            target=server.serve_forever, name="slack-sandbox-http", daemon=True
+        )
+        self._http_thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+            if self._http_thread is not None:
+                self._http_thread.join(timeout=10)
+            self._http = None
+            self._http_thread = None
+        self.socket_mode.stop()
+
+    def __enter__(self) -> SlackSandbox:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # ----------------------------------------------------------------- addresses
+    @property
+    def port(self) -> int:
+        if self._http is None:
+            raise RuntimeError("SlackSandbox is not started")
+        return int(self._http.server_address[1])
+
+    def _http_base(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        """Web API base for `WebClient(base_url=...)` (ends with a slash, as slack_sdk expects)."""
+        return f"{self._http_base()}/api/"
+
+    @property
+    def control_url(self) -> str:
+        return f"{self._http_base()}/_sandbox/"
+
+    # ----------------------------------------------------------------- hooks
+    def _bot_message_posted(self, channel: Channel, message: Json) -> None:
+        self.interactions.bot_message_posted(channel, message)
+
+
+def _make_handler(sandbox: SlackSandbox) -> type[BaseHTTPRequestHandler]:
+    class Handler(_SandboxHandler):
+        sb = sandbox
+
+    return Handler
+
+
+class _SandboxHandler(BaseHTTPRequestHandler):
+    """Routes one HTTP request to the Web API, a response URL, an upload URL or the control API."""
+
+    sb: SlackSandbox
+    server_version = "SlackSandbox/1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        _log.debug("%s %s", self.address_string(), format % args)
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def _dispatch(self, verb: str) -> None:
+        parts = urlsplit(self.path)
+        path = unquote(parts.path)
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        try:
+            raw = self._read_body()
+        except ValueError:
+            self._send_json(413, {"ok": False, "error": "request_too_large"})
+            return
+        if path.startswith("/api/"):
+            self._web_api(path.removeprefix("/api/"), query, raw)
+        elif path.startswith("/_sandbox/"):
+            body = self._parse_body(raw) if raw else {}
+            if not isinstance(body, dict):
+                self._send_json(400, {"ok": False, "error": "invalid_json"})
+                return
+            status, answer = control.handle(
+                self.sb,
+                verb=verb,
+                path="/" + path.removeprefix("/_sandbox/").strip("/"),
+                body={**query, **body},
+            )
+            self._send_json(status, answer)
+        elif path.startswith("/hooks/") and verb == "POST":
+            self._response_url(path, raw)
+        elif path.startswith("/upload/") and verb == "POST":
+            self._upload(path, raw)
+        else:
+            self._send_json(404, {"ok": False, "error": "unknown_path"})
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY_BYTES:
+            raise ValueError("body too large")
+        return self.rfile.read(length) if length else b""
+
+    def _parse_body(self, raw: bytes) -> Any:
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return None
+
+    def _web_api(self, method: str, query: dict[str, str], raw: bytes) -> None:
+        params: Json = dict(query)
+        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if raw:
+            if content_type == "application/json":
+                body = self._parse_body(raw)
+                if not isinstance(body, dict):
+                    self._send_json(200, {"ok": False, "error": "invalid_json"})
+                    return
+                params.update(body)
+            elif content_type in ("application/x-www-form-urlencoded", ""):
+                params.update(dict(parse_qsl(raw.decode("utf-8", errors="replace"), keep_blank_values=True)))
+            else:
+                self._send_json(200, {"ok": False, "error": "invalid_form_data"})
+                return
+        token = None
+        authorization = self.headers.get("Authorization") or ""
+        if authorization.lower().startswith("bearer "):
+            token = authorization[7:].strip()
+        token = token or params.pop("token", None)
+        params.pop("token", None)
+        response = self.sb.web_api.call(method, token=token, params=params)
+        self._send_json(response.status, response.body, response.headers)
+
+    def _response_url(self, path: str, raw: bytes) -> None:
+        # /hooks/<kind>/<team>/<number>/<secret>
+        pieces = path.strip("/").split("/")
+        if len(pieces) != 5:
+            self._send_json(404, {"ok": False, "error": "no_service"})
+            return
+        body = self._parse_body(raw) if raw else None
+        if not isinstance(body, dict):
+            self._send_json(400, {"ok": False, "error": "invalid_payload"})
+            return
+        status, answer = self.sb.responses.post(f"{pieces[3]}/{pieces[4]}", body)
+        self._send_json(status, answer)
+
+    def _upload(self, path: str, raw: bytes) -> None:
+        pieces = path.strip("/").split("/")
+        ws = self.sb.workspace
+        with ws.lock:
+            stored = ws.files.get(pieces[1]) if len(pieces) == 3 else None
+            if stored is None or not secrets.compare_digest(stored["secret"], pieces[2]):
+                self._send_text(404, "file_not_found")
+                return
+            stored["content"] = raw
+        self._send_text(200, f"OK - {len(raw)}")
+
+    def _send_json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _send_text(self, status: int, text: str) -> None:
+        data = text.encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)

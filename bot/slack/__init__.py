@@ -1,0 +1,1 @@
+"""Slack adapter (`client`, `directory`) and transport (`listeners`, `middleware`)."""

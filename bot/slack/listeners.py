@@ -1,0 +1,96 @@
+"""bolt glue: ack first, turn the envelope into an `Origin`, hand it to the worker. Nothing else.
+
+With `process_before_response=True` bolt runs these listeners on the Socket Mode client's
+threads and sends the ack when the listener returns, so a listener that only parses and queues
+acks in about a millisecond. No Slack, database or Kubernetes call happens here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from slack_bolt import Ack, App
+
+from bot import metrics
+from bot.commands.grammar import strip_bot_mention
+from bot.model import Origin, Surface
+
+log = logging.getLogger(__name__)
+
+
+class Sink(Protocol):
+    def submit(self, origin: Origin) -> object: ...
+
+
+def _acked(ack: Ack, started: float) -> None:
+    ack()
+    metrics.ACK_SECONDS.observe(time.perf_counter() - started)
+
+
+def register(app: App, *, command: str, sink: Sink, bot_user_id: str, team_id: str | None) -> None:
+    """Attach the listeners for the slash command, app mentions, DMs and (for now) buttons."""
+
+    @app.middleware
+    def only_our_team(body: dict[str, Any], next: Callable[[], None], ack: Ack) -> None:
+        # A Socket Mode app installed in one workspace should never see another's traffic,
+        # but if it does (org-wide installs, a mis-pasted token), it must not act on it.
+        team = body.get("team_id") or (body.get("team") or {}).get("id")
+        if team_id and team and team != team_id:
+            log.warning("ignored a request from another workspace")
+            ack()
+            return
+        next()
+
+    @app.command(command)
+    def on_command(ack: Ack, body: dict[str, Any]) -> None:
+        started = time.perf_counter()
+        _acked(ack, started)
+        sink.submit(
+            Origin(
+                surface=Surface.SLASH,
+                channel_id=str(body.get("channel_id", "")),
+                user_id=str(body.get("user_id", "")),
+                text=str(body.get("text") or ""),
+                response_url=body.get("response_url"),
+                trigger_id=body.get("trigger_id"),
+            )
+        )
+
+    @app.event("app_mention")
+    def on_mention(ack: Ack, body: dict[str, Any], event: dict[str, Any]) -> None:
+        started = time.perf_counter()
+        _acked(ack, started)
+        if event.get("bot_id") or not event.get("user"):
+            return
+        sink.submit(
+            Origin(
+                surface=Surface.MENTION,
+                channel_id=str(event.get("channel", "")),
+                user_id=str(event["user"]),
+                text=strip_bot_mention(str(event.get("text") or ""), bot_user_id),
+                thread_ts=event.get("thread_ts"),
+                delivery_id=body.get("event_id"),
+            )
+        )
+
+    @app.event("message")
+    def on_message(ack: Ack, body: dict[str, Any], event: dict[str, Any]) -> None:
+        started = time.perf_counter()
+        _acked(ack, started)
+        if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
+            return
+        if not event.get("user") or event.get("user") == bot_user_id:
+            return
+        sink.submit(
+            Origin(
+                surface=Surface.DM,
+                channel_id=str(event.get("channel", "")),
+                user_id=str(event["user"]),
+                text=strip_bot_mention(str(event.get("text") or ""), bot_user_id),
+                thread_ts=event.get("thread_ts"),
+                delivery_id=body.get("event_id"),
+            )
+        )

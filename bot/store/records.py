@@ -1,0 +1,134 @@
+"""Frozen dataclasses the repositories return: the store's public vocabulary.
+
+They are plain values, safe to pass between threads and to keep after the session closed.
+Status and kind strings are module constants so callers do not retype them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+DECISION_ALLOW = "allow"
+DECISION_DENY = "deny"
+DECISION_NONE = "none"
+
+RESULT_OK = "ok"
+RESULT_ERROR = "error"
+RESULT_REFUSED = "refused"
+RESULT_PENDING = "pending"
+
+RUN_WORKFLOW = "workflow"
+RUN_SYNC = "sync"
+RUN_ROLLBACK = "rollback"
+
+APPROVAL_PENDING = "pending"
+APPROVAL_APPROVED = "approved"
+APPROVAL_REJECTED = "rejected"
+APPROVAL_EXPIRED = "expired"
+APPROVAL_FAILED = "failed"
+APPROVAL_EXECUTED = "executed"
+APPROVAL_STATUSES = (
+    APPROVAL_PENDING,
+    APPROVAL_APPROVED,
+    APPROVAL_REJECTED,
+    APPROVAL_EXPIRED,
+    APPROVAL_FAILED,
+    APPROVAL_EXECUTED,
+)
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One line of the audit log. `id` is None until `AuditRepo.record` stored it."""
+
+    at: datetime
+    actor_id: str
+    actor_name: str = ""
+    channel_id: str = ""
+    command: str = ""
+    text: str = ""
+    resource: str = ""
+    action: str = ""
+    object: str = ""
+    decision: str = DECISION_NONE
+    result: str = ""
+    detail: str = ""
+    reference: str = ""
+    run_id: str | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class Run:
+    """A workflow, sync or rollback, with the Slack thread that follows it."""
+
+    id: str
+    kind: str
+    cluster: str
+    namespace: str
+    name: str | None
+    template: str | None
+    parameters: dict[str, Any]
+    revision: str | None
+    requester_id: str
+    requester_name: str
+    channel_id: str
+    parent_ts: str | None
+    phase: str
+    progress: str
+    message: str
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    final_posted: bool
+    resource_version: str | None
+    k8s_uid: str | None
+
+    @property
+    def is_finished(self) -> bool:
+        return self.finished_at is not None
+
+
+@dataclass(frozen=True)
+class Approval:
+    """A request waiting for (or past) a second person's decision."""
+
+    id: str
+    action: str
+    cluster: str
+    project: str
+    app: str
+    target: str
+    from_revision: str
+    to_revision: str
+    reason: str
+    requester_id: str
+    requester_name: str
+    channel_id: str
+    message_ts: str | None
+    status: str
+    decided_by: str | None
+    decided_at: datetime | None
+    expires_at: datetime
+    created_at: datetime
+    run_id: str | None
+    version: int
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A scheduled post stored from Slack (config-file schedules never reach the database)."""
+
+    id: int
+    name: str
+    kind: str
+    cron: str
+    timezone: str
+    channel_id: str
+    cluster: str | None
+    template: str | None
+    created_by: str
+    created_at: datetime
+    parameters: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,570 @@
+"""Repositories: the only code that queries the tables.
+
+Each repository takes a `Database`, opens one short transaction per call and returns frozen
+dataclasses from `records`. State changes that several replicas or threads may race on
+(approval decisions, posting a run's parent or final message, expiring approvals) are
+conditional UPDATEs whose row count says who won, so no lock is held across Slack or
+Kubernetes calls. Leaves out business rules (who may approve, what to post): callers decide.
+Used by the command handlers, the tracker, the approval service and the schedules.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from bot.errors import StorageError
+from bot.store.db import Database
+from bot.store.records import (
+    APPROVAL_EXPIRED,
+    APPROVAL_PENDING,
+    APPROVAL_STATUSES,
+    Approval,
+    AuditEvent,
+    Run,
+    Schedule,
+)
+from bot.store.tables import (
+    AUDIT_TEXT_MAX,
+    SHORT_MAX,
+    ApprovalRow,
+    AuditEventRow,
+    ProcessedEventRow,
+    RunRow,
+    ScheduleRow,
+)
+
+MESSAGE_MAX = 2000
+MAX_LIMIT = 500
+
+
+class _Unchanged:
+    """Marks a keyword argument the caller did not pass (None is a meaningful value)."""
+
+    def __repr__(self) -> str:
+        return "UNCHANGED"
+
+
+UNCHANGED: Any = _Unchanged()
+
+
+def _clip(value: str | None, limit: int) -> str:
+    text = value or ""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _limit(limit: int) -> int:
+    return max(1, min(int(limit), MAX_LIMIT))
+
+
+def _to_audit(row: AuditEventRow) -> AuditEvent:
+    return AuditEvent(
+        id=row.id,
+        at=row.at,
+        actor_id=row.actor_id,
+        actor_name=row.actor_name,
+        channel_id=row.channel_id,
+        command=row.command,
+        text=row.text,
+        resource=row.resource,
+        action=row.action,
+        object=row.object,
+        decision=row.decision,
+        result=row.result,
+        detail=row.detail,
+        reference=row.reference,
+        run_id=row.run_id,
+    )
+
+
+def _to_run(row: RunRow) -> Run:
+    return Run(
+        id=row.id,
+        kind=row.kind,
+        cluster=row.cluster,
+        namespace=row.namespace,
+        name=row.name,
+        template=row.template,
+        parameters=dict(row.parameters or {}),
+        revision=row.revision,
+        requester_id=row.requester_id,
+        requester_name=row.requester_name,
+        channel_id=row.channel_id,
+        parent_ts=row.parent_ts,
+        phase=row.phase,
+        progress=row.progress,
+        message=row.message,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        finished_at=row.finished_at,
+        final_posted=bool(row.final_posted),
+        resource_version=row.resource_version,
+        k8s_uid=row.k8s_uid,
+    )
+
+
+def _to_approval(row: ApprovalRow) -> Approval:
+    return Approval(
+        id=row.id,
+        action=row.action,
+        cluster=row.cluster,
+        project=row.project,
+        app=row.app,
+        target=row.target,
+        from_revision=row.from_revision,
+        to_revision=row.to_revision,
+        reason=row.reason,
+        requester_id=row.requester_id,
+        requester_name=row.requester_name,
+        channel_id=row.channel_id,
+        message_ts=row.message_ts,
+        status=row.status,
+        decided_by=row.decided_by,
+        decided_at=row.decided_at,
+        expires_at=row.expires_at,
+        created_at=row.created_at,
+        run_id=row.run_id,
+        version=row.version,
+    )
+
+
+def _to_schedule(row: ScheduleRow) -> Schedule:
+    return Schedule(
+        id=row.id,
+        name=row.name,
+        kind=row.kind,
+        cron=row.cron,
+        timezone=row.timezone,
+        channel_id=row.channel_id,
+        cluster=row.cluster,
+        template=row.template,
+        parameters=dict(row.parameters or {}),
+        created_by=row.created_by,
+        created_at=row.created_at,
+    )
+
+
+class AuditRepo:
+    """Append-only audit log: every command and every permission decision."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def record(self, event: AuditEvent) -> int:
+        """Store `event` (its `id` is ignored) and return the new id. Long text is truncated."""
+        row = AuditEventRow(
+            at=event.at,
+            actor_id=_clip(event.actor_id, 32),
+            actor_name=_clip(event.actor_name, 255),
+            channel_id=_clip(event.channel_id, 32),
+            command=_clip(event.command, 64),
+            text=_clip(event.text, AUDIT_TEXT_MAX),
+            resource=_clip(event.resource, 64),
+            action=_clip(event.action, 64),
+            object=_clip(event.object, 512),
+            decision=_clip(event.decision, 16),
+            result=_clip(event.result, 16),
+            detail=_clip(event.detail, SHORT_MAX),
+            reference=_clip(event.reference, 64),
+            run_id=event.run_id,
+        )
+        with self._db.session() as session:
+            session.add(row)
+            session.flush()
+            return row.id
+
+    def recent(self, *, actor_id: str | None = None, limit: int = 20) -> list[AuditEvent]:
+        """The newest events first, optionally only one person's."""
+        query = select(AuditEventRow).order_by(AuditEventRow.at.desc(), AuditEventRow.id.desc())
+        if actor_id is not None:
+            query = query.where(AuditEventRow.actor_id == actor_id)
+        with self._db.session() as session:
+            return [_to_audit(row) for row in session.scalars(query.limit(_limit(limit)))]
+
+
+class RunRepo:
+    """Runs and the Slack messages that follow them; what a restarted leader resumes from."""
+
+    def __init__(self, db: Database, *, new_id: Callable[[], str] = _new_id) -> None:
+        self._db = db
+        self._new_id = new_id
+
+    def create(
+        self,
+        *,
+        kind: str,
+        cluster: str,
+        namespace: str,
+        requester_id: str,
+        channel_id: str,
+        now: datetime,
+        requester_name: str = "",
+        template: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        revision: str | None = None,
+        name: str | None = None,
+        phase: str = "Pending",
+    ) -> Run:
+        """Record a run before it is submitted, so a crash mid-submit leaves a trace."""
+        row = RunRow(
+            id=self._new_id(),
+            kind=kind,
+            cluster=cluster,
+            namespace=namespace,
+            name=name,
+            template=template,
+            parameters=dict(parameters or {}),
+            revision=revision,
+            requester_id=requester_id,
+            requester_name=_clip(requester_name, 255),
+            channel_id=channel_id,
+            parent_ts=None,
+            phase=phase,
+            progress="",
+            message="",
+            created_at=now,
+            updated_at=now,
+            finished_at=None,
+            final_posted=False,
+        )
+        try:
+            with self._db.session() as session:
+                session.add(row)
+                session.flush()
+                return _to_run(row)
+        except StorageError as exc:
+            if isinstance(exc.__cause__, IntegrityError):
+                raise StorageError(
+                    f"a {kind} run named {name!r} in {cluster}/{namespace} is already recorded"
+                ) from exc.__cause__
+            raise
+
+    def get(self, run_id: str) -> Run | None:
+        with self._db.session() as session:
+            row = session.get(RunRow, run_id)
+            return _to_run(row) if row is not None else None
+
+    def by_name(self, *, cluster: str, namespace: str, kind: str, name: str) -> Run | None:
+        """The run tracking Kubernetes object `name` (how a watch event finds its run)."""
+        query = select(RunRow).where(
+            RunRow.cluster == cluster, RunRow.namespace == namespace, RunRow.kind == kind, RunRow.name == name
+        )
+        with self._db.session() as session:
+            row = session.scalars(query).first()
+            return _to_run(row) if row is not None else None
+
+    def update_progress(
+        self,
+        run_id: str,
+        *,
+        now: datetime,
+        phase: str = UNCHANGED,
+        progress: str = UNCHANGED,
+        message: str = UNCHANGED,
+        name: str | None = UNCHANGED,
+        k8s_uid: str | None = UNCHANGED,
+        resource_version: str | None = UNCHANGED,
+        finished_at: datetime | None = UNCHANGED,
+    ) -> Run:
+        """Change the given fields (others stay as they are) and return the updated run.
+
+        Raises:
+            StorageError: no such run, or the name clashes with another run's.
+        """
+        values: dict[str, Any] = {"updated_at": now}
+        for key, value in (
+            ("phase", phase),
+            ("progress", progress),
+            ("name", name),
+            ("k8s_uid", k8s_uid),
+            ("resource_version", resource_version),
+            ("finished_at", finished_at),
+        ):
+            if value is not UNCHANGED:
+                values[key] = value
+        if message is not UNCHANGED:
+            values["message"] = _clip(message, MESSAGE_MAX)
+        with self._db.session() as session:
+            row = session.get(RunRow, run_id)
+            if row is None:
+                raise StorageError(f"no run with id {run_id!r}")
+            for key, value in values.items():
+                setattr(row, key, value)
+            session.flush()
+            return _to_run(row)
+
+    def set_parent(self, run_id: str, *, parent_ts: str, now: datetime) -> bool:
+        """Remember the parent message's ts; False when one was already recorded.
+
+        Conditional, so two replicas racing to post the parent learn which one won and the
+        loser can delete its duplicate.
+        """
+        statement = (
+            update(RunRow)
+            .where(RunRow.id == run_id, RunRow.parent_ts.is_(None))
+            .values(parent_ts=parent_ts, updated_at=now)
+        )
+        with self._db.session() as session:
+            return session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+
+    def mark_final_posted(self, run_id: str, *, now: datetime) -> bool:
+        """Flag the final summary as posted; True only for the call that flipped the flag."""
+        statement = (
+            update(RunRow)
+            .where(RunRow.id == run_id, RunRow.final_posted.is_(False))
+            .values(final_posted=True, updated_at=now)
+        )
+        with self._db.session() as session:
+            return session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+
+    def unfinished(self) -> list[Run]:
+        """Runs whose final message is not posted yet: what a new leader must keep tracking."""
+        query = select(RunRow).where(RunRow.final_posted.is_(False)).order_by(RunRow.created_at)
+        with self._db.session() as session:
+            return [_to_run(row) for row in session.scalars(query)]
+
+    def recent(
+        self,
+        *,
+        requester_id: str | None = None,
+        template: str | None = None,
+        kind: str | None = None,
+        since: datetime | None = None,
+        limit: int = 20,
+    ) -> list[Run]:
+        """Newest runs first, filtered as `runs --mine --template T` and the digest need."""
+        query = select(RunRow).order_by(RunRow.created_at.desc(), RunRow.id)
+        if requester_id is not None:
+            query = query.where(RunRow.requester_id == requester_id)
+        if template is not None:
+            query = query.where(RunRow.template == template)
+        if kind is not None:
+            query = query.where(RunRow.kind == kind)
+        if since is not None:
+            query = query.where(RunRow.created_at >= since)
+        with self._db.session() as session:
+            return [_to_run(row) for row in session.scalars(query.limit(_limit(limit)))]
+
+
+class ApprovalRepo:
+    """Approval requests and their atomic decisions."""
+
+    def __init__(self, db: Database, *, new_id: Callable[[], str] = _new_id) -> None:
+        self._db = db
+        self._new_id = new_id
+
+    def create(
+        self,
+        *,
+        action: str,
+        cluster: str,
+        app: str,
+        requester_id: str,
+        channel_id: str,
+        expires_at: datetime,
+        now: datetime,
+        project: str = "",
+        target: str = "",
+        from_revision: str = "",
+        to_revision: str = "",
+        reason: str = "",
+        requester_name: str = "",
+    ) -> Approval:
+        row = ApprovalRow(
+            id=self._new_id(),
+            action=action,
+            cluster=cluster,
+            project=project,
+            app=app,
+            target=_clip(target, 255),
+            from_revision=_clip(from_revision, 255),
+            to_revision=_clip(to_revision, 255),
+            reason=_clip(reason, MESSAGE_MAX),
+            requester_id=requester_id,
+            requester_name=_clip(requester_name, 255),
+            channel_id=channel_id,
+            message_ts=None,
+            status=APPROVAL_PENDING,
+            decided_by=None,
+            decided_at=None,
+            expires_at=expires_at,
+            created_at=now,
+            run_id=None,
+            version=1,
+        )
+        with self._db.session() as session:
+            session.add(row)
+            session.flush()
+            return _to_approval(row)
+
+    def get(self, approval_id: str) -> Approval | None:
+        with self._db.session() as session:
+            row = session.get(ApprovalRow, approval_id)
+            return _to_approval(row) if row is not None else None
+
+    def set_message(self, approval_id: str, *, message_ts: str) -> None:
+        """Remember where the approval card was posted, to update or strip its buttons later."""
+        statement = update(ApprovalRow).where(ApprovalRow.id == approval_id).values(message_ts=message_ts)
+        with self._db.session() as session:
+            session.execute(statement)
+
+    def set_run(self, approval_id: str, *, run_id: str) -> None:
+        """Link the run the approved action started."""
+        statement = update(ApprovalRow).where(ApprovalRow.id == approval_id).values(run_id=run_id)
+        with self._db.session() as session:
+            session.execute(statement)
+
+    def decide(
+        self,
+        approval_id: str,
+        *,
+        new_status: str,
+        decided_by: str | None,
+        now: datetime,
+        expected_status: str = APPROVAL_PENDING,
+    ) -> bool:
+        """Move the approval from `expected_status` to `new_status`; True only for the winner.
+
+        One conditional UPDATE (`WHERE status = expected_status`), so of two approvers
+        clicking at once exactly one gets True, on every backend, with no lock held. Leaving
+        `pending` records `decided_by`/`decided_at`, and is refused once `expires_at` has
+        passed even if the expiry sweep has not closed the request yet. Later moves
+        (approved -> executed/failed) keep who decided.
+        """
+        if new_status not in APPROVAL_STATUSES:
+            raise ValueError(f"unknown approval status {new_status!r}")
+        values: dict[str, Any] = {"status": new_status, "version": ApprovalRow.version + 1}
+        conditions = [ApprovalRow.id == approval_id, ApprovalRow.status == expected_status]
+        if expected_status == APPROVAL_PENDING:
+            values.update(decided_by=decided_by, decided_at=now)
+            if new_status != APPROVAL_EXPIRED:
+                conditions.append(ApprovalRow.expires_at > now)
+        statement = update(ApprovalRow).where(*conditions).values(**values)
+        with self._db.session() as session:
+            return session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+
+    def pending(self, *, now: datetime | None = None) -> list[Approval]:
+        """Requests still waiting, oldest first (those already past expiry left out when `now` given)."""
+        query = select(ApprovalRow).where(ApprovalRow.status == APPROVAL_PENDING)
+        if now is not None:
+            query = query.where(ApprovalRow.expires_at > now)
+        with self._db.session() as session:
+            return [_to_approval(row) for row in session.scalars(query.order_by(ApprovalRow.created_at))]
+
+    def expire_due(self, now: datetime) -> list[Approval]:
+        """Close every pending request past its expiry; return the ones this call closed.
+
+        Each is flipped with the same conditional UPDATE as `decide`, so a request approved
+        in the same instant is either approved or expired, never both, and two replicas
+        sweeping at once each report a request at most once (to remove its buttons once).
+        """
+        query = select(ApprovalRow.id).where(
+            ApprovalRow.status == APPROVAL_PENDING, ApprovalRow.expires_at <= now
+        )
+        with self._db.session() as session:
+            due = list(session.scalars(query))
+        closed = []
+        for approval_id in due:
+            if self.decide(approval_id, new_status=APPROVAL_EXPIRED, decided_by=None, now=now):
+                approval = self.get(approval_id)
+                if approval is not None:
+                    closed.append(approval)
+        return closed
+
+
+class EventDedup:
+    """Remembers Slack event ids and envelope ids so a redelivered event is handled once.
+
+    bolt drops Socket Mode's `retry_attempt`, so the bot cannot tell a redelivery from a new
+    event except by its id; a primary-key insert decides atomically across replicas.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def first_time(self, key: str, now: datetime) -> bool:
+        """True the first time `key` is seen, False for every later call (any replica)."""
+        try:
+            with self._db.session() as session:
+                session.add(ProcessedEventRow(key=_clip(key, 255), seen_at=now))
+        except StorageError as exc:
+            if isinstance(exc.__cause__, IntegrityError):
+                return False
+            raise
+        return True
+
+    def prune(self, *, older_than: datetime) -> int:
+        """Forget keys seen before `older_than` (Slack stops redelivering after minutes)."""
+        statement = delete(ProcessedEventRow).where(ProcessedEventRow.seen_at < older_than)
+        with self._db.session() as session:
+            return int(session.execute(statement).rowcount)  # type: ignore[attr-defined]
+
+
+class ScheduleRepo:
+    """Schedules added from Slack (`schedule add/list/remove`)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def add(
+        self,
+        *,
+        name: str,
+        kind: str,
+        cron: str,
+        channel_id: str,
+        created_by: str,
+        now: datetime,
+        timezone: str = "UTC",
+        cluster: str | None = None,
+        template: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+    ) -> Schedule | None:
+        """Store a schedule; None when the name is already taken (names are unique)."""
+        row = ScheduleRow(
+            name=name,
+            kind=kind,
+            cron=cron,
+            timezone=timezone,
+            channel_id=channel_id,
+            cluster=cluster,
+            template=template,
+            parameters=dict(parameters or {}),
+            created_by=created_by,
+            created_at=now,
+        )
+        try:
+            with self._db.session() as session:
+                session.add(row)
+                session.flush()
+                return _to_schedule(row)
+        except StorageError as exc:
+            if isinstance(exc.__cause__, IntegrityError):
+                return None
+            raise
+
+    def get(self, name: str) -> Schedule | None:
+        with self._db.session() as session:
+            row = session.scalars(select(ScheduleRow).where(ScheduleRow.name == name)).first()
+            return _to_schedule(row) if row is not None else None
+
+    def all(self) -> list[Schedule]:
+        """Every stored schedule, by name."""
+        with self._db.session() as session:
+            rows = session.scalars(select(ScheduleRow).order_by(ScheduleRow.name))
+            return [_to_schedule(row) for row in rows]
+
+    def remove(self, name: str) -> bool:
+        """Delete the schedule called `name`; False when there was none."""
+        statement = delete(ScheduleRow).where(ScheduleRow.name == name)
+        with self._db.session() as session:
+            return session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
