@@ -13,12 +13,10 @@ Registered by `bot.cli.main` through `register(subparsers)`.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
-from typing import TextIO
 
-from bot.config import load_settings
+from bot.cli import settings_from_args
 from bot.errors import ConfigError
 from bot.rbac import policy
 from bot.rbac.source import PolicySource
@@ -63,13 +61,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     source = can.add_mutually_exclusive_group()
     source.add_argument(
         "--config",
-        dest="policy_config",
         metavar="FILE",
-        help="the bot's config file; its rbac section is used (default: $CHATOPS_CONFIG)",
+        help="the bot's config file, whose rbac section is used (default: $CHATOPS_CONFIG, ./chatops.yaml)",
     )
     source.add_argument("--policy", dest="policy_csv", metavar="FILE.csv", help="a policy CSV file")
     can.add_argument(
-        "--default", dest="default_role", metavar="ROLE", help="the default role everyone holds, e.g. role:readonly"
+        "--default",
+        dest="default_role",
+        metavar="ROLE",
+        help="the default role everyone holds, e.g. role:readonly",
     )
     can.set_defaults(handler=run_can)
 
@@ -94,14 +94,11 @@ def _load(args: argparse.Namespace) -> PolicySource:
     """The policy the question is asked against.
 
     Raises:
-        ConfigError: when no source is given, or the config/policy has problems.
+        ConfigError: when the config file or the policy has problems.
     """
     if args.policy_csv:
         return PolicySource(path=Path(args.policy_csv), default_role=args.default_role)
-    config = args.policy_config or os.environ.get("CHATOPS_CONFIG")
-    if not config:
-        raise ConfigError(["give --config FILE (the bot's config) or --policy FILE.csv"])
-    settings = load_settings(config, os.environ)
+    settings = settings_from_args(args)
     if args.default_role is not None:
         settings = settings.model_copy(
             update={"rbac": settings.rbac.model_copy(update={"default_role": args.default_role})}
@@ -109,23 +106,21 @@ def _load(args: argparse.Namespace) -> PolicySource:
     return PolicySource.from_settings(settings)
 
 
-def run_can(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+def run_can(args: argparse.Namespace) -> int:
     """Print yes/no for the question in `args`; return 0 (yes), 1 (no) or 2 (bad input)."""
-    out = out or sys.stdout
-    err = err or sys.stderr
     problems = _request_problems(args)
     if problems:
         for problem in problems:
-            print(f"chatops policy can: {problem}", file=err)
+            print(f"chatops policy can: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
         source = _load(args)
     except ConfigError as exc:
         for problem in exc.problems:
-            print(problem, file=err)
+            print(problem, file=sys.stderr)
         return EXIT_BAD_INPUT
     allowed = source.current().can(
         [args.subject, *args.also], resource=args.resource, action=args.action, obj=args.object
     )
-    print("yes" if allowed else "no", file=out)
+    print("yes" if allowed else "no", file=sys.stdout)
     return EXIT_YES if allowed else EXIT_NO

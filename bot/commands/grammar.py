@@ -380,9 +380,7 @@ def _step(value: str) -> str:
 def _history_id(value: str) -> str:
     if _HISTORY_ID.fullmatch(value):
         return value
-    raise _Invalid(
-        f"`{_shown(value)}` is not a history id: use a number from `history APP`, e.g. `41`."
-    )
+    raise _Invalid(f"`{_shown(value)}` is not a history id: use a number from `history APP`, e.g. `41`.")
 
 
 def _choice(what: str, choices: Sequence[str]) -> Callable[[str], str]:
@@ -417,8 +415,7 @@ def _user(value: str) -> str:
     if _USER_MENTION.fullmatch(value) or _USER_ID.fullmatch(value) or _USER_NAME.fullmatch(value):
         return value
     raise _Invalid(
-        f"`{_shown(value)}` is not a user: mention them (`@alice`) "
-        "or give their Slack user id (`U0123ABCD`)."
+        f"`{_shown(value)}` is not a user: mention them (`@alice`) or give their Slack user id (`U0123ABCD`)."
     )
 
 
@@ -484,7 +481,7 @@ _LIMIT = Option(("--limit",), "limit", check=_limit)
 _WORKFLOW = Positional("WORKFLOW", "workflow", True, _subdomain("workflow"))
 _APP = Positional("APP", "app", True, _subdomain("application"))
 
-_SPECS: dict[str, VerbSpec] = {
+SPECS: dict[str, VerbSpec] = {
     spec.topic: spec
     for spec in (
         VerbSpec("whoami"),
@@ -801,7 +798,7 @@ def parse_command(text: str, *, command: str = "/ops") -> Command:
         return CommandSyntaxError(f"{message}\nUsage:\n{_code_lines(usage)}", usage=usage)
 
     try:
-        parsed = _parse_args(_SPECS[topic], args, fail=fail)
+        parsed = _parse_args(SPECS[topic], args, fail=fail)
         return _build(topic, parsed, raw=text)
     except _Help:
         return HelpCommand(raw=text, about=word)

@@ -69,7 +69,6 @@ _ROLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}", re.ASCII)
 _OBJECT = re.compile(r"[^\s,\x00]{1,512}")
 
 
-
 @dataclass(frozen=True)
 class Rule:
     """One `p` line: `subject` may (allow) or may not (deny) do `action` on `resource` objects `obj`."""
@@ -301,4 +300,3 @@ def merge(policies: Iterable[Policy]) -> Policy:
         for grouping in policy.groupings:
             groupings.setdefault(grouping.key(), grouping)
     return Policy(rules=tuple(rules.values()), groupings=tuple(groupings.values()))
-

@@ -71,7 +71,10 @@ PARSED: list[tuple[str, Command]] = [
         "run report --cluster prod-eu --namespace batch -p n=1",
         RunCommand(template="report", params=(("n", "1"),), cluster="prod-eu", namespace="batch"),
     ),
-    ("run report -p 'sql=select * from t'", RunCommand(template="report", params=(("sql", "select * from t"),))),
+    (
+        "run report -p 'sql=select * from t'",
+        RunCommand(template="report", params=(("sql", "select * from t"),)),
+    ),
     ("run my.template.v2", RunCommand(template="my.template.v2")),
     ("run -- db-migrate", RunCommand(template="db-migrate")),
     ("run -p a=1 db-migrate", RunCommand(template="db-migrate", params=(("a", "1"),))),
@@ -106,7 +109,10 @@ PARSED: list[tuple[str, Command]] = [
         "sync payments-api --revision v1.4.2 --prune --dry-run",
         SyncCommand(app="payments-api", revision="v1.4.2", prune=True, dry_run=True),
     ),
-    ("sync payments-api --revision=feature/new-ui", SyncCommand(app="payments-api", revision="feature/new-ui")),
+    (
+        "sync payments-api --revision=feature/new-ui",
+        SyncCommand(app="payments-api", revision="feature/new-ui"),
+    ),
     (
         "sync payments-api --revision 0a1b2c3d4e5f67890a1b2c3d4e5f67890a1b2c3d",
         SyncCommand(app="payments-api", revision="0a1b2c3d4e5f67890a1b2c3d4e5f67890a1b2c3d"),
@@ -116,18 +122,27 @@ PARSED: list[tuple[str, Command]] = [
         'rollback payments-api 41 --reason "5xx after v1.4.2"',
         RollbackCommand(app="payments-api", history_id=41, reason="5xx after v1.4.2"),
     ),
-    ("rollback payments-api --reason '  spaces trimmed  '", RollbackCommand(app="payments-api", reason="spaces trimmed")),
+    (
+        "rollback payments-api --reason '  spaces trimmed  '",
+        RollbackCommand(app="payments-api", reason="spaces trimmed"),
+    ),
     # schedules
     ("schedule list", ScheduleListCommand()),
     ("schedule LIST", ScheduleListCommand()),
     (
         'schedule add morning --kind app-health --cron "0 9 * * mon-fri" --timezone Europe/Paris',
-        ScheduleAddCommand(name="morning", kind="app-health", cron="0 9 * * mon-fri", timezone="Europe/Paris"),
+        ScheduleAddCommand(
+            name="morning", kind="app-health", cron="0 9 * * mon-fri", timezone="Europe/Paris"
+        ),
     ),
     (
         'schedule add nightly --kind run --cron "30 2 * * *" --template report -p days=1 --cluster prod-eu',
         ScheduleAddCommand(
-            name="nightly", kind="run", cron="30 2 * * *", template="report", params=(("days", "1"),),
+            name="nightly",
+            kind="run",
+            cron="30 2 * * *",
+            template="report",
+            params=(("days", "1"),),
             cluster="prod-eu",
         ),
     ),
@@ -155,18 +170,30 @@ SLACK_FORMS: list[tuple[str, Command]] = [
     ("run report -p q=&lt;b&gt;&amp;x", RunCommand(template="report", params=(("q", "<b>&x"),))),
     ("run report -p q=&amp;lt;", RunCommand(template="report", params=(("q", "&lt;"),))),
     ("sync <http://payments.api|payments.api>", SyncCommand(app="payments.api")),
-    ("run report -p url=<https://example.com/a?b=1&amp;c=2>", RunCommand(
-        template="report", params=(("url", "https://example.com/a?b=1&c=2"),))),
-    ("run report -p to=<mailto:a@example.com|a@example.com>", RunCommand(
-        template="report", params=(("to", "a@example.com"),))),
+    (
+        "run report -p url=<https://example.com/a?b=1&amp;c=2>",
+        RunCommand(template="report", params=(("url", "https://example.com/a?b=1&c=2"),)),
+    ),
+    (
+        "run report -p to=<mailto:a@example.com|a@example.com>",
+        RunCommand(template="report", params=(("to", "a@example.com"),)),
+    ),
     ("run report -p team=<!subteam^S0123|@sre>", RunCommand(template="report", params=(("team", "@sre"),))),
     # smart quotes from some clients
-    ("rollback payments-api --reason \u201cbad deploy\u201d", RollbackCommand(app="payments-api", reason="bad deploy")),
-    ("rollback payments-api --reason \u2018bad deploy\u2019", RollbackCommand(app="payments-api", reason="bad deploy")),
+    (
+        "rollback payments-api --reason \u201cbad deploy\u201d",
+        RollbackCommand(app="payments-api", reason="bad deploy"),
+    ),
+    (
+        "rollback payments-api --reason \u2018bad deploy\u2019",
+        RollbackCommand(app="payments-api", reason="bad deploy"),
+    ),
     ("rollback payments-api --reason don\u2019t", RollbackCommand(app="payments-api", reason="don\u2019t")),
-    ("run report -p title=\u201cit\u2019s late\u201d", RunCommand(
-        template="report", params=(("title", "it\u2019s late"),))),
-]  # fmt: skip
+    (
+        "run report -p title=\u201cit\u2019s late\u201d",
+        RunCommand(template="report", params=(("title", "it\u2019s late"),)),
+    ),
+]
 
 
 @pytest.mark.parametrize(("text", "expected"), SLACK_FORMS)
@@ -180,7 +207,10 @@ ERRORS: list[tuple[str, list[str]]] = [
     ("stauts wf-1", ["Did you mean `status`?", "`/ops status WORKFLOW"]),
     ("deploy payments-api", ["I don't know the command `deploy`", "`/ops help`"]),
     ("help sycn", ["Did you mean `sync`?"]),
-    ("sync payments-api --prun", ["`sync` has no option `--prun`", "Did you mean `--prune`?", "`/ops sync APP"]),
+    (
+        "sync payments-api --prun",
+        ["`sync` has no option `--prun`", "Did you mean `--prune`?", "`/ops sync APP"],
+    ),
     ("sync payments-api --revison v1", ["Did you mean `--revision`?"]),
     ("whoami --verbose", ["`whoami` takes no options"]),
     ("whoami please", ["`whoami` takes no arguments"]),
@@ -205,7 +235,10 @@ ERRORS: list[tuple[str, list[str]]] = [
     ("run t -p a=" + "x" * 1025, ["The value of `a` is too long (1025 characters, at most 1024)"]),
     ("run t -p a=x\x00y", ["must not contain a NUL"]),
     # Kubernetes names
-    ("sync Payments-API", ["`Payments-API` is not a valid application name (Kubernetes names are lower case)"]),
+    (
+        "sync Payments-API",
+        ["`Payments-API` is not a valid application name (Kubernetes names are lower case)"],
+    ),
     ("run db_migrate", ["`db_migrate` is not a valid template name"]),
     ("status -wf", ["`status` has no option `-wf`"]),
     ("status " + "a" * 254, ["is not a valid workflow name"]),
@@ -229,7 +262,10 @@ ERRORS: list[tuple[str, list[str]]] = [
     # schedules
     ("schedule add x --cron '0 9 * * *'", ["`schedule add` needs `--kind`"]),
     ("schedule add x --kind app-health", ["`schedule add` needs `--cron`"]),
-    ("schedule add x --kind app-helth --cron '0 9 * * *'", ["not a known schedule kind", "Did you mean `app-health`?"]),
+    (
+        "schedule add x --kind app-helth --cron '0 9 * * *'",
+        ["not a known schedule kind", "Did you mean `app-health`?"],
+    ),
     ("schedule add x --kind run --cron '0 9 * * *'", ["kind `run` needs `--template T`"]),
     ("schedule add x --kind app-health --cron '0 9 * * *' -p a=1", ["only apply to schedules of kind `run`"]),
     ("schedule add x --kind app-health --cron '0 9 * *'", ["is not a cron expression", "five fields"]),
@@ -240,7 +276,7 @@ ERRORS: list[tuple[str, list[str]]] = [
     ("rollback a --reason 'bad", ["A quote is not closed"]),
     ("rollback a --reason bad\\", ["lone backslash"]),
     ("x" * 6001, ["too long"]),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("text", "fragments"), ERRORS, ids=[t[:40] for t, _ in ERRORS])

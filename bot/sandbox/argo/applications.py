@@ -164,7 +164,12 @@ class ApplicationController:
         }
         try:
             self.api.patch_namespaced_custom_object_status(
-                GROUP, VERSION, meta.get("namespace", "argocd"), "applications", meta["name"], {"status": status}
+                GROUP,
+                VERSION,
+                meta.get("namespace", "argocd"),
+                "applications",
+                meta["name"],
+                {"status": status},
             )
         except ApiException as exc:
             log.debug("could not initialise app %s: HTTP %s", meta["name"], exc.status)
@@ -235,8 +240,16 @@ class _SyncRun:
         except Exception:
             log.exception("sync of %s crashed the sandbox controller", self.name)
             try:
-                self._write({"operationState": {**self.state, "phase": "Error", "finishedAt": now_rfc3339(),
-                                                 "message": "sandbox controller error"}})  # fmt: skip
+                self._write(
+                    {
+                        "operationState": {
+                            **self.state,
+                            "phase": "Error",
+                            "finishedAt": now_rfc3339(),
+                            "message": "sandbox controller error",
+                        }
+                    }
+                )
                 cleared = self._clear_operation()
             except Exception:
                 log.debug("could not record the error of %s", self.name)
@@ -267,20 +280,39 @@ class _SyncRun:
         script = self._controller.script_for(self.app)
         default_ns = self.app.get("spec", {}).get("destination", {}).get("namespace") or "default"
         desired = [r for r in script.resources if _selected(r, sync.get("resources"))]
-        failure = self._apply_all(desired=desired, default_ns=default_ns, dry_run=dry_run,
-                                  failing_revision=script.fails(asked, revision))  # fmt: skip
+        try:
+            failure = self._apply_all(
+                desired=desired,
+                default_ns=default_ns,
+                dry_run=dry_run,
+                failing_revision=script.fails(asked, revision),
+            )
+        except _Terminated:
+            failure = "Operation terminated"
         if not failure and sync.get("resources") is None:
-            self._prune(desired=desired, default_ns=default_ns, prune=bool(sync.get("prune")), dry_run=dry_run)
+            self._prune(
+                desired=desired, default_ns=default_ns, prune=bool(sync.get("prune")), dry_run=dry_run
+            )
         finished = now_rfc3339()
         if failure:
             self.state.update(phase="Failed", message=failure, finishedAt=finished)
         else:
-            self.state.update(phase="Succeeded", message="successfully synced (all tasks run)", finishedAt=finished)
+            self.state.update(
+                phase="Succeeded", message="successfully synced (all tasks run)", finishedAt=finished
+            )
         update: dict[str, Any] = {"operationState": self.state}
         if not dry_run:
-            update.update(self._outcome(desired=desired, default_ns=default_ns, source=source,
-                                        revision=revision, failed=bool(failure), started=started,
-                                        finished=finished))  # fmt: skip
+            update.update(
+                self._outcome(
+                    desired=desired,
+                    default_ns=default_ns,
+                    source=source,
+                    revision=revision,
+                    failed=bool(failure),
+                    started=started,
+                    finished=finished,
+                )
+            )
         self._write(update)
 
     def _apply_all(
@@ -294,15 +326,18 @@ class _SyncRun:
                     self._pause(WAVE_PAUSE_SECONDS if index else 0.0)
                 members = [r for r in in_phase if r.wave == wave]
                 for resource in members:
-                    failure = self._apply(resource, default_ns=default_ns, dry_run=dry_run,
-                                          failing_revision=failing_revision)  # fmt: skip
+                    failure = self._apply(
+                        resource, default_ns=default_ns, dry_run=dry_run, failing_revision=failing_revision
+                    )
                     if failure:
                         return failure
                 if not dry_run:
                     self._await_healthy([r for r in members if not r.hook], default_ns=default_ns)
         return None
 
-    def _apply(self, resource: AppResource, *, default_ns: str, dry_run: bool, failing_revision: bool) -> str | None:
+    def _apply(
+        self, resource: AppResource, *, default_ns: str, dry_run: bool, failing_revision: bool
+    ) -> str | None:
         ns = resource.namespace or default_ns
         suffix = " (dry run)" if dry_run else ""
         result: dict[str, Any] = {
@@ -313,10 +348,14 @@ class _SyncRun:
             "name": resource.name,
             "syncPhase": resource.hook or "Sync",
         }
-        error = resource.sync_error or (f"revision is scripted to fail" if failing_revision else None)
+        error = resource.sync_error or ("revision is scripted to fail" if failing_revision else None)
         if resource.hook:
-            result.update(status="", hookType=resource.hook, hookPhase="Running",
-                          message=f"{_ref(resource)} created{suffix}")  # fmt: skip
+            result.update(
+                status="",
+                hookType=resource.hook,
+                hookPhase="Running",
+                message=f"{_ref(resource)} created{suffix}",
+            )
             self.results.append(result)
             self._write({"operationState": self.state})
             if not dry_run:
@@ -346,7 +385,9 @@ class _SyncRun:
             return
         blocking = next((r for r in waiting if r.health == "Progressing"), None)
         target = blocking or max(waiting, key=lambda r: r.progressing_seconds)
-        self.state["message"] = f"waiting for healthy state of {target.group or ''}/{target.kind}/{target.name}"
+        self.state["message"] = (
+            f"waiting for healthy state of {target.group or ''}/{target.kind}/{target.name}"
+        )
         self._write({"operationState": self.state})
         if blocking is not None:
             self._pause(float("inf"))
@@ -354,8 +395,7 @@ class _SyncRun:
         self.state["message"] = ""
 
     def _prune(self, *, desired: list[AppResource], default_ns: str, prune: bool, dry_run: bool) -> None:
-        wanted = {(r.kind, r.resolved_ns(default_ns) if hasattr(r, "resolved_ns") else r.namespace or default_ns,
-                   r.name) for r in desired if not r.hook}  # fmt: skip
+        wanted = {(r.kind, r.namespace or default_ns, r.name) for r in desired if not r.hook}
         for live in self.app.get("status", {}).get("resources") or []:
             key = (live.get("kind"), live.get("namespace"), live.get("name"))
             if key in wanted:
@@ -363,9 +403,13 @@ class _SyncRun:
             ref = f"{live.get('kind', '').lower()}/{live.get('name')}"
             result = {k: live.get(k, "") for k in ("group", "version", "kind", "namespace", "name")}
             if prune:
-                result.update(status="Pruned", message="pruned" + (" (dry run)" if dry_run else ""), syncPhase="Sync")
+                result.update(
+                    status="Pruned", message="pruned" + (" (dry run)" if dry_run else ""), syncPhase="Sync"
+                )
             else:
-                result.update(status="PruneSkipped", message=f"ignored (requires pruning): {ref}", syncPhase="Sync")
+                result.update(
+                    status="PruneSkipped", message=f"ignored (requires pruning): {ref}", syncPhase="Sync"
+                )
             self.results.append(result)
 
     def _outcome(
@@ -381,7 +425,9 @@ class _SyncRun:
     ) -> dict[str, Any]:
         """The app-level status after a real (not dry) sync."""
         status = self.app.get("status") or {}
-        applied = {(r["kind"], r["namespace"], r["name"]) for r in self.results if r.get("status") == "Synced"}
+        applied = {
+            (r["kind"], r["namespace"], r["name"]) for r in self.results if r.get("status") == "Synced"
+        }
         pruned = {(r["kind"], r["namespace"], r["name"]) for r in self.results if r.get("status") == "Pruned"}
         summary = []
         for resource in desired:
@@ -389,17 +435,24 @@ class _SyncRun:
                 continue
             ns = resource.namespace or default_ns
             deployed = (resource.kind, ns, resource.name) in applied
-            summary.append({
-                "group": resource.group, "version": resource.version, "kind": resource.kind,
-                "namespace": ns, "name": resource.name, "status": "Synced" if deployed else "OutOfSync",
-                "health": {"status": resource.health if deployed else "Missing"},
-            })  # fmt: skip
+            summary.append(
+                {
+                    "group": resource.group,
+                    "version": resource.version,
+                    "kind": resource.kind,
+                    "namespace": ns,
+                    "name": resource.name,
+                    "status": "Synced" if deployed else "OutOfSync",
+                    "health": {"status": resource.health if deployed else "Missing"},
+                }
+            )
         for live in status.get("resources") or []:
             key = (live.get("kind"), live.get("namespace"), live.get("name"))
             if key not in pruned and not any((s["kind"], s["namespace"], s["name"]) == key for s in summary):
                 summary.append({**live, "status": "OutOfSync"})
-        health = max((s["health"]["status"] for s in summary), key=lambda h: _HEALTH_ORDER.get(h, 0),
-                     default="Healthy")  # fmt: skip
+        health = max(
+            (s["health"]["status"] for s in summary), key=lambda h: _HEALTH_ORDER.get(h, 0), default="Healthy"
+        )
         if failed:
             health = "Degraded"
         update: dict[str, Any] = {
@@ -407,7 +460,9 @@ class _SyncRun:
             "health": {"status": health},
             "reconciledAt": finished,
             "sync": {
-                "status": "OutOfSync" if failed or any(s["status"] != "Synced" for s in summary) else "Synced",
+                "status": "OutOfSync"
+                if failed or any(s["status"] != "Synced" for s in summary)
+                else "Synced",
                 "revision": revision if not failed else status.get("sync", {}).get("revision", revision),
                 "comparedTo": _compared_to(self.app, source),
             },
@@ -490,7 +545,7 @@ def _commit_sha(revision: str, source: dict[str, Any]) -> str:
     """A stable fake commit SHA for a branch/tag/short SHA; full SHAs are kept."""
     if _SHA.match(revision):
         return revision
-    return hashlib.sha1(f"{source.get('repoURL', '')}@{revision}".encode()).hexdigest()  # noqa: S324
+    return hashlib.sha1(f"{source.get('repoURL', '')}@{revision}".encode()).hexdigest()
 
 
 def _ref(resource: AppResource) -> str:
@@ -502,6 +557,8 @@ def _selected(resource: AppResource, selection: list[dict[str, Any]] | None) -> 
     if selection is None:
         return True
     return any(
-        s.get("kind") == resource.kind and s.get("name") == resource.name and s.get("group", "") == resource.group
+        s.get("kind") == resource.kind
+        and s.get("name") == resource.name
+        and s.get("group", "") == resource.group
         for s in selection
     )

@@ -118,7 +118,9 @@ def configmap_name(app_name: str) -> str:
     return f"{CONFIGMAP_PREFIX}{app_name}"
 
 
-def to_configmap_data(resources: list[AppResource] | tuple[AppResource, ...], fail_revisions: tuple[str, ...]) -> dict[str, str]:
+def to_configmap_data(
+    resources: list[AppResource] | tuple[AppResource, ...], fail_revisions: tuple[str, ...]
+) -> dict[str, str]:
     data = {"resources.yaml": yaml.safe_dump([r.to_manifest() for r in resources], sort_keys=False)}
     if fail_revisions:
         data["failRevisions"] = ", ".join(fail_revisions)

@@ -648,12 +648,14 @@ class _WorkflowRun:
                 self._patch_labels({LABEL_PHASE: fields["phase"]})
 
     def _finish(self, phase: str, message: str | None) -> None:
+        """Labels first, then the final status, so whoever sees the final phase sees both."""
         with self._lock:
+            self._patch_labels({LABEL_PHASE: phase, LABEL_COMPLETED: "true"})
             if message:
                 self.status["message"] = message
             self.status["finishedAt"] = now_rfc3339()
-            self._update(phase=phase)
-            self._patch_labels({LABEL_COMPLETED: "true"})
+            self.status["phase"] = phase
+            self._write()
 
     def _write(self) -> None:
         """Send the whole status (merge patch on /status); a vanished workflow halts the run."""

@@ -10,8 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from bot.sandbox.kube.resources import Registry, ResourceType
-from bot.sandbox.kube.resources import STATUS_VERBS
+from bot.sandbox.kube.resources import STATUS_VERBS, Registry, ResourceType
 
 KUBERNETES_VERSION: dict[str, str] = {
     "major": "1",
@@ -66,13 +65,15 @@ def resource_list(registry: Registry, group_name: str, version: str) -> dict[str
     for rtype in types:
         resources.append(_resource(rtype))
         if rtype.has_status:
-            resources.append({
-                "name": f"{rtype.plural}/status",
-                "singularName": "",
-                "namespaced": rtype.namespaced,
-                "kind": rtype.kind,
-                "verbs": list(STATUS_VERBS),
-            })
+            resources.append(
+                {
+                    "name": f"{rtype.plural}/status",
+                    "singularName": "",
+                    "namespaced": rtype.namespaced,
+                    "kind": rtype.kind,
+                    "verbs": list(STATUS_VERBS),
+                }
+            )
     return {
         "kind": "APIResourceList",
         "apiVersion": "v1",
@@ -94,7 +95,8 @@ def _resource(rtype: ResourceType) -> dict[str, Any]:
         "kind": rtype.kind,
         "verbs": list(rtype.verbs),
         "storageVersionHash": hashlib.sha256(
-            f"{rtype.group}/{rtype.version}/{rtype.plural}".encode()).hexdigest()[:11],
+            f"{rtype.group}/{rtype.version}/{rtype.plural}".encode()
+        ).hexdigest()[:11],
     }
     if rtype.short_names:
         entry["shortNames"] = list(rtype.short_names)

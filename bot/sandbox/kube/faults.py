@@ -21,15 +21,6 @@ _MESSAGES: dict[int, str] = {
     504: "The server was unable to return a response in the time allotted (injected fault)",
 }
 
-# What each HTTP method means as a Kubernetes verb, so `verb=` may use either vocabulary.
-_VERBS_OF_METHOD: dict[str, tuple[str, ...]] = {
-    "GET": ("get", "list", "watch"),
-    "POST": ("create",),
-    "PUT": ("update",),
-    "PATCH": ("patch",),
-    "DELETE": ("delete",),
-}
-
 
 @dataclass
 class _Failure:
@@ -122,8 +113,3 @@ class Faults:
         """How many injected failures are still armed."""
         with self._lock:
             return sum(f.remaining for f in self._failures)
-
-
-def verbs_of(method: str) -> tuple[str, ...]:
-    """Kubernetes verbs an HTTP method may stand for."""
-    return _VERBS_OF_METHOD.get(method.upper(), ())

@@ -16,8 +16,10 @@ from bot.sandbox.kube.status import ApiError
 
 Matcher = Callable[[dict[str, Any]], bool]
 
-_KEY = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
-                  r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_KEY = re.compile(
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
 _VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 _SET = re.compile(r"^(\S+)\s+(in|notin)\s*\((.*)\)$")
 
@@ -50,10 +52,10 @@ def parse_field_selector(text: str | None, *, supported: Iterable[str]) -> Match
             continue
         match = re.match(r"^([^!=]+)(!=|==|=)(.*)$", part)
         if not match:
-            raise ApiError(400, f'invalid selector: \'{text}\'; can\'t understand \'{part}\'')
+            raise ApiError(400, f"invalid selector: '{text}'; can't understand '{part}'")
         path, op, want = match.group(1).strip(), match.group(2), match.group(3).strip()
         if path not in allowed:
-            raise ApiError(400, f'field label not supported: {path}')
+            raise ApiError(400, f"field label not supported: {path}")
         tests.append(_field_test(path, want, negate=op == "!="))
     return lambda obj: all(test(obj) for test in tests)
 

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import logging
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -31,6 +33,7 @@ from bot.sandbox.kube.faults import Faults
 from bot.sandbox.kube.resources import Registry, ResourceType
 from bot.sandbox.kube.status import ApiError, forbidden, success
 from bot.sandbox.kube.store import DEFAULT_NAMESPACES, Store, WatchClosed
+from bot.sandbox.kube.tls import ServerCertificate, make_certificate
 
 log = logging.getLogger(__name__)
 
@@ -67,22 +70,42 @@ class _HttpServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
 
     def finish_request(self, request: Any, client_address: Any) -> None:
-        with self.connections_lock:
-            self.connections.add(request)
+        """Serve one connection, TLS or plain: the first byte of a TLS ClientHello is 0x16."""
+        conn: socket.socket = request
+        self._track(conn, add=True)
         try:
-            super().finish_request(request, client_address)
+            # Headers and body go out in separate writes; without this, Nagle + delayed ACK
+            # add ~40 ms to every response.
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            first = conn.recv(1, socket.MSG_PEEK)
+            if not first:
+                return
+            if first == b"\x16":
+                self._track(conn, add=False)
+                conn = self.api.tls_context().wrap_socket(conn, server_side=True)
+                self._track(conn, add=True)
+            super().finish_request(conn, client_address)
+        except (OSError, ValueError) as exc:  # handshake failures, resets and sockets cut by stop()
+            log.debug("connection from %s ended: %s", client_address, exc)
         finally:
-            with self.connections_lock:
-                self.connections.discard(request)
+            self._track(conn, add=False)
+            if conn is not request:
+                with contextlib.suppress(OSError):
+                    conn.close()
+
+    def _track(self, conn: socket.socket, *, add: bool) -> None:
+        with self.connections_lock:
+            if add:
+                self.connections.add(conn)
+            else:
+                self.connections.discard(conn)
 
     def close_connections(self, only: Iterable[socket.socket] | None = None) -> int:
         with self.connections_lock:
             targets = list(self.connections if only is None else set(only) & self.connections)
         for sock in targets:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         return len(targets)
 
 
@@ -137,6 +160,9 @@ class KubeApiServer:
         self._watch_sockets: set[socket.socket] = set()
         self._watch_lock = threading.Condition()
         self.faults = Faults(self.store, close_watch_sockets=self._close_watch_sockets)
+        self._certificate: ServerCertificate | None = None
+        self._tls_context: ssl.SSLContext | None = None
+        self._tls_lock = threading.Lock()
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -146,8 +172,10 @@ class KubeApiServer:
             return self
         self._httpd = _HttpServer((self._host, self._port), self)
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-            name=f"kube-api-{self.name}", daemon=True,
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"kube-api-{self.name}",
+            daemon=True,
         )
         self._thread.start()
         log.info("kubernetes stand-in %s listening on %s", self.name, self.url)
@@ -188,6 +216,35 @@ class KubeApiServer:
     def url(self) -> str:
         """Base URL for clients, e.g. `http://127.0.0.1:41234`."""
         return f"http://{self._host}:{self.port}"
+
+    @property
+    def https_url(self) -> str:
+        """The same server over TLS (`https://127.0.0.1:PORT`): what kubectl needs to send a token."""
+        return f"https://{self._host}:{self.port}"
+
+    @property
+    def ca_pem(self) -> str:
+        """PEM of the CA that signed the server certificate (for `certificate-authority-data`)."""
+        return self.certificate.ca_pem
+
+    @property
+    def certificate(self) -> ServerCertificate:
+        with self._tls_lock:
+            if self._certificate is None:
+                self._certificate = make_certificate(common_name=f"kube-apiserver-{self.name}")
+            return self._certificate
+
+    def tls_context(self) -> ssl.SSLContext:
+        """Server-side TLS context, made on first use (plain-http users never pay for it)."""
+        certificate = self.certificate
+        with self._tls_lock:
+            if self._tls_context is None:
+                self._tls_context = certificate.server_context()
+            return self._tls_context
+
+    def kubeconfig_entry(self, token: str) -> tuple[str, str, str]:
+        """`(https_url, token, ca_pem)` for `write_kubeconfig`, so kubectl verifies the server."""
+        return (self.https_url, token, self.ca_pem)
 
     @property
     def open_watches(self) -> int:
@@ -233,8 +290,14 @@ class KubeApiServer:
         if allowed and self._authorize is not None:
             allowed = bool(self._authorize(user, verb, route.rtype.group, plural, route.namespace))
         if not allowed:
-            raise forbidden(rtype=route.rtype, user=user, verb=verb, namespace=route.namespace,
-                            name=route.name, subresource=route.subresource)
+            raise forbidden(
+                rtype=route.rtype,
+                user=user,
+                verb=verb,
+                namespace=route.namespace,
+                name=route.name,
+                subresource=route.subresource,
+            )
 
     def now(self) -> datetime:
         return self._now()
@@ -396,8 +459,12 @@ class _Handler(BaseHTTPRequestHandler):
         subresource = rest[2] if len(rest) == 3 else None
         if subresource is not None and not (subresource == "status" and rtype.has_status):
             raise ApiError(404, "the server could not find the requested resource")
-        return _Route(rtype=rtype, namespace=namespace, name=rest[1] if len(rest) >= 2 else None,
-                      subresource=subresource)
+        return _Route(
+            rtype=rtype,
+            namespace=namespace,
+            name=rest[1] if len(rest) >= 2 else None,
+            subresource=subresource,
+        )
 
     @staticmethod
     def _verb(method: str, route: _Route | None, query: dict[str, str]) -> str:
@@ -442,8 +509,6 @@ class _Handler(BaseHTTPRequestHandler):
         rtype = route.rtype
         g, v, plural = rtype.group, rtype.version, rtype.plural
         dry_run = query.get("dryRun") == "All"
-        if verb in ("list", "watch") or (verb == "get" and not route.subresource and False):
-            pass
         if verb == "watch":
             self._watch(route, query)
         elif verb == "list":
@@ -456,8 +521,9 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ApiError(405, "the server does not allow this method on the requested resource")
             if rtype.namespaced and route.namespace is None:
                 raise ApiError(405, "the server does not allow this method on the requested resource")
-            created = store.create(g, v, plural, route.namespace, self._json_body(body),
-                                   dry_run=dry_run, keep_status=False)
+            created = store.create(
+                g, v, plural, route.namespace, self._json_body(body), dry_run=dry_run, keep_status=False
+            )
             self._send_json(201, created)
         elif verb == "update":
             obj = self._json_body(body)
@@ -465,36 +531,78 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ApiError(400, "the body of the request was not a JSON object")
             meta = obj.setdefault("metadata", {})
             if meta.get("name") and meta["name"] != route.name:
-                raise ApiError(400, f"the name of the object ({meta['name']}) does not match the name on "
-                                    f"the URL ({route.name})")
+                raise ApiError(
+                    400,
+                    f"the name of the object ({meta['name']}) does not match the name on "
+                    f"the URL ({route.name})",
+                )
             meta["name"] = route.name
             if rtype.namespaced and meta.get("namespace") and meta["namespace"] != route.namespace:
-                raise ApiError(400, "the namespace of the provided object does not match the namespace "
-                                    "sent on the request")
-            self._send_json(200, store.update(g, v, plural, route.namespace, obj,
-                                              subresource=route.subresource, dry_run=dry_run))
+                raise ApiError(
+                    400,
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                )
+            self._send_json(
+                200,
+                store.update(
+                    g, v, plural, route.namespace, obj, subresource=route.subresource, dry_run=dry_run
+                ),
+            )
         elif verb == "patch":
             patch_type = self._patch_type(rtype)
-            patched = store.patch(g, v, plural, route.namespace, route.name or "", self._json_body(body),
-                                  patch_type=patch_type, subresource=route.subresource, dry_run=dry_run)
+            patched = store.patch(
+                g,
+                v,
+                plural,
+                route.namespace,
+                route.name or "",
+                self._json_body(body),
+                patch_type=patch_type,
+                subresource=route.subresource,
+                dry_run=dry_run,
+            )
             self._send_json(200, patched)
         elif verb == "delete":
             options = self._json_body(body) or {}
             dry_run = dry_run or "All" in (options.get("dryRun") or [])
-            gone = store.delete(g, v, plural, route.namespace, route.name or "",
-                                preconditions=options.get("preconditions"), dry_run=dry_run)
+            gone = store.delete(
+                g,
+                v,
+                plural,
+                route.namespace,
+                route.name or "",
+                preconditions=options.get("preconditions"),
+                dry_run=dry_run,
+            )
             pending = bool(gone["metadata"].get("deletionTimestamp") and gone["metadata"].get("finalizers"))
             if rtype.custom or rtype.plural == "pods" or pending:
                 self._send_json(202 if pending else 200, gone)
             else:
                 self._send_json(200, success(rtype, gone))
         elif verb == "deletecollection":
-            items = store.list(g, v, plural, route.namespace, label_selector=query.get("labelSelector"),
-                               field_selector=query.get("fieldSelector"))
-            gone = [store.delete(g, v, plural, o["metadata"].get("namespace"), o["metadata"]["name"],
-                                 dry_run=dry_run) for o in items]
-            self._send_json(200, {"kind": f"{rtype.kind}List", "apiVersion": rtype.api_version,
-                                  "metadata": {"resourceVersion": store.resource_version}, "items": gone})
+            items = store.list(
+                g,
+                v,
+                plural,
+                route.namespace,
+                label_selector=query.get("labelSelector"),
+                field_selector=query.get("fieldSelector"),
+            )
+            gone = [
+                store.delete(
+                    g, v, plural, o["metadata"].get("namespace"), o["metadata"]["name"], dry_run=dry_run
+                )
+                for o in items
+            ]
+            self._send_json(
+                200,
+                {
+                    "kind": f"{rtype.kind}List",
+                    "apiVersion": rtype.api_version,
+                    "metadata": {"resourceVersion": store.resource_version},
+                    "items": gone,
+                },
+            )
 
     def _patch_type(self, rtype: ResourceType) -> str:
         content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
@@ -507,22 +615,36 @@ class _Handler(BaseHTTPRequestHandler):
         accepted = "application/json-patch+json, application/merge-patch+json"
         if not rtype.custom:
             accepted += ", application/strategic-merge-patch+json"
-        raise ApiError(415, f"the body of the request was in an unknown format - accepted media types "
-                            f"include: {accepted}")
+        raise ApiError(
+            415,
+            f"the body of the request was in an unknown format - accepted media types include: {accepted}",
+        )
 
     def _send_object(self, rtype: ResourceType, obj: dict[str, Any], query: dict[str, str]) -> None:
         if tables.wants_table(self.headers.get("Accept") or ""):
-            self._send_json(200, tables.to_table(
-                rtype, [obj], resource_version=obj["metadata"].get("resourceVersion", ""),
-                include_object=query.get("includeObject", "Metadata"), now=self.api.now()))
+            self._send_json(
+                200,
+                tables.to_table(
+                    rtype,
+                    [obj],
+                    resource_version=obj["metadata"].get("resourceVersion", ""),
+                    include_object=query.get("includeObject", "Metadata"),
+                    now=self.api.now(),
+                ),
+            )
         else:
             self._send_json(200, obj)
 
     def _list(self, route: _Route, query: dict[str, str]) -> None:
         rtype = route.rtype
         items, rv = self.api.store.list_with_version(
-            rtype.group, rtype.version, rtype.plural, route.namespace,
-            label_selector=query.get("labelSelector"), field_selector=query.get("fieldSelector"))
+            rtype.group,
+            rtype.version,
+            rtype.plural,
+            route.namespace,
+            label_selector=query.get("labelSelector"),
+            field_selector=query.get("fieldSelector"),
+        )
         start = _decode_continue(query.get("continue"))
         if start is not None:
             items = [o for o in items if _key(o) > start]
@@ -534,24 +656,40 @@ class _Handler(BaseHTTPRequestHandler):
             items = items[:limit]
             token = _encode_continue(_key(items[-1]), rv)
         if tables.wants_table(self.headers.get("Accept") or ""):
-            self._send_json(200, tables.to_table(rtype, items, resource_version=rv, continue_token=token,
-                                                 include_object=query.get("includeObject", "Metadata"),
-                                                 now=self.api.now()))
+            self._send_json(
+                200,
+                tables.to_table(
+                    rtype,
+                    items,
+                    resource_version=rv,
+                    continue_token=token,
+                    include_object=query.get("includeObject", "Metadata"),
+                    now=self.api.now(),
+                ),
+            )
             return
         metadata: dict[str, Any] = {"resourceVersion": rv}
         if token:
             metadata["continue"] = token
             metadata["remainingItemCount"] = remaining
-        self._send_json(200, {"kind": f"{rtype.kind}List", "apiVersion": rtype.api_version,
-                              "metadata": metadata, "items": items})
+        self._send_json(
+            200,
+            {
+                "kind": f"{rtype.kind}List",
+                "apiVersion": rtype.api_version,
+                "metadata": metadata,
+                "items": items,
+            },
+        )
 
     # ----------------------------------------------------------------- watches
 
     def _watch(self, route: _Route, query: dict[str, str]) -> None:
         """Stream events as chunked JSON lines until timeout, drop, 410 or server stop."""
         store = self.api.store
-        match = store.matcher(route.rtype, label_selector=query.get("labelSelector"),
-                              field_selector=query.get("fieldSelector"))
+        match = store.matcher(
+            route.rtype, label_selector=query.get("labelSelector"), field_selector=query.get("fieldSelector")
+        )
         timeout = float(query.get("timeoutSeconds") or _DEFAULT_WATCH_TIMEOUT)
         bookmarks = query.get("allowWatchBookmarks") in ("true", "1")
         sock = self.connection
@@ -569,13 +707,15 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.api.watch_ended(sock)
 
-    def _stream(self, route: _Route, query: dict[str, str], *, match: Any, timeout: float,
-                bookmarks: bool) -> None:
+    def _stream(
+        self, route: _Route, query: dict[str, str], *, match: Any, timeout: float, bookmarks: bool
+    ) -> None:
         store = self.api.store
         rtype = route.rtype
         try:
-            initial, cursor = store.open_watch(rtype, namespace=route.namespace,
-                                               resource_version=query.get("resourceVersion"), match=match)
+            initial, cursor = store.open_watch(
+                rtype, namespace=route.namespace, resource_version=query.get("resourceVersion"), match=match
+            )
         except ApiError as exc:
             self._event("ERROR", exc.to_status())
             return
@@ -605,8 +745,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._bookmark(rtype, cursor.position)
 
     def _bookmark(self, rtype: ResourceType, position: int) -> None:
-        self._event("BOOKMARK", {"kind": rtype.kind, "apiVersion": rtype.api_version,
-                                 "metadata": {"resourceVersion": str(position)}})
+        self._event(
+            "BOOKMARK",
+            {
+                "kind": rtype.kind,
+                "apiVersion": rtype.api_version,
+                "metadata": {"resourceVersion": str(position)},
+            },
+        )
 
     def _event(self, kind: str, obj: dict[str, Any]) -> None:
         line = json.dumps({"type": kind, "object": obj}, separators=(",", ":")).encode() + b"\n"
@@ -623,7 +769,7 @@ class _Handler(BaseHTTPRequestHandler):
         args = self._json_body(body) or {}
         if not isinstance(args, dict):
             raise ApiError(400, "the control API takes a JSON object")
-        action = path[len("/_sandbox"):].strip("/")
+        action = path[len("/_sandbox") :].strip("/")
         if method == "GET" and action == "":
             self._send_json(200, api.control_state())
             return
@@ -634,9 +780,13 @@ class _Handler(BaseHTTPRequestHandler):
         elif action == "faults/compact":
             api.faults.compact()
         elif action == "faults/fail-next":
-            api.faults.fail_next(int(args.get("count", 1)), status=int(args.get("status", 500)),
-                                 path_prefix=args.get("pathPrefix"), verb=args.get("verb"),
-                                 retry_after=int(args.get("retryAfter", 1)))
+            api.faults.fail_next(
+                int(args.get("count", 1)),
+                status=int(args.get("status", 500)),
+                path_prefix=args.get("pathPrefix"),
+                verb=args.get("verb"),
+                retry_after=int(args.get("retryAfter", 1)),
+            )
         elif action == "faults/latency":
             api.faults.set_latency(float(args.get("seconds", 0)))
         elif action == "faults/reset":

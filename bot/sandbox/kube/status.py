@@ -93,7 +93,9 @@ def already_exists(rtype: ResourceType, name: str) -> ApiError:
 
 def conflict(rtype: ResourceType, name: str, why: str | None = None) -> ApiError:
     """409 Conflict for a stale resourceVersion (or a failed precondition)."""
-    text = why or "the object has been modified; please apply your changes to the latest version and try again"
+    text = (
+        why or "the object has been modified; please apply your changes to the latest version and try again"
+    )
     return ApiError(
         409,
         f'Operation cannot be fulfilled on {rtype.group_resource} "{name}": {text}',
@@ -109,15 +111,24 @@ def invalid(rtype: ResourceType, name: str, causes: list[tuple[str, str]]) -> Ap
         text = f"[{text}]"
     details = _details(rtype, name)
     details["causes"] = [
-        {"reason": "FieldValueRequired" if why.startswith("Required") else "FieldValueInvalid",
-         "message": why, "field": path}
+        {
+            "reason": "FieldValueRequired" if why.startswith("Required") else "FieldValueInvalid",
+            "message": why,
+            "field": path,
+        }
         for path, why in causes
     ]
     return ApiError(422, f'{rtype.qualified_kind} "{name}" is invalid: {text}', details=details)
 
 
 def forbidden(
-    *, rtype: ResourceType, user: str, verb: str, namespace: str | None, name: str | None, subresource: str | None
+    *,
+    rtype: ResourceType,
+    user: str,
+    verb: str,
+    namespace: str | None,
+    name: str | None,
+    subresource: str | None,
 ) -> ApiError:
     """403 with the RBAC authorizer's wording."""
     resource = f"{rtype.plural}/{subresource}" if subresource else rtype.plural

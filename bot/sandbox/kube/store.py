@@ -214,18 +214,32 @@ class Store:
         if rtype.plural == "namespaces":
             new.setdefault("status", {})["phase"] = "Active"
             new.setdefault("spec", {"finalizers": ["kubernetes"]})
-        for key in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp",
-                    "deletionGracePeriodSeconds", "generation", "managedFields", "selfLink"):
+        for key in (
+            "uid",
+            "resourceVersion",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+            "managedFields",
+            "selfLink",
+        ):
             meta.pop(key, None)
         with self._cond:
             bucket = self._objects.setdefault((rtype.group, rtype.plural), {})
             if not meta.get("name") and meta.get("generateName"):
-                self._validate_name(rtype, meta["generateName"] + "x", field="metadata.generateName",
-                                    shown=meta["generateName"])
+                self._validate_name(
+                    rtype,
+                    meta["generateName"] + "x",
+                    field="metadata.generateName",
+                    shown=meta["generateName"],
+                )
                 meta["name"] = self._generate_name(bucket, namespace, meta["generateName"])
             name = meta.get("name") or ""
             if not name:
-                raise invalid(rtype, "", [("metadata.name", "Required value: name or generateName is required")])
+                raise invalid(
+                    rtype, "", [("metadata.name", "Required value: name or generateName is required")]
+                )
             self._validate_name(rtype, name, field="metadata.name", shown=name)
             if (namespace or "", name) in bucket:
                 raise already_exists(rtype, name)
@@ -274,12 +288,16 @@ class Store:
             existing = self._require(rtype, namespace, name)
             given_rv = obj.get("metadata", {}).get("resourceVersion")
             if not given_rv and rtype.custom:
-                raise invalid(rtype, name, [(
-                    "metadata.resourceVersion", "Invalid value: 0x0: must be specified for an update")])
+                raise invalid(
+                    rtype,
+                    name,
+                    [("metadata.resourceVersion", "Invalid value: 0x0: must be specified for an update")],
+                )
             if given_rv and str(given_rv) != existing["metadata"]["resourceVersion"]:
                 raise conflict(rtype, name)
-            return self._replace(rtype, namespace, existing, copy.deepcopy(obj),
-                                 subresource=subresource, dry_run=dry_run)
+            return self._replace(
+                rtype, namespace, existing, copy.deepcopy(obj), subresource=subresource, dry_run=dry_run
+            )
 
     def patch(
         self,
@@ -314,9 +332,14 @@ class Store:
             if str(meta.get("resourceVersion", "")) not in ("", existing["metadata"]["resourceVersion"]):
                 raise conflict(rtype, name)
             if meta.get("name") != name:
-                raise ApiError(422, f'{rtype.qualified_kind} "{name}" is invalid: metadata.name: '
-                                    "Invalid value: the name cannot be changed by a patch")
-            return self._replace(rtype, namespace, existing, patched, subresource=subresource, dry_run=dry_run)
+                raise ApiError(
+                    422,
+                    f'{rtype.qualified_kind} "{name}" is invalid: metadata.name: '
+                    "Invalid value: the name cannot be changed by a patch",
+                )
+            return self._replace(
+                rtype, namespace, existing, patched, subresource=subresource, dry_run=dry_run
+            )
 
     def patch_merge(
         self, group: str, version: str, plural: str, namespace: str | None, name: str, patch: Obj, **kw: Any
@@ -351,12 +374,23 @@ class Store:
             existing = self._require(rtype, namespace, name)
             pre = preconditions or {}
             if pre.get("uid") and pre["uid"] != existing["metadata"]["uid"]:
-                raise conflict(rtype, name, f"Precondition failed: UID in precondition: {pre['uid']}, "
-                                            f"UID in object meta: {existing['metadata']['uid']}")
-            if pre.get("resourceVersion") and str(pre["resourceVersion"]) != existing["metadata"]["resourceVersion"]:
-                raise conflict(rtype, name, "Precondition failed: ResourceVersion in precondition: "
-                                            f"{pre['resourceVersion']}, ResourceVersion in object meta: "
-                                            f"{existing['metadata']['resourceVersion']}")
+                raise conflict(
+                    rtype,
+                    name,
+                    f"Precondition failed: UID in precondition: {pre['uid']}, "
+                    f"UID in object meta: {existing['metadata']['uid']}",
+                )
+            if (
+                pre.get("resourceVersion")
+                and str(pre["resourceVersion"]) != existing["metadata"]["resourceVersion"]
+            ):
+                raise conflict(
+                    rtype,
+                    name,
+                    "Precondition failed: ResourceVersion in precondition: "
+                    f"{pre['resourceVersion']}, ResourceVersion in object meta: "
+                    f"{existing['metadata']['resourceVersion']}",
+                )
             if dry_run:
                 return copy.deepcopy(existing)
             if existing["metadata"].get("finalizers"):
@@ -443,8 +477,9 @@ class Store:
             return None
         given = meta.get("namespace")
         if namespace and given and given != namespace:
-            raise ApiError(400, "the namespace of the provided object does not match the namespace "
-                                "sent on the request")
+            raise ApiError(
+                400, "the namespace of the provided object does not match the namespace sent on the request"
+            )
         namespace = namespace or given or "default"
         meta["namespace"] = namespace
         return namespace
@@ -458,8 +493,9 @@ class Store:
         if not ok:
             raise invalid(rtype, shown, [(field, f'Invalid value: "{shown}": {help_text}')])
         if len(name) > limit:
-            raise invalid(rtype, shown, [(field, f'Invalid value: "{shown}": must be no more than '
-                                                 f"{limit} characters")])
+            raise invalid(
+                rtype, shown, [(field, f'Invalid value: "{shown}": must be no more than {limit} characters')]
+            )
 
     @staticmethod
     def _generate_name(bucket: dict[tuple[str, str], Obj], namespace: str | None, prefix: str) -> str:
@@ -495,8 +531,15 @@ class Store:
                     candidate.pop("status", None)
             meta = candidate.setdefault("metadata", {})
             old_meta = existing["metadata"]
-            for key in ("name", "uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
-                        "generation", "resourceVersion"):
+            for key in (
+                "name",
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+                "resourceVersion",
+            ):
                 if key in old_meta:
                     meta[key] = old_meta[key]
                 else:
@@ -529,7 +572,9 @@ class Store:
         self._record("DELETED", rtype, namespace, gone, old or obj)
         return copy.deepcopy(gone)
 
-    def _record(self, kind: str, rtype: ResourceType, namespace: str | None, obj: Obj, old: Obj | None) -> None:
+    def _record(
+        self, kind: str, rtype: ResourceType, namespace: str | None, obj: Obj, old: Obj | None
+    ) -> None:
         self._history.append(WatchEvent(self._rv, kind, rtype, namespace, obj, old))
         while len(self._history) > self._history_limit:
             self._floor = self._history.popleft().rv
@@ -588,12 +633,18 @@ class WatchCursor:
 
     def _pending(self) -> bool:
         store = self._store
-        return (store._rv > self.position or store._closed or store._epoch != self._epoch
-                or self.position < store._floor)
+        return (
+            store._rv > self.position
+            or store._closed
+            or store._epoch != self._epoch
+            or self.position < store._floor
+        )
 
     def _translate(self, event: WatchEvent) -> tuple[str, Obj] | None:
         if event.rtype is not self._rtype and (event.rtype.group, event.rtype.plural) != (
-                self._rtype.group, self._rtype.plural):
+            self._rtype.group,
+            self._rtype.plural,
+        ):
             return None
         if self._namespace is not None and event.namespace != self._namespace:
             return None

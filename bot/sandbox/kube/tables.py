@@ -1,9 +1,10 @@
 """`meta.k8s.io/v1` Table answers for `kubectl get` (requested with `Accept: ...;as=Table`).
 
 Columns: NAME, then the kind's printer columns (a CRD's additionalPrinterColumns), then AGE
-from `creationTimestamp` unless the kind defines its own Age column (Workflows take theirs from
-`status.startedAt`, as the Argo CRD does). Dates are shown as the apiserver shows them
-("5m", "3h2m"). Rows carry PartialObjectMetadata unless `includeObject` asks otherwise.
+from `creationTimestamp` for built-in kinds and for CRDs without printer columns (Workflows
+take theirs from `status.startedAt`, Applications have none, as their CRDs define). Dates are
+shown as the apiserver shows them ("5m", "3h2m"). Rows carry PartialObjectMetadata unless
+`includeObject` asks otherwise.
 Not covered: Tables in watch streams (`kubectl get -w`). Callers: `server`.
 """
 
@@ -19,13 +20,16 @@ _NAME_COLUMN: dict[str, Any] = {
     "type": "string",
     "format": "name",
     "description": "Name must be unique within a namespace. Is required when creating resources, although "
-                   "some resources may allow a client to request the generation of an appropriate name "
-                   "automatically.",
+    "some resources may allow a client to request the generation of an appropriate name "
+    "automatically.",
     "priority": 0,
 }
-_AGE = PrinterColumn("Age", ".metadata.creationTimestamp", "date",
-                     "CreationTimestamp is a timestamp representing the server time when this object was "
-                     "created.")
+_AGE = PrinterColumn(
+    "Age",
+    ".metadata.creationTimestamp",
+    "date",
+    "CreationTimestamp is a timestamp representing the server time when this object was created.",
+)
 
 
 def wants_table(accept: str) -> bool:
@@ -44,7 +48,8 @@ def to_table(
 ) -> dict[str, Any]:
     """Render objects as a Table; `include_object` is None, Metadata (default) or Object."""
     columns = list(rtype.columns)
-    if not any(c.name == "Age" for c in columns):
+    # A CRD with additionalPrinterColumns shows exactly those; otherwise AGE comes last.
+    if not (rtype.custom and columns) and not any(c.name == "Age" for c in columns):
         columns.append(_AGE)
     metadata: dict[str, Any] = {"resourceVersion": resource_version}
     if continue_token:
@@ -53,9 +58,15 @@ def to_table(
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
         "metadata": metadata,
-        "columnDefinitions": [_NAME_COLUMN] + [
-            {"name": c.name, "type": c.type if c.type != "date" else "date", "format": "",
-             "description": c.description, "priority": c.priority}
+        "columnDefinitions": [_NAME_COLUMN]
+        + [
+            {
+                "name": c.name,
+                "type": c.type if c.type != "date" else "date",
+                "format": "",
+                "description": c.description,
+                "priority": c.priority,
+            }
             for c in columns
         ],
         "rows": [
@@ -73,7 +84,11 @@ def _row_object(obj: dict[str, Any], include_object: str) -> dict[str, Any] | No
         return None
     if include_object == "Object":
         return obj
-    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata", {})}
+    return {
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": obj.get("metadata", {}),
+    }
 
 
 def _cell(obj: dict[str, Any], column: PrinterColumn, now: datetime) -> Any:

@@ -143,7 +143,7 @@ class SlackDriver:
         return list(self._request("GET", "views", query={"user": user}))
 
     def acks(self) -> list[Json]:
-        """Per envelope: envelope_id, type, payload_type, acked, latency_ms, retry_attempt, outcome, response."""
+        """Per envelope: envelope_id, type, payload_type, acked, latency_ms, retry_attempt, outcome."""
         return list(self._request("GET", "acks"))
 
     def calls(self, method: str | None = None) -> list[Json]:
@@ -187,7 +187,7 @@ class SlackDriver:
         self._request("POST", "faults", body)
 
     def disconnect(self, mode: str = "refresh") -> int:
-        """Force Socket Mode down: `refresh` (disconnect message), `close` (close frame), `abrupt` (TCP drop)."""
+        """Force Socket Mode down: `refresh` (disconnect message), `close` (frame), `abrupt` (TCP drop)."""
         return int(self._request("POST", "disconnect", {"mode": mode})["disconnected"])
 
     # ----------------------------------------------------------------- waiting

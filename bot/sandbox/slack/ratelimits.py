@@ -97,7 +97,7 @@ class RateLimiter:
             self._faults.append(fault)
 
     def take_fault(self, method: str) -> Fault | None:
-        """The injected fault for this call, if any (consumes one use); faults apply even when limits are off."""
+        """The injected fault for this call, if any (uses it up); faults apply even with limits off."""
         with self._lock:
             for fault in self._faults:
                 if fault.method in (method, "*"):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from kubernetes import client
@@ -21,7 +20,10 @@ from bot.sandbox.kube import KubeApiServer
 
 TOKEN = "argo-test-admin"
 TIME_SCALE = 0.01
-KEY_FORMAT = "{{workflow.namespace}}/{{workflow.creationTimestamp.Y}}/{{workflow.creationTimestamp.m}}/{{workflow.name}}/{{pod.name}}"
+KEY_FORMAT = (
+    "{{workflow.namespace}}/{{workflow.creationTimestamp.Y}}/{{workflow.creationTimestamp.m}}"
+    "/{{workflow.name}}/{{pod.name}}"
+)
 
 
 @pytest.fixture(scope="module")
@@ -80,10 +82,7 @@ def apps(kube: KubeApiServer) -> Iterator[ApplicationController]:
     controller.stop()
 
 
-def workflow_template(name: str, spec: dict[str, Any], namespace: str = "argo") -> dict[str, Any]:
-    return {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "WorkflowTemplate",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": spec,
-    }
+@pytest.fixture
+def key_format() -> str:
+    """The artifact repository keyFormat the `workflows` controller is configured with."""
+    return KEY_FORMAT

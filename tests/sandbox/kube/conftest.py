@@ -31,8 +31,9 @@ def no_thread_left_behind() -> Iterator[None]:
 @pytest.fixture
 def kube_server() -> Iterator[KubeApiServer]:
     """A stand-in with one admin token, a short history and quick bookmarks."""
-    with KubeApiServer(name="test", tokens={ADMIN_TOKEN: "admin"}, history_limit=50,
-                       bookmark_interval=0.2) as srv:
+    with KubeApiServer(
+        name="test", tokens={ADMIN_TOKEN: "admin"}, history_limit=50, bookmark_interval=0.2
+    ) as srv:
         yield srv
 
 
@@ -77,8 +78,10 @@ def _workflow_body(template: str, labels: dict[str, str]) -> dict[str, Any]:
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Workflow",
         "metadata": {"generateName": f"{template}-", "labels": labels},
-        "spec": {"workflowTemplateRef": {"name": template},
-                 "arguments": {"parameters": [{"name": "who", "value": "sre"}]}},
+        "spec": {
+            "workflowTemplateRef": {"name": template},
+            "arguments": {"parameters": [{"name": "who", "value": "sre"}]},
+        },
     }
 
 
@@ -104,8 +107,11 @@ class WatchCollector:
 
     def seen(self) -> list[tuple[str, str]]:
         """(type, name) of each non-bookmark event so far."""
-        return [(e["type"], e["raw_object"]["metadata"].get("name", "")) for e in self.events
-                if e["type"] != "BOOKMARK"]
+        return [
+            (e["type"], e["raw_object"]["metadata"].get("name", ""))
+            for e in self.events
+            if e["type"] != "BOOKMARK"
+        ]
 
     def join(self) -> None:
         self._thread.join(timeout=10)
@@ -117,7 +123,9 @@ def make_template(custom: client.CustomObjectsApi) -> Callable[..., dict[str, An
     """Create a WorkflowTemplate in `argo` through the client; returns the stored object."""
 
     def make(name: str = "hello", namespace: str = "argo") -> dict[str, Any]:
-        return custom.create_namespaced_custom_object(*WF, namespace, "workflowtemplates", _template_body(name))
+        return custom.create_namespaced_custom_object(
+            *WF, namespace, "workflowtemplates", _template_body(name)
+        )
 
     return make
 
@@ -127,8 +135,9 @@ def make_workflow(custom: client.CustomObjectsApi) -> Callable[..., dict[str, An
     """Submit a Workflow from a template with generateName, as the bot does; returns it."""
 
     def make(template: str = "hello", namespace: str = "argo", **labels: str) -> dict[str, Any]:
-        return custom.create_namespaced_custom_object(*WF, namespace, "workflows",
-                                                      _workflow_body(template, labels))
+        return custom.create_namespaced_custom_object(
+            *WF, namespace, "workflows", _workflow_body(template, labels)
+        )
 
     return make
 
@@ -148,3 +157,18 @@ def start_watch(kube_server: KubeApiServer) -> Iterator[Callable[..., WatchColle
         kube_server.faults.drop_watches(abrupt=True)
     for collector in started:
         collector.join()
+
+
+@pytest.fixture
+def client_for() -> Iterator[Callable[[str, str], client.ApiClient]]:
+    """Build more official clients (other URLs or tokens); all closed at teardown."""
+    made: list[client.ApiClient] = []
+
+    def build(url: str, token: str) -> client.ApiClient:
+        api = make_api_client(url, token)
+        made.append(api)
+        return api
+
+    yield build
+    for api in made:
+        api.close()

@@ -71,8 +71,10 @@ def test_list_filters_by_label_and_field_selectors(custom, make_template, make_w
     make_workflow(namespace="other", team="sre")
 
     def names(**kw) -> set[str]:
-        return {o["metadata"]["name"] for o in custom.list_namespaced_custom_object(
-            *WF, "argo", "workflows", **kw)["items"]}
+        return {
+            o["metadata"]["name"]
+            for o in custom.list_namespaced_custom_object(*WF, "argo", "workflows", **kw)["items"]
+        }
 
     assert names() == {a, b, c}
     assert names(label_selector="team=sre") == {a}
@@ -101,7 +103,9 @@ def test_list_pages_with_limit_and_continue(custom, make_template):
     seen = [o["metadata"]["name"] for o in first["items"]]
     token = first["metadata"]["continue"]
     while token:
-        page = custom.list_namespaced_custom_object(*WF, "argo", "workflowtemplates", limit=2, _continue=token)
+        page = custom.list_namespaced_custom_object(
+            *WF, "argo", "workflowtemplates", limit=2, _continue=token
+        )
         seen += [o["metadata"]["name"] for o in page["items"]]
         token = page["metadata"].get("continue")
     assert seen == [f"t{i}" for i in range(5)]
@@ -113,30 +117,44 @@ def test_merge_and_json_patches(custom, make_template, make_workflow):
     name = make_workflow()["metadata"]["name"]
 
     merged = custom.patch_namespaced_custom_object(
-        *WF, "argo", "workflows", name, {"metadata": {"labels": {"x": "1"}}, "spec": {"shutdown": "Stop"}})
+        *WF, "argo", "workflows", name, {"metadata": {"labels": {"x": "1"}}, "spec": {"shutdown": "Stop"}}
+    )
     assert merged["metadata"]["labels"] == {"x": "1"}
     assert merged["spec"]["shutdown"] == "Stop"
     assert merged["metadata"]["generation"] == 2
 
     removed = custom.patch_namespaced_custom_object(
-        *WF, "argo", "workflows", name, {"spec": {"shutdown": None}})
+        *WF, "argo", "workflows", name, {"spec": {"shutdown": None}}
+    )
     assert "shutdown" not in removed["spec"]
 
     patched = custom.patch_namespaced_custom_object(
-        *WF, "argo", "workflows", name,
-        [{"op": "test", "path": "/spec/workflowTemplateRef/name", "value": "hello"},
-         {"op": "add", "path": "/spec/arguments/parameters/-", "value": {"name": "n", "value": "2"}},
-         {"op": "replace", "path": "/metadata/labels/x", "value": "2"}],
-        _content_type=JSON_PATCH)
+        *WF,
+        "argo",
+        "workflows",
+        name,
+        [
+            {"op": "test", "path": "/spec/workflowTemplateRef/name", "value": "hello"},
+            {"op": "add", "path": "/spec/arguments/parameters/-", "value": {"name": "n", "value": "2"}},
+            {"op": "replace", "path": "/metadata/labels/x", "value": "2"},
+        ],
+        _content_type=JSON_PATCH,
+    )
     assert patched["spec"]["arguments"]["parameters"][-1] == {"name": "n", "value": "2"}
     assert patched["metadata"]["labels"]["x"] == "2"
 
     with pytest.raises(ApiException) as caught:
         custom.patch_namespaced_custom_object(
-            *WF, "argo", "workflows", name,
-            [{"op": "test", "path": "/spec/workflowTemplateRef/name", "value": "other"},
-             {"op": "replace", "path": "/metadata/labels/x", "value": "3"}],
-            _content_type=JSON_PATCH)
+            *WF,
+            "argo",
+            "workflows",
+            name,
+            [
+                {"op": "test", "path": "/spec/workflowTemplateRef/name", "value": "other"},
+                {"op": "replace", "path": "/metadata/labels/x", "value": "3"},
+            ],
+            _content_type=JSON_PATCH,
+        )
     assert caught.value.status == 422
     after = custom.get_namespaced_custom_object(*WF, "argo", "workflows", name)
     assert after["metadata"]["labels"]["x"] == "2"
@@ -145,12 +163,19 @@ def test_merge_and_json_patches(custom, make_template, make_workflow):
 def test_strategic_merge_is_refused_for_custom_resources_but_not_builtins(custom, core, make_template):
     make_template()
     with pytest.raises(ApiException) as caught:
-        custom.patch_namespaced_custom_object(*WF, "argo", "workflowtemplates", "hello", {"spec": {}},
-                                              _content_type="application/strategic-merge-patch+json")
+        custom.patch_namespaced_custom_object(
+            *WF,
+            "argo",
+            "workflowtemplates",
+            "hello",
+            {"spec": {}},
+            _content_type="application/strategic-merge-patch+json",
+        )
     assert caught.value.status == 415 and status_of(caught.value)["reason"] == "UnsupportedMediaType"
 
-    core.create_namespaced_config_map("default", client.V1ConfigMap(
-        metadata=client.V1ObjectMeta(name="settings"), data={"a": "1"}))
+    core.create_namespaced_config_map(
+        "default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="settings"), data={"a": "1"})
+    )
     patched = core.patch_namespaced_config_map("settings", "default", {"data": {"b": "2"}})  # strategic
     assert patched.data == {"a": "1", "b": "2"}
 
@@ -161,13 +186,15 @@ def test_status_subresource_is_split_from_the_main_resource(custom, make_templat
     name = wf["metadata"]["name"]
 
     running = custom.patch_namespaced_custom_object_status(
-        *WF, "argo", "workflows", name, {"status": {"phase": "Running"}, "spec": {"shutdown": "Stop"}})
+        *WF, "argo", "workflows", name, {"status": {"phase": "Running"}, "spec": {"shutdown": "Stop"}}
+    )
     assert running["status"] == {"phase": "Running"}
     assert "shutdown" not in running["spec"], "a /status write changes only status"
     assert running["metadata"]["generation"] == 1
 
     main = custom.patch_namespaced_custom_object(
-        *WF, "argo", "workflows", name, {"status": {"phase": "Succeeded"}, "spec": {"shutdown": "Stop"}})
+        *WF, "argo", "workflows", name, {"status": {"phase": "Succeeded"}, "spec": {"shutdown": "Stop"}}
+    )
     assert main["status"] == {"phase": "Running"}, "a main-resource write ignores status"
     assert main["spec"]["shutdown"] == "Stop"
 
@@ -180,7 +207,9 @@ def test_stale_put_is_a_conflict_with_the_apiserver_message(custom, make_templat
     make_template()
     wf = make_workflow()
     name = wf["metadata"]["name"]
-    custom.patch_namespaced_custom_object(*WF, "argo", "workflows", name, {"metadata": {"labels": {"a": "b"}}})
+    custom.patch_namespaced_custom_object(
+        *WF, "argo", "workflows", name, {"metadata": {"labels": {"a": "b"}}}
+    )
 
     wf["spec"]["shutdown"] = "Terminate"
     with pytest.raises(ApiException) as caught:
@@ -189,7 +218,8 @@ def test_stale_put_is_a_conflict_with_the_apiserver_message(custom, make_templat
     assert caught.value.status == 409 and body["reason"] == "Conflict"
     assert body["message"] == (
         f'Operation cannot be fulfilled on workflows.argoproj.io "{name}": the object has been modified; '
-        "please apply your changes to the latest version and try again")
+        "please apply your changes to the latest version and try again"
+    )
 
     fresh = custom.get_namespaced_custom_object(*WF, "argo", "workflows", name)
     fresh["spec"]["shutdown"] = "Terminate"
@@ -204,13 +234,15 @@ def test_dry_run_validates_but_stores_nothing(custom, make_template):
     assert answer["metadata"]["name"] == "dry"
     assert custom.list_namespaced_custom_object(*WF, "argo", "workflowtemplates")["items"] == []
     with pytest.raises(ApiException) as caught:
-        custom.create_namespaced_custom_object(*WF, "argo", "workflowtemplates",
-                                               {"metadata": {"name": "-bad"}}, dry_run="All")
+        custom.create_namespaced_custom_object(
+            *WF, "argo", "workflowtemplates", {"metadata": {"name": "-bad"}}, dry_run="All"
+        )
     assert caught.value.status == 422
 
     make_template("real")
-    custom.patch_namespaced_custom_object(*WF, "argo", "workflowtemplates", "real",
-                                          {"spec": {"entrypoint": "other"}}, dry_run="All")
+    custom.patch_namespaced_custom_object(
+        *WF, "argo", "workflowtemplates", "real", {"spec": {"entrypoint": "other"}}, dry_run="All"
+    )
     stored = custom.get_namespaced_custom_object(*WF, "argo", "workflowtemplates", "real")
     assert stored["spec"]["entrypoint"] == "main"
 
@@ -224,13 +256,18 @@ def test_delete_returns_the_object_and_finalizers_delay_it(custom, make_template
         custom.get_namespaced_custom_object(*WF, "argo", "workflows", name)
     assert caught.value.status == 404
 
-    held = custom.create_namespaced_custom_object(*WF, "argo", "workflows", {
-        "metadata": {"name": "held", "finalizers": ["example.com/keep"]}, "spec": {}})
+    held = custom.create_namespaced_custom_object(
+        *WF,
+        "argo",
+        "workflows",
+        {"metadata": {"name": "held", "finalizers": ["example.com/keep"]}, "spec": {}},
+    )
     custom.delete_namespaced_custom_object(*WF, "argo", "workflows", "held")  # 202 Accepted: pending
     pending = custom.get_namespaced_custom_object(*WF, "argo", "workflows", "held")
     assert pending["metadata"]["deletionTimestamp"]
-    custom.patch_namespaced_custom_object(*WF, "argo", "workflows", "held",
-                                          {"metadata": {"finalizers": None}})
+    custom.patch_namespaced_custom_object(
+        *WF, "argo", "workflows", "held", {"metadata": {"finalizers": None}}
+    )
     with pytest.raises(ApiException) as caught:
         custom.get_namespaced_custom_object(*WF, "argo", "workflows", "held")
     assert caught.value.status == 404
@@ -238,11 +275,16 @@ def test_delete_returns_the_object_and_finalizers_delay_it(custom, make_template
 
 
 def test_cluster_scoped_templates_and_namespaces(custom, core):
-    cwft = custom.create_cluster_custom_object(*WF, "clusterworkflowtemplates", {
-        "metadata": {"name": "shared", "namespace": "ignored"}, "spec": {"entrypoint": "main"}})
+    cwft = custom.create_cluster_custom_object(
+        *WF,
+        "clusterworkflowtemplates",
+        {"metadata": {"name": "shared", "namespace": "ignored"}, "spec": {"entrypoint": "main"}},
+    )
     assert "namespace" not in cwft["metadata"]
-    assert [o["metadata"]["name"] for o in custom.list_cluster_custom_object(
-        *WF, "clusterworkflowtemplates")["items"]] == ["shared"]
+    assert [
+        o["metadata"]["name"]
+        for o in custom.list_cluster_custom_object(*WF, "clusterworkflowtemplates")["items"]
+    ] == ["shared"]
     names = {ns.metadata.name for ns in core.list_namespace().items}
     assert {"default", "argo", "argocd"} <= names
     assert core.read_namespace("argo").status.phase == "Active"
@@ -250,9 +292,13 @@ def test_cluster_scoped_templates_and_namespaces(custom, core):
 
 def test_lease_create_and_update_with_conflict(api_client):
     leases = client.CoordinationV1Api(api_client)
-    lease = leases.create_namespaced_lease("argo", client.V1Lease(
-        metadata=client.V1ObjectMeta(name="chatops-leader"),
-        spec=client.V1LeaseSpec(holder_identity="replica-a", lease_duration_seconds=15)))
+    lease = leases.create_namespaced_lease(
+        "argo",
+        client.V1Lease(
+            metadata=client.V1ObjectMeta(name="chatops-leader"),
+            spec=client.V1LeaseSpec(holder_identity="replica-a", lease_duration_seconds=15),
+        ),
+    )
     stale_rv = lease.metadata.resource_version
 
     lease.spec.holder_identity = "replica-a"
@@ -262,7 +308,8 @@ def test_lease_create_and_update_with_conflict(api_client):
 
     contender = client.V1Lease(
         metadata=client.V1ObjectMeta(name="chatops-leader", resource_version=stale_rv),
-        spec=client.V1LeaseSpec(holder_identity="replica-b", lease_duration_seconds=15))
+        spec=client.V1LeaseSpec(holder_identity="replica-b", lease_duration_seconds=15),
+    )
     with pytest.raises(ApiException) as caught:
         leases.replace_namespaced_lease("chatops-leader", "argo", contender)
     assert caught.value.status == 409
@@ -271,15 +318,25 @@ def test_lease_create_and_update_with_conflict(api_client):
 
 def test_in_process_store_seeds_objects_clients_then_see(kube_server: KubeApiServer, custom):
     store = kube_server.store
-    app = store.create("argoproj.io", "v1alpha1", "applications", "argocd", {
-        "metadata": {"name": "guestbook"}, "spec": {"project": "default"},
-        "status": {"sync": {"status": "Synced"}, "history": [{"id": 1, "revision": "abc"}]}})
+    app = store.create(
+        "argoproj.io",
+        "v1alpha1",
+        "applications",
+        "argocd",
+        {
+            "metadata": {"name": "guestbook"},
+            "spec": {"project": "default"},
+            "status": {"sync": {"status": "Synced"}, "history": [{"id": 1, "revision": "abc"}]},
+        },
+    )
     assert app["status"]["history"][0]["revision"] == "abc"
     seen = custom.get_namespaced_custom_object(*WF, "argocd", "applications", "guestbook")
     assert seen["status"]["sync"]["status"] == "Synced"
-    store.patch_status("argoproj.io", "v1alpha1", "applications", "argocd", "guestbook",
-                       {"health": {"status": "Healthy"}})
-    assert store.get("argoproj.io", "v1alpha1", "applications", "argocd", "guestbook")["status"]["health"] == {
-        "status": "Healthy"}
+    store.patch_status(
+        "argoproj.io", "v1alpha1", "applications", "argocd", "guestbook", {"health": {"status": "Healthy"}}
+    )
+    assert store.get("argoproj.io", "v1alpha1", "applications", "argocd", "guestbook")["status"][
+        "health"
+    ] == {"status": "Healthy"}
     with pytest.raises(KeyError):
         store.get("argoproj.io", "v1alpha1", "applications", "argocd", "missing")

@@ -1,0 +1,227 @@
+"""The whole test world in one object: AWS, Slack, one Kubernetes API per cluster, Argo controllers.
+
+`SandboxWorld(state_dir).start()` brings up, all on 127.0.0.1 with free ports:
+- moto (S3, STS, IAM, EKS) with a logs bucket for Argo's archived logs;
+- the Slack stand-in;
+- per cluster: a `KubeApiServer` that accepts a static admin token and EKS tokens for that
+  cluster (verified against moto's STS), an EKS cluster record in its own AWS account whose
+  endpoint is that server, an IAM role there that the bot assumes (mapped to the Kubernetes
+  user `chatops-bot`), and a workflow controller archiving logs to the bucket;
+- one application controller on the first cluster: a single Argo CD managing all clusters
+  (Applications name their `destination.name`).
+It writes `state_dir/kubeconfig` (one context per cluster) and `state_dir/world.json`
+(= `describe()`). `seed_demo()` adds sample people, channels, groups, WorkflowTemplates and
+Argo CD Applications with history.
+
+Left out: TLS (every endpoint is plain http), persistence across restarts. Used by
+`python -m bot.sandbox`, the `chatops demo` command and end-to-end tests.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+from typing import Any
+
+from bot.sandbox import seeding
+from bot.sandbox.argo import ApplicationController, ArtifactRepository, WorkflowController
+from bot.sandbox.aws import AwsSandbox
+from bot.sandbox.eks_auth import EksTokenVerifier
+from bot.sandbox.kube import KubeApiServer, write_kubeconfig
+from bot.sandbox.slack import SlackSandbox
+
+LOGS_KEY_FORMAT = (
+    "{{workflow.namespace}}/{{workflow.creationTimestamp.Y}}/{{workflow.creationTimestamp.m}}"
+    "/{{workflow.creationTimestamp.d}}/{{workflow.name}}/{{pod.name}}"
+)
+BOT_ROLE_NAME = "chatops-bot"
+BOT_USERNAME = "chatops-bot"
+WORKFLOWS_NAMESPACE = "argo"
+ARGOCD_NAMESPACE = "argocd"
+_REGIONS = ("us-east-1", "eu-west-1")
+
+
+class SandboxWorld:
+    """Start, describe, seed and stop the local stand-ins as one world.
+
+    Args:
+        state_dir: where the kubeconfig and `world.json` are written (created if missing).
+        clusters: cluster names; the first also hosts Argo CD.
+        time_scale: factor for scripted durations in the Argo controllers.
+        seed: call `seed_demo()` at the end of `start()`.
+        slack_rate_limits: whether the Slack stand-in enforces Slack's rate limits.
+    """
+
+    def __init__(
+        self,
+        state_dir: str | Path,
+        *,
+        clusters: tuple[str, ...] = ("dev", "prod"),
+        time_scale: float = 0.1,
+        seed: bool = False,
+        slack_rate_limits: bool = True,
+        team_id: str = "T0SANDBOX",
+    ) -> None:
+        if not clusters:
+            raise ValueError("a sandbox world needs at least one cluster")
+        self.state_dir = Path(state_dir)
+        self.cluster_names = tuple(clusters)
+        self.time_scale = time_scale
+        self._seed = seed
+        self.aws = AwsSandbox()
+        self.slack = SlackSandbox(team_id=team_id, rate_limits=slack_rate_limits)
+        self.logs_bucket = f"argo-logs-{secrets.token_hex(4)}"
+        self.kube: dict[str, KubeApiServer] = {}
+        self.workflow_controllers: dict[str, WorkflowController] = {}
+        self.app_controller: ApplicationController | None = None
+        self.clusters: dict[str, dict[str, Any]] = {}
+        self._started = False
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def start(self) -> SandboxWorld:
+        """Start everything; on any failure, stop what was started and re-raise."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        self._started = True
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.aws.start()
+        self.slack.start()
+        self.aws.create_bucket(self.logs_bucket)
+        artifacts = ArtifactRepository(
+            bucket=self.logs_bucket,
+            key_format=LOGS_KEY_FORMAT,
+            endpoint_url=self.aws.endpoint_url,
+            access_key_id=self.aws.access_key_id,
+            secret_access_key=self.aws.secret_access_key,
+        )
+        for index, name in enumerate(self.cluster_names):
+            self._start_cluster(index=index, name=name, artifacts=artifacts)
+        first = self.cluster_names[0]
+        self.app_controller = ApplicationController(
+            api_url=self.kube[first].url, token=self.clusters[first]["token"], time_scale=self.time_scale
+        ).start()
+        write_kubeconfig(
+            self.kubeconfig_path,
+            {name: (info["api_url"], info["token"]) for name, info in self.clusters.items()},
+            current=first,
+        )
+        for controller in self.workflow_controllers.values():
+            controller.wait_synced()
+        self.app_controller.wait_synced()
+        if self._seed:
+            self.seed_demo()
+        self._write_description()
+
+    def _start_cluster(self, *, index: int, name: str, artifacts: ArtifactRepository) -> None:
+        account = f"{210000000001 + index:012d}"
+        region = _REGIONS[min(index, len(_REGIONS) - 1)]
+        role_arn = self.aws.create_role(account, BOT_ROLE_NAME)
+        token = f"sandbox-admin-{secrets.token_hex(16)}"
+        verifier = EksTokenVerifier(aws=self.aws, cluster_name=name, role_mappings={role_arn: BOT_USERNAME})
+        server = KubeApiServer(name=name, tokens={token: "sandbox-admin"}, authenticate=verifier).start()
+        self.kube[name] = server
+        self.aws.create_eks_cluster(
+            name=name,
+            region=region,
+            account_credentials=self.aws.assume_role(role_arn, session_name="sandbox-setup"),
+            endpoint=server.url,
+            ca_data="",
+        )
+        self.workflow_controllers[name] = WorkflowController(
+            api_url=server.url, token=token, artifacts=artifacts, time_scale=self.time_scale
+        ).start()
+        self.clusters[name] = {
+            "api_url": server.url,
+            "token": token,
+            "context": name,
+            "workflows_namespace": WORKFLOWS_NAMESPACE,
+            "argocd": index == 0,
+            "eks": {
+                "cluster_name": name,
+                "region": region,
+                "account_id": account,
+                "role_arn": role_arn,
+                "username": BOT_USERNAME,
+            },
+        }
+
+    def stop(self) -> None:
+        """Stop controllers, API servers, Slack and AWS, in that order; safe to call twice."""
+        if self.app_controller is not None:
+            self.app_controller.stop()
+            self.app_controller = None
+        for controller in self.workflow_controllers.values():
+            controller.stop()
+        self.workflow_controllers.clear()
+        for server in self.kube.values():
+            server.stop()
+        self.kube.clear()
+        if self._started:
+            self.slack.stop()
+            self.aws.stop()
+            self._started = False
+
+    def __enter__(self) -> SandboxWorld:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- what clients need ---------------------------------------------------------------
+    @property
+    def kubeconfig_path(self) -> Path:
+        return self.state_dir / "kubeconfig"
+
+    @property
+    def argocd_cluster(self) -> str:
+        return self.cluster_names[0]
+
+    def describe(self) -> dict[str, Any]:
+        """Everything a client needs to connect (sandbox-only tokens included, by design)."""
+        return {
+            "slack": {
+                "api_url": self.slack.api_url,
+                "control_url": self.slack.control_url,
+                "bot_token": self.slack.bot_token,
+                "app_token": self.slack.app_token,
+                "team_id": self.slack.team_id,
+                "bot_user_id": self.slack.bot_user_id,
+                "app_id": self.slack.app_id,
+            },
+            "clusters": self.clusters,
+            "argocd": {"cluster": self.argocd_cluster, "namespace": ARGOCD_NAMESPACE},
+            "aws": {
+                "endpoint_url": self.aws.endpoint_url,
+                "access_key_id": self.aws.access_key_id,
+                "secret_access_key": self.aws.secret_access_key,
+                "account_id": self.aws.account_id,
+                "region": _REGIONS[0],
+            },
+            "logs": {"bucket": self.logs_bucket, "key_format": LOGS_KEY_FORMAT, "region": _REGIONS[0]},
+            "kubeconfig": str(self.kubeconfig_path),
+            "state_dir": str(self.state_dir),
+            "time_scale": self.time_scale,
+        }
+
+    def _write_description(self) -> None:
+        path = self.state_dir / "world.json"
+        path.write_text(json.dumps(self.describe(), indent=2) + "\n")
+        path.chmod(0o600)
+
+    # -- demo data -----------------------------------------------------------------------
+    def seed_demo(self) -> dict[str, Any]:
+        """Create sample Slack people/channels/groups, templates and apps with history."""
+        assert self.app_controller is not None, "start() the world before seeding it"
+        return seeding.seed_demo(
+            slack_control_url=self.slack.control_url,
+            clusters={name: (server.url, self.clusters[name]["token"]) for name, server in self.kube.items()},
+            argocd_cluster=self.argocd_cluster,
+            app_controller=self.app_controller,
+        )

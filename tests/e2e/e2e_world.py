@@ -1,0 +1,140 @@
+"""A running bot wired to the Slack stand-in, driven as people would drive it.
+
+`world` starts the Slack sandbox, seeds a small workspace (people, a group, channels), writes
+a config file and a policy file the test may edit, and starts the real bot (`build_bot`, Socket
+Mode over a WebSocket, the Web API over HTTP). Tests act through `SlackDriver` only.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bot.app import Bot, build_bot
+from bot.config import Settings, parse_settings
+from bot.sandbox.slack import SlackDriver, SlackSandbox
+from bot.store import db as store_db
+from bot.store.repos import AuditRepo
+
+ADMIN = "UADMIN01"
+DEV = "UDEV0001"
+OPS = "UOPS0001"
+STRANGER = "USTRANGE1"
+OPS_CHANNEL = "COPS0001"
+PROD_CHANNEL = "CPROD001"
+SRE_GROUP = "SSRE0001"
+
+BASE_POLICY = textwrap.dedent(
+    """\
+    # admins
+    g, slack:UADMIN01, role:admin
+    # developers may run anything on dev
+    p, role:developer, workflows, run, dev/*, allow
+    g, email:dev@example.com, role:developer
+    # the sre group may read the audit log and run on prod
+    p, role:sre, audit, get, *, allow
+    p, role:sre, workflows, run, prod/*, allow
+    g, group:sre, role:sre
+    """
+)
+
+
+@dataclass
+class World:
+    slack: SlackSandbox
+    driver: SlackDriver
+    bot: Bot
+    settings: Settings
+    policy_file: Path
+    audit: AuditRepo
+
+    def command(self, user: str, text: str, *, channel: str = OPS_CHANNEL) -> dict[str, Any]:
+        """Type `/ops text` and wait for the one ephemeral answer it produces."""
+        before = len(self.driver.ephemerals(user=user))
+        self.driver.send_command(user=user, channel=channel, command="/ops", text=text)
+        answers = self.driver.wait_for(
+            lambda: self.driver.ephemerals(user=user)[before:], timeout=15, message=f"an answer to {text!r}"
+        )
+        return dict(answers[0])
+
+
+def write_config(tmp_path: Path, slack: SlackSandbox, **overrides: Any) -> Path:
+    data: dict[str, Any] = {
+        "slack": {
+            "command": "/ops",
+            "team_id": slack.team_id,
+            "api_url": slack.api_url,
+            "user_cache_ttl_seconds": 1,
+        },
+        "database": {"url": f"sqlite:///{tmp_path / 'chatops.db'}"},
+        "clusters": [
+            {
+                "name": "dev",
+                "auth": {"kind": "token", "server": "http://127.0.0.1:9", "token_env": "DEV_TOKEN"},
+            },
+            {
+                "name": "prod",
+                "auth": {"kind": "token", "server": "http://127.0.0.1:9", "token_env": "PROD_TOKEN"},
+                "channels": [PROD_CHANNEL],
+            },
+        ],
+        "rbac": {"policy_file": "policy.csv"},
+        "server": {"port": 0},
+    }
+    data.update(overrides)
+    path = tmp_path / "chatops.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def seed_workspace(driver: SlackDriver) -> None:
+    driver.add_user(ADMIN, name="alice", email="alice@example.com")
+    driver.add_user(DEV, name="bob", email="dev@example.com")
+    driver.add_user(OPS, name="carol", email="carol@example.com")
+    driver.add_user(STRANGER, name="dave", email="dave@example.com")
+    driver.add_channel(OPS_CHANNEL, name="ops")
+    driver.add_channel(PROD_CHANNEL, name="prod-ops")
+    driver.add_usergroup(SRE_GROUP, handle="sre", users=[OPS])
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackSandbox]:
+    sandbox = SlackSandbox()
+    sandbox.start()
+    try:
+        yield sandbox
+    finally:
+        sandbox.stop()
+
+
+@pytest.fixture
+def world(tmp_path: Path, slack: SlackSandbox) -> Iterator[World]:
+    driver = SlackDriver(slack.control_url)
+    seed_workspace(driver)
+    policy_file = tmp_path / "policy.csv"
+    policy_file.write_text(BASE_POLICY, encoding="utf-8")
+    config = write_config(tmp_path, slack)
+    env = {"SLACK_BOT_TOKEN": slack.bot_token, "SLACK_APP_TOKEN": slack.app_token}
+    settings = parse_settings(yaml.safe_load(config.read_text()), source=str(config), environ=env)
+    bot = build_bot(settings)
+    bot.start()
+    try:
+        driver.wait_for(bot.is_connected, timeout=10, message="the bot's Socket Mode connection")
+        database = store_db.connect(settings.database.url)
+        yield World(
+            slack=slack,
+            driver=driver,
+            bot=bot,
+            settings=settings,
+            policy_file=policy_file,
+            audit=AuditRepo(database),
+        )
+        database.dispose()
+    finally:
+        bot.stop()

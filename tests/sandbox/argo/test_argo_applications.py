@@ -1,0 +1,193 @@
+"""The sandbox Argo CD application controller, seen only through the kubernetes client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubernetes import client
+
+from bot.sandbox.argo import ApplicationController, AppResource
+from bot.sandbox.waiting import wait_until
+
+G, V, NS = "argoproj.io", "v1alpha1", "argocd"
+SOURCE = {"repoURL": "https://git.example.com/shop.git", "path": "deploy/shop", "targetRevision": "main"}
+
+
+def _create_app(custom: client.CustomObjectsApi, name: str, **metadata: Any) -> None:
+    body = {
+        "apiVersion": f"{G}/{V}",
+        "kind": "Application",
+        "metadata": {"name": name, **metadata},
+        "spec": {"project": "default", "source": SOURCE, "destination": {"name": "dev", "namespace": "shop"}},
+    }
+    custom.create_namespaced_custom_object(G, V, NS, "applications", body)
+
+
+def _get(custom: client.CustomObjectsApi, name: str) -> dict[str, Any]:
+    return dict(custom.get_namespaced_custom_object(G, V, NS, "applications", name))
+
+
+def _sync(custom: client.CustomObjectsApi, name: str, **sync: Any) -> dict[str, Any]:
+    """Request a sync the way the bot and `argocd app sync` do, and wait for its outcome."""
+    operation = {"sync": sync, "initiatedBy": {"username": "alice@example.com"}}
+    custom.patch_namespaced_custom_object(G, V, NS, "applications", name, {"operation": operation})
+
+    def done() -> dict[str, Any] | None:
+        app = _get(custom, name)
+        state = app.get("status", {}).get("operationState", {})
+        finished = state.get("phase") in ("Succeeded", "Failed", "Error")
+        return app if finished and state.get("operation") == operation and not app.get("operation") else None
+
+    return wait_until(done, timeout=15, message=f"sync of {name} to finish")
+
+
+WAVES = [
+    AppResource(kind="Service", name="web", wave=1),
+    AppResource(kind="Job", name="smoke-test", api_version="batch/v1", hook="PostSync"),
+    AppResource(kind="Deployment", name="web", api_version="apps/v1", wave=0, progressing_seconds=30),
+    AppResource(kind="Job", name="db-migrate", api_version="batch/v1", hook="PreSync"),
+    AppResource(kind="ConfigMap", name="web-config", wave=-1),
+]
+
+
+def test_sync_applies_hooks_and_waves_in_order_and_records_history(
+    custom: client.CustomObjectsApi, apps: ApplicationController
+) -> None:
+    apps.script_app("shop", resources=WAVES)
+    _create_app(custom, "shop")
+    wait_until(
+        lambda: _get(custom, "shop").get("status", {}).get("sync", {}).get("status") == "OutOfSync",
+        timeout=10,
+        message="the new app to be reconciled",
+    )
+    custom.patch_namespaced_custom_object(
+        G, V, NS, "applications", "shop", {"operation": {"sync": {"revision": "v1.0.0"}}}
+    )
+    wait_until(
+        lambda: _get(custom, "shop").get("status", {}).get("health", {}).get("status") == "Progressing",
+        timeout=10,
+        message="health to go Progressing during the sync",
+    )
+
+    app = wait_until(
+        lambda: (a := _get(custom, "shop")) and not a.get("operation") and a["status"]["history"] and a,
+        timeout=15,
+        message="the sync to finish",
+    )
+
+    state = app["status"]["operationState"]
+    assert state["phase"] == "Succeeded"
+    assert state["message"] == "successfully synced (all tasks run)"
+    result = state["syncResult"]
+    assert len(result["revision"]) == 40 and result["source"] == SOURCE
+    order = [(r["kind"], r["name"], r["syncPhase"], r.get("hookType")) for r in result["resources"]]
+    assert order == [
+        ("Job", "db-migrate", "PreSync", "PreSync"),
+        ("ConfigMap", "web-config", "Sync", None),
+        ("Deployment", "web", "Sync", None),
+        ("Service", "web", "Sync", None),
+        ("Job", "smoke-test", "PostSync", "PostSync"),
+    ]
+    hook = result["resources"][0]
+    assert hook["hookPhase"] == "Succeeded" and hook["status"] == ""
+    deployment = result["resources"][2]
+    assert deployment["status"] == "Synced" and deployment["message"] == "deployment.apps/web created"
+    assert not any("wave" in key.lower() for r in result["resources"] for key in r)
+    status = app["status"]
+    assert status["health"]["status"] == "Healthy"
+    assert status["sync"] == {
+        "status": "Synced",
+        "revision": result["revision"],
+        "comparedTo": {"source": SOURCE, "destination": {"name": "dev", "namespace": "shop"}},
+    }
+    assert [(r["kind"], r["name"]) for r in status["resources"]] == [
+        ("Service", "web"),
+        ("Deployment", "web"),
+        ("ConfigMap", "web-config"),
+    ]
+    [entry] = status["history"]
+    assert entry["id"] == 0 and entry["revision"] == result["revision"] and entry["source"] == SOURCE
+    assert entry["deployStartedAt"] == state["startedAt"] and entry["deployedAt"] == state["finishedAt"]
+
+
+def test_scripted_failing_resource_fails_the_sync_and_degrades_the_app(
+    custom: client.CustomObjectsApi, apps: ApplicationController
+) -> None:
+    apps.script_app(
+        "billing",
+        resources=[
+            AppResource(kind="ConfigMap", name="billing", wave=0),
+            AppResource(
+                kind="Deployment",
+                name="billing",
+                api_version="apps/v1",
+                wave=1,
+                sync_error='admission webhook "policy" denied the request',
+            ),
+            AppResource(kind="Service", name="billing", wave=2),
+        ],
+    )
+    _create_app(custom, "billing")
+
+    app = _sync(custom, "billing", revision="v2.0.0")
+
+    state = app["status"]["operationState"]
+    assert state["phase"] == "Failed"
+    assert state["message"] == (
+        'one or more objects failed to apply, reason: admission webhook "policy" denied the request'
+    )
+    assert [(r["kind"], r["status"]) for r in state["syncResult"]["resources"]] == [
+        ("ConfigMap", "Synced"),
+        ("Deployment", "SyncFailed"),
+    ]
+    assert app["status"]["health"]["status"] == "Degraded"
+    assert app["status"]["sync"]["status"] == "OutOfSync"
+    assert not app["status"].get("history")
+
+
+def test_revision_scripted_to_fail_by_annotation(
+    custom: client.CustomObjectsApi, apps: ApplicationController
+) -> None:
+    _create_app(custom, "cart", annotations={"sandbox.argoproj.io/fail-revisions": "broken-*"})
+
+    good = _sync(custom, "cart", revision="v1")
+    bad = _sync(custom, "cart", revision="broken-build")
+
+    assert good["status"]["operationState"]["phase"] == "Succeeded"
+    assert bad["status"]["operationState"]["phase"] == "Failed"
+    assert len(bad["status"]["history"]) == 1
+
+
+def test_dry_run_records_a_result_and_changes_nothing(
+    custom: client.CustomObjectsApi, apps: ApplicationController
+) -> None:
+    _create_app(custom, "search")
+    before = _sync(custom, "search", revision="v1")
+
+    after = _sync(custom, "search", revision="v2", dryRun=True)
+
+    state = after["status"]["operationState"]
+    assert state["phase"] == "Succeeded"
+    assert all(r["message"].endswith("(dry run)") for r in state["syncResult"]["resources"])
+    assert after["status"]["history"] == before["status"]["history"]
+    assert after["status"]["sync"] == before["status"]["sync"]
+
+
+def test_rollback_syncs_to_a_history_entry_and_adds_a_new_entry(
+    custom: client.CustomObjectsApi, apps: ApplicationController
+) -> None:
+    _create_app(custom, "payments")
+    _sync(custom, "payments", revision="v1")
+    current = _sync(custom, "payments", revision="v2")
+    first = current["status"]["history"][0]
+    old_source = {**SOURCE, "targetRevision": "v1"}
+
+    rolled = _sync(custom, "payments", revision=first["revision"], source=old_source)
+
+    history = rolled["status"]["history"]
+    assert [h["id"] for h in history] == [0, 1, 2]
+    assert history[2]["revision"] == first["revision"]
+    assert history[2]["source"] == old_source
+    assert history[2]["initiatedBy"] == {"username": "alice@example.com"}
+    assert rolled["status"]["sync"]["revision"] == first["revision"]
+    assert rolled["status"]["operationState"]["syncResult"]["source"] == old_source
