@@ -24,12 +24,11 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from bot.sandbox import seeding
-from bot.sandbox.argo import ApplicationController, ArtifactRepository, WorkflowController
+from bot.sandbox.argo import ApplicationController, ArtifactRepository, WorkflowController, samples
 from bot.sandbox.aws import AwsSandbox
 from bot.sandbox.eks_auth import EksTokenVerifier
 from bot.sandbox.kube import KubeApiServer, write_kubeconfig
-from bot.sandbox.slack import SlackSandbox
+from bot.sandbox.slack import SlackDriver, SlackSandbox
 
 LOGS_KEY_FORMAT = (
     "{{workflow.namespace}}/{{workflow.creationTimestamp.Y}}/{{workflow.creationTimestamp.m}}"
@@ -40,6 +39,14 @@ BOT_USERNAME = "chatops-bot"
 WORKFLOWS_NAMESPACE = "argo"
 ARGOCD_NAMESPACE = "argocd"
 _REGIONS = ("us-east-1", "eu-west-1")
+DEMO_USERS = (
+    ("U0ALICE", "alice", "alice@example.com"),
+    ("U0BOB", "bob", "bob@example.com"),
+    ("U0CAROL", "carol", "carol@example.com"),
+    ("U0DAVE", "dave", "dave@example.com"),
+)
+DEMO_CHANNELS = (("C0OPS", "ops"), ("C0PRODOPS", "prod-ops"), ("C0APPROVE", "approvals"))
+DEMO_GROUPS = (("S0SRE", "sre", ("U0ALICE", "U0CAROL")), ("S0DEVS", "devs", ("U0BOB", "U0DAVE")))
 
 
 class SandboxWorld:
@@ -217,11 +224,36 @@ class SandboxWorld:
 
     # -- demo data -----------------------------------------------------------------------
     def seed_demo(self) -> dict[str, Any]:
-        """Create sample Slack people/channels/groups, templates and apps with history."""
-        assert self.app_controller is not None, "start() the world before seeding it"
-        return seeding.seed_demo(
-            slack_control_url=self.slack.control_url,
-            clusters={name: (server.url, self.clusters[name]["token"]) for name, server in self.kube.items()},
-            argocd_cluster=self.argocd_cluster,
-            app_controller=self.app_controller,
+        """Create sample Slack people/channels/groups, templates and apps with history.
+
+        Returns what was created (ids and names), so a demo page can say what to try.
+        Idempotent for the Kubernetes objects; Slack entries are overwritten.
+        """
+        if self.app_controller is None:
+            raise RuntimeError("start() the world before seeding it")
+        driver = SlackDriver(self.slack.control_url)
+        for user_id, name, email in DEMO_USERS:
+            driver.add_user(user_id, name=name, email=email, real_name=name.capitalize())
+        for channel_id, name in DEMO_CHANNELS:
+            driver.add_channel(channel_id, name=name)
+        for group_id, handle, users in DEMO_GROUPS:
+            driver.add_usergroup(group_id, handle=handle, users=list(users))
+        templates: list[str] = []
+        for name, server in self.kube.items():
+            templates = samples.seed_templates(
+                url=server.url, token=self.clusters[name]["token"], namespace=WORKFLOWS_NAMESPACE
+            )
+        first = self.argocd_cluster
+        apps = samples.seed_applications(
+            url=self.kube[first].url,
+            token=self.clusters[first]["token"],
+            clusters=self.cluster_names,
+            controller=self.app_controller,
         )
+        return {
+            "users": [u[0] for u in DEMO_USERS],
+            "channels": [c[0] for c in DEMO_CHANNELS],
+            "usergroups": [g[0] for g in DEMO_GROUPS],
+            "workflow_templates": templates,
+            "applications": apps,
+        }

@@ -64,12 +64,13 @@ class World:
         return dict(answers[0])
 
 
-def write_config(tmp_path: Path, slack: SlackSandbox, **overrides: Any) -> Path:
+def write_config(tmp_path: Path, sandbox: SlackSandbox, **overrides: Any) -> Path:
+    """Write chatops.yaml for a bot talking to `sandbox`; `overrides` replace whole sections."""
     data: dict[str, Any] = {
         "slack": {
             "command": "/ops",
-            "team_id": slack.team_id,
-            "api_url": slack.api_url,
+            "team_id": sandbox.team_id,
+            "api_url": sandbox.api_url,
             "user_cache_ttl_seconds": 1,
         },
         "database": {"url": f"sqlite:///{tmp_path / 'chatops.db'}"},

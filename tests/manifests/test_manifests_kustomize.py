@@ -105,6 +105,22 @@ def test_every_container_has_probes_resources_and_runs_locked_down(
             assert {m["mountPath"] for m in container["volumeMounts"]} >= {"/tmp", "/etc/chatops"}, where
 
 
+def test_the_overlay_image_tag_and_replicas_win(overlay: tuple[str, list[dict[str, Any]]]) -> None:
+    name, objects = overlay
+    with (MANIFESTS / "overlays" / name / "kustomization.yaml").open(encoding="utf-8") as handle:
+        kustomization = yaml.safe_load(handle)
+    [image] = kustomization["images"]
+    [replicas] = kustomization["replicas"]
+    [deployment] = _of_kind(objects, "Deployment")
+    assert (
+        deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+        == f"{image['name']}:{image['newTag']}"
+    )
+    assert deployment["spec"]["replicas"] == replicas["count"]
+    [namespace] = _of_kind(objects, "Namespace")
+    assert deployment["metadata"]["namespace"] == namespace["metadata"]["name"]
+
+
 def test_secrets_come_from_the_chatops_slack_secret(overlay: tuple[str, list[dict[str, Any]]]) -> None:
     _, objects = overlay
     [deployment] = _of_kind(objects, "Deployment")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -103,3 +104,12 @@ def test_disabled_verbs_answer_not_enabled_yet() -> None:
         "`sync` is not enabled yet in this version of the bot. "
         "Type `/ops help` for the commands you can use now."
     )
+
+
+def test_the_commands_doc_shows_every_usage_line_and_example() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "commands.md").read_text(encoding="utf-8")
+    for info in catalog.CATALOG.values():
+        for line in catalog.usage_for(info.verb, "/ops").splitlines():
+            assert line in doc, line
+        for example in info.examples:
+            assert example.format(command="/ops") in doc, example

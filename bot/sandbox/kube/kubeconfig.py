@@ -45,7 +45,7 @@ def _cluster(entry: ClusterEntry) -> dict[str, Any]:
     if url.startswith("http://"):
         url = "https://" + url[len("http://") :]
     cluster: dict[str, Any] = {"server": url}
-    ca_pem = entry[2] if len(entry) > 2 else None  # type: ignore[misc]
+    ca_pem = entry[2] if len(entry) > 2 else None
     if ca_pem:
         cluster["certificate-authority-data"] = base64.b64encode(ca_pem.encode()).decode()
     else:

@@ -218,6 +218,10 @@ class KubeApiServer:
         return f"http://{self._host}:{self.port}"
 
     @property
+    def host(self) -> str:
+        return self._host
+
+    @property
     def https_url(self) -> str:
         """The same server over TLS (`https://127.0.0.1:PORT`): what kubectl needs to send a token."""
         return f"https://{self._host}:{self.port}"
@@ -489,7 +493,7 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/version":
             answer = discovery.version_info()
         elif path == "/api":
-            answer = discovery.core_versions(f"{self.server.server_address[0]}:{self.api.port}")
+            answer = discovery.core_versions(f"{self.api.host}:{self.api.port}")
         elif path == "/apis":
             answer = discovery.group_list(registry)
         elif len(parts) == 2 and parts[0] == "api":
@@ -588,7 +592,7 @@ class _Handler(BaseHTTPRequestHandler):
                 label_selector=query.get("labelSelector"),
                 field_selector=query.get("fieldSelector"),
             )
-            gone = [
+            deleted = [
                 store.delete(
                     g, v, plural, o["metadata"].get("namespace"), o["metadata"]["name"], dry_run=dry_run
                 )
@@ -600,7 +604,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "kind": f"{rtype.kind}List",
                     "apiVersion": rtype.api_version,
                     "metadata": {"resourceVersion": store.resource_version},
-                    "items": gone,
+                    "items": deleted,
                 },
             )
 

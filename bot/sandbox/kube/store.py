@@ -13,6 +13,7 @@ Callers: `server` (HTTP) and tests/seeding code, which use the public methods di
 
 from __future__ import annotations
 
+import builtins
 import copy
 import re
 import secrets
@@ -155,7 +156,7 @@ class Store:
         *,
         label_selector: str | None = None,
         field_selector: str | None = None,
-    ) -> tuple[list[Obj], str]:
+    ) -> tuple[builtins.list[Obj], str]:
         """Like `list`, plus the resourceVersion the list is consistent with."""
         rtype = self.resolve(group, version, plural)
         match = self.matcher(rtype, label_selector=label_selector, field_selector=field_selector)
@@ -411,7 +412,7 @@ class Store:
         namespace: str | None,
         resource_version: str | None,
         match: selectors.Matcher,
-    ) -> tuple[list[tuple[str, Obj]], WatchCursor]:
+    ) -> tuple[builtins.list[tuple[str, Obj]], WatchCursor]:
         """Start a watch: synthetic ADDED events (when no version or "0" is given) and a cursor.
 
         Raises:

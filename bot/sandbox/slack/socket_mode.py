@@ -39,6 +39,7 @@ TimeoutCallback = Callable[[str], None]
 MAX_CONNECTIONS = 10
 MAX_RETRIES = 3
 TICKET_TTL_SECONDS = 60.0
+CLOSE_TIMEOUT_SECONDS = 2.0
 DISCONNECT_MODES = ("refresh", "close", "abrupt")
 
 _log = logging.getLogger(__name__)
@@ -117,6 +118,7 @@ class SocketModeServer:
             self._host,
             0,
             process_request=self._check_ticket,
+            close_timeout=CLOSE_TIMEOUT_SECONDS,
             logger=logging.getLogger(f"{__name__}.ws"),
         )
         self.port = self._server.socket.getsockname()[1]
@@ -252,9 +254,8 @@ class SocketModeServer:
                         )
                     )
                 elif mode == "close":
-                    threading.Thread(
-                        target=connection.ws.close, kwargs={"code": 1001, "reason": "going away"}, daemon=True
-                    ).start()
+                    # Blocks until the client answers the close frame (at most close_timeout).
+                    connection.ws.close(code=1001, reason="going away")
                 else:
                     # SO_LINGER 0 makes close() send RST: the peer sees the socket die mid-stream.
                     connection.ws.socket.setsockopt(

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from kubernetes import client, config
 
 from bot.sandbox.kube import KubeApiServer, write_kubeconfig
 
@@ -138,3 +139,19 @@ def test_kubectl_with_a_bad_token_is_refused(kube_server: KubeApiServer, tmp_pat
     )
     assert result.returncode == 1
     assert "You must be logged in to the server" in result.stderr
+
+
+def test_the_written_kubeconfig_also_serves_the_python_client(seeded: KubeApiServer, tmp_path: Path):
+    path = write_kubeconfig(
+        tmp_path / "kubeconfig",
+        {"dev": seeded.kubeconfig_entry("sandbox-admin"), "other": ("http://127.0.0.1:1", "x")},
+        current="dev",
+    )
+    assert path.stat().st_mode & 0o777 == 0o600
+    api = config.new_client_from_config(config_file=str(path), context="dev")
+    try:
+        assert api.configuration.host == seeded.https_url
+        items = client.CustomObjectsApi(api).list_namespaced_custom_object(*WF, "argo", "workflows")["items"]
+        assert [o["metadata"]["name"] for o in items] == ["hello-x7k2p"]
+    finally:
+        api.close()
