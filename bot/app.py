@@ -87,7 +87,7 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
     policy = PolicySource.from_settings(settings)
 
     # App() calls auth.test itself; we call it once more to learn and check the workspace.
-    app = App(client=client, token=bot_token, process_before_response=True)
+    app = App(client=client, process_before_response=True)
     identity = client.auth_test()
     team_id = str(identity.get("team_id", ""))
     bot_user_id = str(identity.get("user_id", ""))

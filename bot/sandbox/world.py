@@ -9,16 +9,19 @@
   user `chatops-bot`), and a workflow controller archiving logs to the bucket;
 - one application controller on the first cluster: a single Argo CD managing all clusters
   (Applications name their `destination.name`).
-It writes `state_dir/kubeconfig` (one context per cluster) and `state_dir/world.json`
+Each API server answers plain http (`api_url`) and TLS (`https_url`, CA in `ca_data` as
+EKS returns it) on one port. It writes `state_dir/kubeconfig` (one https context per
+cluster, with the CA) and `state_dir/world.json`
 (= `describe()`). `seed_demo()` adds sample people, channels, groups, WorkflowTemplates and
 Argo CD Applications with history.
 
-Left out: TLS (every endpoint is plain http), persistence across restarts. Used by
+Left out: TLS for Slack and AWS (plain http), persistence across restarts. Used by
 `python -m bot.sandbox`, the `chatops demo` command and end-to-end tests.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 from pathlib import Path
@@ -116,7 +119,10 @@ class SandboxWorld:
         ).start()
         write_kubeconfig(
             self.kubeconfig_path,
-            {name: (info["api_url"], info["token"]) for name, info in self.clusters.items()},
+            {
+                name: server.kubeconfig_entry(self.clusters[name]["token"])
+                for name, server in self.kube.items()
+            },
             current=first,
         )
         for controller in self.workflow_controllers.values():
@@ -134,18 +140,22 @@ class SandboxWorld:
         verifier = EksTokenVerifier(aws=self.aws, cluster_name=name, role_mappings={role_arn: BOT_USERNAME})
         server = KubeApiServer(name=name, tokens={token: "sandbox-admin"}, authenticate=verifier).start()
         self.kube[name] = server
+        # As on EKS, DescribeCluster answers the https endpoint and the base64 PEM of its CA.
+        ca_data = base64.b64encode(server.ca_pem.encode()).decode()
         self.aws.create_eks_cluster(
             name=name,
             region=region,
             account_credentials=self.aws.assume_role(role_arn, session_name="sandbox-setup"),
-            endpoint=server.url,
-            ca_data="",
+            endpoint=server.https_url,
+            ca_data=ca_data,
         )
         self.workflow_controllers[name] = WorkflowController(
             api_url=server.url, token=token, artifacts=artifacts, time_scale=self.time_scale
         ).start()
         self.clusters[name] = {
             "api_url": server.url,
+            "https_url": server.https_url,
+            "ca_data": ca_data,
             "token": token,
             "context": name,
             "workflows_namespace": WORKFLOWS_NAMESPACE,

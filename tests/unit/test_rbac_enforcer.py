@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.commands import catalog
 from bot.errors import PermissionDenied
@@ -198,3 +200,33 @@ def test_one_enforcer_serves_many_threads() -> None:
     for thread in threads:
         thread.join()
     assert failures == []
+
+
+SUBJECTS = [
+    "slack:UDEV", "slack:UBLOCKED", "slack:UONCALL", "slack:UNEW", "group:sre", "group:payments",
+    "email:ops@example.com", "email:lead@example.com",
+]  # fmt: skip
+REQUESTS = [
+    ("applications", "sync", "prod/payments/api"),
+    ("applications", "sync", "staging/web/shop"),
+    ("applications", "get", "dev/web/shop"),
+    ("applications", "rollback", "prod/payments/api"),
+    ("workflows", "terminate", "prod/argo/nightly"),
+    ("approvals", "approve", "prod/payments/api"),
+]
+
+
+WITHOUT_DEFAULT = _enforcer(default_role=None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(SUBJECTS), max_size=4), st.sampled_from(REQUESTS))
+def test_a_person_is_decided_as_documented(subjects: list[str], request: tuple[str, str, str]) -> None:
+    """Allowed iff some subject (or the default role) allows and no subject (nor the default role) denies."""
+    resource, action, obj = request
+    each = [
+        WITHOUT_DEFAULT.decide([subject], resource=resource, action=action, obj=obj)
+        for subject in [*subjects, "role:readonly"]
+    ]
+    expected = any(d.allowed for d in each) and not any(d.outcome == "deny" for d in each)
+    assert ENFORCER.can(subjects, resource=resource, action=action, obj=obj) is expected

@@ -24,9 +24,11 @@ log = logging.getLogger(__name__)
 EventHandler = Callable[[str, dict[str, Any]], None]
 
 
-def build_api_client(*, url: str, token: str) -> client.ApiClient:
-    """An `ApiClient` for `url` authenticating with a bearer token."""
+def build_api_client(*, url: str, token: str, ca_file: str | None = None) -> client.ApiClient:
+    """An `ApiClient` for `url` authenticating with a bearer token (and verifying TLS with `ca_file`)."""
     configuration = client.Configuration(host=url)
+    if ca_file is not None:
+        configuration.ssl_ca_cert = ca_file
     configuration.api_key = {"authorization": token}
     configuration.api_key_prefix = {"authorization": "Bearer"}
     return client.ApiClient(configuration)

@@ -117,10 +117,10 @@ class Interactions:
                     user=user, channel=where.id, text=f'{command} failed with the error "{exc.error}"'
                 )
 
-        def on_timeout(reason: str) -> None:
-            self._slackbot_says(
-                user=user, channel=where.id, text=f'{command} failed with the error "{reason}"'
-            )
+        def on_timeout(outcome: str) -> None:
+            # What Slack shows when the app never acked, or when no socket was there to take it.
+            error = "operation_timeout" if outcome == "timeout" else "dispatch_failed"
+            self._slackbot_says(user=user, channel=where.id, text=f'{command} failed with the error "{error}"')
 
         envelope_id = self._socket.dispatch(
             type="slash_commands",

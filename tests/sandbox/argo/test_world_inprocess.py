@@ -21,8 +21,9 @@ def test_world_describes_reachable_clusters_and_stops_without_leftover_threads(t
             credentials=world.aws.assume_role(staging["eks"]["role_arn"]),
         )
         cluster = eks_client.describe_cluster(name="staging")["cluster"]
-        assert cluster["endpoint"] == staging["api_url"]
-        assert (tmp_path / "state" / "kubeconfig").read_text().count("server: http://127.0.0.1:") == 1
+        assert cluster["endpoint"] == staging["https_url"]
+        assert cluster["certificateAuthority"]["data"] == staging["ca_data"]
+        assert staging["https_url"] in (tmp_path / "state" / "kubeconfig").read_text()
         assert (tmp_path / "state" / "world.json").exists()
         assert description["logs"]["key_format"].endswith("{{workflow.name}}/{{pod.name}}")
         assert description["argocd"] == {"cluster": "staging", "namespace": "argocd"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import select
 import signal
@@ -86,7 +87,7 @@ def test_slack_sandbox_answers_slack_sdk(world: tuple[subprocess.Popen[str], dic
 
 
 def test_eks_token_runs_a_workflow_whose_log_lands_in_s3(
-    world: tuple[subprocess.Popen[str], dict[str, Any]],
+    world: tuple[subprocess.Popen[str], dict[str, Any]], tmp_path: Path
 ) -> None:
     _, description = world
     aws, prod = description["aws"], description["clusters"]["prod"]
@@ -98,15 +99,17 @@ def test_eks_token_runs_a_workflow_whose_log_lands_in_s3(
     session = eks.assume_role_session(
         base=base, role_arn=prod["eks"]["role_arn"], session_name="chatops", endpoint_url=aws["endpoint_url"]
     )
-    described = session.client("eks", region_name=prod["eks"]["region"], endpoint_url=aws["endpoint_url"])
-    endpoint = described.describe_cluster(name=prod["eks"]["cluster_name"])["cluster"]["endpoint"]
+    eks_api = session.client("eks", region_name=prod["eks"]["region"], endpoint_url=aws["endpoint_url"])
+    cluster = eks_api.describe_cluster(name=prod["eks"]["cluster_name"])["cluster"]
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_bytes(base64.b64decode(cluster["certificateAuthority"]["data"]))
     token = eks.make_token(
         session=session,
         cluster_name=prod["eks"]["cluster_name"],
         region=prod["eks"]["region"],
         endpoint_url=aws["endpoint_url"],
     )
-    api_client = build_api_client(url=endpoint, token=token.value)
+    api_client = build_api_client(url=cluster["endpoint"], token=token.value, ca_file=str(ca_file))
     try:
         api = client.CustomObjectsApi(api_client)
         workflow = {
@@ -127,6 +130,7 @@ def test_eks_token_runs_a_workflow_whose_log_lands_in_s3(
     finally:
         api_client.close()
 
+    assert cluster["endpoint"].startswith("https://")
     assert wf["status"]["phase"] == "Failed"
     failed = next(n for n in wf["status"]["nodes"].values() if n["displayName"] == "migrate")
     key = failed["outputs"]["artifacts"][0]["s3"]["key"]

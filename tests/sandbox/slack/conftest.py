@@ -91,11 +91,11 @@ def connect_bolt(
 
     yield connect
     for handler in handlers:
-        # Stop reconnecting first, then let the server close the socket: a client-side close races
+        # Stop reconnecting first, then let the server drop the socket: a client-side close races
         # with websocket-client's reader thread and can leave it in select() for 10 s.
         handler.client.auto_reconnect_enabled = False
         handler.client.default_auto_reconnect_enabled = False
-    slack_driver.disconnect("close")
+    slack_driver.disconnect("abrupt")
     slack_driver.wait_for(lambda: not slack_driver.connections()["connections"], message="sockets to close")
     for handler in handlers:
         handler.close()
