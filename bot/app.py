@@ -4,7 +4,7 @@
 server) and whose `stop()` closes the socket, lets in-flight commands finish and releases the
 database. The websocket_client Socket Mode adapter is used on purpose: bolt's built-in one
 noticed an abrupt socket close only after about a minute while spinning a core, and acked
-late after a server `disconnect` (PRODUCT.md §11).
+late after a server `disconnect` (PRODUCT.md §11); `bot.slack.socket` bounds its read timeout.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt import App
-from slack_bolt.adapter.socket_mode.websocket_client import SocketModeHandler
 
 from bot.commands import handlers
 from bot.config import Settings
@@ -24,6 +23,7 @@ from bot.rbac.source import PolicySource
 from bot.slack import listeners
 from bot.slack.client import Messenger, build_web_client
 from bot.slack.directory import SlackDirectory
+from bot.slack.socket import SocketModeHandler
 from bot.slack.worker import CommandWorker
 from bot.store import db as store_db
 from bot.store.repos import AuditRepo, EventDedup
@@ -44,7 +44,7 @@ class Bot:
     def start(self) -> None:
         if self.health is not None:
             self.health.start()
-        self.socket.connect()
+        self.socket.connect()  # type: ignore[no-untyped-call]
         log.info("connected to Slack in Socket Mode as %s in %s", self.bot_user_id, self.team_id)
 
     def is_connected(self) -> bool:
@@ -54,7 +54,7 @@ class Bot:
     def stop(self) -> None:
         """Close the socket first so no new work arrives, then drain the work already accepted."""
         try:
-            self.socket.close()
+            self.socket.close()  # type: ignore[no-untyped-call]
         finally:
             self.worker.shutdown()
             if self.health is not None:

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 class InstrumentedWebClient(WebClient):
     """A WebClient that counts every call by method and outcome (ok, an error code, or ratelimited)."""
 
-    def api_call(self, api_method: str, **kwargs: Any) -> SlackResponse:  # type: ignore[override]
+    def api_call(self, api_method: str, **kwargs: Any) -> SlackResponse:
         try:
             response = super().api_call(api_method, **kwargs)
         except SlackApiError as exc:

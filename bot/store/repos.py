@@ -13,10 +13,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import Executable
 
 from bot.errors import StorageError
 from bot.store.db import Database
@@ -60,6 +62,12 @@ def _clip(value: str | None, limit: int) -> str:
 
 def _new_id() -> str:
     return uuid.uuid4().hex
+
+
+def _affected(session: Session, statement: Executable) -> int:
+    """Rows matched by an UPDATE/DELETE: how a conditional write tells who won."""
+    result = cast("CursorResult[Any]", session.execute(statement))
+    return int(result.rowcount)
 
 
 def _limit(limit: int) -> int:
@@ -314,7 +322,7 @@ class RunRepo:
             .values(parent_ts=parent_ts, updated_at=now)
         )
         with self._db.session() as session:
-            return session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+            return _affected(session, statement) == 1
 
     def mark_final_posted(self, run_id: str, *, now: datetime) -> bool:
         """Flag the final summary as posted; True only for the call that flipped the flag."""
@@ -324,7 +332,7 @@ class RunRepo:
             .values(final_posted=True, updated_at=now)
         )
         with self._db.session() as session:
-            return session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+            return _affected(session, statement) == 1
 
     def unfinished(self) -> list[Run]:
         """Runs whose final message is not posted yet: what a new leader must keep tracking."""
@@ -450,7 +458,7 @@ class ApprovalRepo:
                 conditions.append(ApprovalRow.expires_at > now)
         statement = update(ApprovalRow).where(*conditions).values(**values)
         with self._db.session() as session:
-            return session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+            return _affected(session, statement) == 1
 
     def pending(self, *, now: datetime | None = None) -> list[Approval]:
         """Requests still waiting, oldest first (those already past expiry left out when `now` given)."""
@@ -506,7 +514,7 @@ class EventDedup:
         """Forget keys seen before `older_than` (Slack stops redelivering after minutes)."""
         statement = delete(ProcessedEventRow).where(ProcessedEventRow.seen_at < older_than)
         with self._db.session() as session:
-            return int(session.execute(statement).rowcount)  # type: ignore[attr-defined]
+            return _affected(session, statement)
 
 
 class ScheduleRepo:
@@ -567,4 +575,4 @@ class ScheduleRepo:
         """Delete the schedule called `name`; False when there was none."""
         statement = delete(ScheduleRow).where(ScheduleRow.name == name)
         with self._db.session() as session:
-            return session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+            return _affected(session, statement) == 1

@@ -149,9 +149,12 @@ def test_every_command_is_acked_well_inside_three_seconds(world: World) -> None:
 
 
 def test_reconnects_after_socket_drop_and_answers(world: World) -> None:
-    for mode in ("refresh", "close", "abrupt"):
+    # Five refreshes: with the stock websocket_client session a refresh left a gap of up to
+    # 10 s about one time in six, and a command typed then failed with dispatch_failed.
+    for mode in ("refresh",) * 5 + ("close", "abrupt"):
         world.driver.disconnect(mode)
         started = time.monotonic()
-        answer = _text(world.command(ADMIN, "whoami"))
-        assert "role:admin" in answer, mode
-        assert time.monotonic() - started < 12
+        answer = world.command(ADMIN, "whoami")
+        assert answer.get("user") != "USLACKBOT", (mode, answer)  # Slack's own error, not ours
+        assert "role:admin" in _text(answer), mode
+        assert time.monotonic() - started < 5, mode

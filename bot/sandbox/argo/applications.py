@@ -144,14 +144,16 @@ class ApplicationController:
                 run.observe(obj)
                 return
             if not obj.get("operation"):
-                if not obj.get("status"):
-                    threading.Thread(target=self._initialise, args=(obj,), daemon=True).start()
+                run = None
+            elif _version(meta) <= self._cleared_at.get(uid, -1) or self._stopping.is_set():
                 return
-            if _version(meta) <= self._cleared_at.get(uid, -1) or self._stopping.is_set():
-                return
-            run = _SyncRun(controller=self, app=obj)
-            self._running[uid] = run
-        run.start()
+            else:
+                run = _SyncRun(controller=self, app=obj)
+                self._running[uid] = run
+        if run is not None:
+            run.start()
+        elif not obj.get("status"):
+            self._initialise(obj)
 
     def _initialise(self, app: dict[str, Any]) -> None:
         """Give a brand-new app the status Argo CD's first reconciliation would."""

@@ -120,7 +120,9 @@ class Interactions:
         def on_timeout(outcome: str) -> None:
             # What Slack shows when the app never acked, or when no socket was there to take it.
             error = "operation_timeout" if outcome == "timeout" else "dispatch_failed"
-            self._slackbot_says(user=user, channel=where.id, text=f'{command} failed with the error "{error}"')
+            self._slackbot_says(
+                user=user, channel=where.id, text=f'{command} failed with the error "{error}"'
+            )
 
         envelope_id = self._socket.dispatch(
             type="slash_commands",

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from bot.sandbox.slack.server import SlackSandbox
 
 Json = dict[str, Any]
-Route = Callable[["SlackSandbox", Json, dict[str, str]], Any]
+Route = Callable[["SlackSandbox", "_Request"], Any]
 
 
 class ControlError(Exception):
@@ -32,6 +32,14 @@ class ControlError(Exception):
         super().__init__(error)
         self.status = status
         self.error = error
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One control request: the JSON body merged with the query string, and the path's named parts."""
+
+    body: Json
+    args: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -65,7 +73,7 @@ def handle(sandbox: SlackSandbox, *, verb: str, path: str, body: Json) -> tuple[
         if rule.verb != verb:
             continue
         try:
-            return 200, rule.route(sandbox, body, match.groupdict())
+            return 200, rule.route(sandbox, _Request(body=body, args=match.groupdict()))
         except ControlError as exc:
             return exc.status, {"ok": False, "error": exc.error}
         except SlackStateError as exc:
@@ -85,7 +93,7 @@ def _field(body: Json, name: str) -> Any:
 
 # ------------------------------------------------------------------- inspect
 @_route("GET", "/info")
-def _info(sb: SlackSandbox, body: Json, args: dict[str, str]) -> Json:
+def _info(sb: SlackSandbox, req: _Request) -> Json:
     return {
         "ok": True,
         "team_id": sb.team_id,
@@ -102,7 +110,7 @@ def _info(sb: SlackSandbox, body: Json, args: dict[str, str]) -> Json:
 
 
 @_route("GET", "/state")
-def _state(sb: SlackSandbox, body: Json, args: dict[str, str]) -> Json:
+def _state(sb: SlackSandbox, req: _Request) -> Json:
     snapshot = sb.workspace.snapshot()
     snapshot["connections"] = sb.socket_mode.connections()
     snapshot["acks"] = sb.socket_mode.acks()
@@ -111,45 +119,45 @@ def _state(sb: SlackSandbox, body: Json, args: dict[str, str]) -> Json:
 
 
 @_route("GET", "/channels/{channel}/messages")
-def _messages(sb: SlackSandbox, body: Json, args: dict[str, str]) -> list[Json]:
+def _messages(sb: SlackSandbox, req: _Request) -> list[Json]:
     ws = sb.workspace
-    return ws.history(ws.get_channel(args["channel"]))
+    return ws.history(ws.get_channel(req.args["channel"]))
 
 
 @_route("GET", "/channels/{channel}/threads/{ts}")
-def _thread(sb: SlackSandbox, body: Json, args: dict[str, str]) -> list[Json]:
+def _thread(sb: SlackSandbox, req: _Request) -> list[Json]:
     ws = sb.workspace
-    return ws.thread(ws.get_channel(args["channel"]), args["ts"])
+    return ws.thread(ws.get_channel(req.args["channel"]), req.args["ts"])
 
 
 @_route("GET", "/ephemerals")
-def _ephemerals(sb: SlackSandbox, body: Json, args: dict[str, str]) -> list[Json]:
-    return sb.workspace.ephemerals_for(user=_field(body, "user"), channel=body.get("channel") or None)
+def _ephemerals(sb: SlackSandbox, req: _Request) -> list[Json]:
+    return sb.workspace.ephemerals_for(user=_field(req.body, "user"), channel=req.body.get("channel") or None)
 
 
 @_route("GET", "/views")
-def _views(sb: SlackSandbox, body: Json, args: dict[str, str]) -> list[Json]:
+def _views(sb: SlackSandbox, req: _Request) -> list[Json]:
     ws = sb.workspace
     with ws.lock:
         return [
             {"user": v["user"], "open": v["open"], "errors": v["errors"], "view": v["view"]}
             for v in ws.views.values()
-            if not body.get("user") or v["user"] == body["user"]
+            if not req.body.get("user") or v["user"] == req.body["user"]
         ]
 
 
 @_route("GET", "/acks")
-def _acks(sb: SlackSandbox, body: Json, args: dict[str, str]) -> list[Json]:
+def _acks(sb: SlackSandbox, req: _Request) -> list[Json]:
     return sb.socket_mode.acks()
 
 
 @_route("GET", "/calls")
-def _calls(sb: SlackSandbox, body: Json, args: dict[str, str]) -> list[Json]:
-    return sb.web_api.calls(body.get("method") or None)
+def _calls(sb: SlackSandbox, req: _Request) -> list[Json]:
+    return sb.web_api.calls(req.body.get("method") or None)
 
 
 @_route("GET", "/connections")
-def _connections(sb: SlackSandbox, body: Json, args: dict[str, str]) -> Json:
+def _connections(sb: SlackSandbox, req: _Request) -> Json:
     return {
         "ok": True,
         "connections": sb.socket_mode.connections(),
@@ -158,9 +166,9 @@ def _connections(sb: SlackSandbox, body: Json, args: dict[str, str]) -> Json:
 
 
 @_route("GET", "/files/{file_id}")
-def _file(sb: SlackSandbox, body: Json, args: dict[str, str]) -> Json:
+def _file(sb: SlackSandbox, req: _Request) -> Json:
     with sb.workspace.lock:
-        stored = sb.workspace.files.get(args["file_id"])
+        stored = sb.workspace.files.get(req.args["file_id"])
         if stored is None:
             raise ControlError(404, "file_not_found")
         content: bytes = stored["content"] or b""
@@ -175,135 +183,142 @@ def _file(sb: SlackSandbox, body: Json, args: dict[str, str]) -> Json:
 
 # ------------------------------------------------------------------- directory
 @_route("POST", "/users")
-def _add_user(sb: SlackSandbox, body: Json, args: dict[str, str]) -> Json:
+def _add_user(sb: SlackSandbox, req: _Request) -> Json:
     fields = {
-        k: body[k] for k in ("name", "email", "real_name", "tz", "is_bot", "is_admin", "deleted") if k in body
+        k: req.body[k]
+        for k in ("name", "email", "real_name", "tz", "is_bot", "is_admin", "deleted")
+        if k in req.body
     }
-    user = sb.workspace.upsert_user(str(_field(body, "id")), **fields)
+    user = sb.workspace.upsert_user(str(_field(req.body, "id")), **fields)
     return {"ok": True, "user": user.to_slack(sb.team_id)}
 
 
 @_route("POST", "/channels")
-def _add_channel(sb: SlackSandbox, body: Json, args: dict[str, str]) -> Json:
-    fields = {k: body[k] for k in ("name", "is_private", "bot_is_member") if k in body}
-    channel = sb.workspace.upsert_channel(str(_field(body, "id")), **fields)
+def _add_channel(sb: SlackSandbox, req: _Request) -> Json:
+    fields = {k: req.body[k] for k in ("name", "is_private", "bot_is_member") if k in req.body}
+    channel = sb.workspace.upsert_channel(str(_field(req.body, "id")), **fields)
     return {"ok": True, "channel": channel.to_slack()}
 
 
 @_route("POST", "/usergroups")
-def _add_usergroup(sb: SlackSandbox, body: Json, args: dict[str, str]) -> Json:
-    fields = {k: body[k] for k in ("handle", "name", "users", "description") if k in body}
-    group = sb.workspace.upsert_usergroup(str(_field(body, "id")), **fields)
+def _add_usergroup(sb: SlackSandbox, req: _Request) -> Json:
+    fields = {k: req.body[k] for k in ("handle", "name", "users", "description") if k in req.body}
+    group = sb.workspace.upsert_usergroup(str(_field(req.body, "id")), **fields)
     return {"ok": True, "usergroup": group.to_slack(team_id=sb.team_id, include_users=True)}
 
 
 @_route("PUT", "/usergroups/{group}/users")
-def _set_usergroup_users(sb: SlackSandbox, body: Json, args: dict[str, str]) -> Json:
-    sb.workspace.get_usergroup(args["group"])
-    users = body.get("users")
+def _set_usergroup_users(sb: SlackSandbox, req: _Request) -> Json:
+    sb.workspace.get_usergroup(req.args["group"])
+    users = req.body.get("users")
     if not isinstance(users, list):
         raise ControlError(400, "missing_users")
-    group = sb.workspace.upsert_usergroup(args["group"], users=[str(u) for u in users])
+    group = sb.workspace.upsert_usergroup(req.args["group"], users=[str(u) for u in users])
     return {"ok": True, "usergroup": group.to_slack(team_id=sb.team_id, include_users=True)}
 
 
 # ------------------------------------------------------------------- act as a user
 @_route("POST", "/act/command")
-def _command(sb: SlackSandbox, body: Json, args: dict[str, str]) -> Json:
+def _command(sb: SlackSandbox, req: _Request) -> Json:
     return {
         "ok": True,
         **sb.interactions.command(
-            user=_field(body, "user"),
-            channel=_field(body, "channel"),
-            command=_field(body, "command"),
-            text=str(body.get("text", "")),
+            user=_field(req.body, "user"),
+            channel=_field(req.body, "channel"),
+            command=_field(req.body, "command"),
+            text=str(req.body.get("text", "")),
         ),
     }
 
 
 @_route("POST", "/act/mention")
-def _mention(sb: SlackSandbox, body: Json, args: dict[str, str]) -> Json:
+def _mention(sb: SlackSandbox, req: _Request) -> Json:
     return {
         "ok": True,
         **sb.interactions.mention(
-            user=_field(body, "user"),
-            channel=_field(body, "channel"),
-            text=str(body.get("text", "")),
-            thread_ts=body.get("thread_ts") or None,
+            user=_field(req.body, "user"),
+            channel=_field(req.body, "channel"),
+            text=str(req.body.get("text", "")),
+            thread_ts=req.body.get("thread_ts") or None,
         ),
     }
 
 
 @_route("POST", "/act/dm")
-def _dm(sb: SlackSandbox, body: Json, args: dict[str, str]) -> Json:
-    return {"ok": True, **sb.interactions.dm(user=_field(body, "user"), text=str(_field(body, "text")))}
+def _dm(sb: SlackSandbox, req: _Request) -> Json:
+    return {
+        "ok": True,
+        **sb.interactions.dm(user=_field(req.body, "user"), text=str(_field(req.body, "text"))),
+    }
 
 
 @_route("POST", "/act/click")
-def _click(sb: SlackSandbox, body: Json, args: dict[str, str]) -> Json:
+def _click(sb: SlackSandbox, req: _Request) -> Json:
     return {
         "ok": True,
         **sb.interactions.click(
-            user=_field(body, "user"),
-            channel=_field(body, "channel"),
-            ts=_field(body, "ts"),
-            action_id=_field(body, "action_id"),
-            value=body.get("value"),
+            user=_field(req.body, "user"),
+            channel=_field(req.body, "channel"),
+            ts=_field(req.body, "ts"),
+            action_id=_field(req.body, "action_id"),
+            value=req.body.get("value"),
         ),
     }
 
 
 @_route("POST", "/act/submit")
-def _submit(sb: SlackSandbox, body: Json, args: dict[str, str]) -> Json:
-    values = body.get("values") or {}
+def _submit(sb: SlackSandbox, req: _Request) -> Json:
+    values = req.body.get("values") or {}
     if not isinstance(values, dict):
         raise ControlError(400, "invalid_values")
     return {
         "ok": True,
         **sb.interactions.submit_view(
-            user=_field(body, "user"), view_id=_field(body, "view_id"), values=values
+            user=_field(req.body, "user"), view_id=_field(req.body, "view_id"), values=values
         ),
     }
 
 
 # ------------------------------------------------------------------- limits, faults, disconnects
 @_route("GET", "/rate-limits")
-def _get_rate_limits(sb: SlackSandbox, body: Json, args: dict[str, str]) -> Json:
+def _get_rate_limits(sb: SlackSandbox, req: _Request) -> Json:
     return {"ok": True, "enabled": sb.limiter.enabled, "limits": sb.limiter.limits()}
 
 
 @_route("POST", "/rate-limits")
-def _set_rate_limits(sb: SlackSandbox, body: Json, args: dict[str, str]) -> Json:
-    if not isinstance(body.get("enabled"), bool):
+def _set_rate_limits(sb: SlackSandbox, req: _Request) -> Json:
+    if not isinstance(req.body.get("enabled"), bool):
         raise ControlError(400, "missing_enabled")
-    sb.limiter.enabled = body["enabled"]
+    sb.limiter.enabled = req.body["enabled"]
     return {"ok": True, "enabled": sb.limiter.enabled}
 
 
 @_route("PUT", "/rate-limits/{method}")
-def _set_rate_limit(sb: SlackSandbox, body: Json, args: dict[str, str]) -> Json:
-    per_minute = int(_field(body, "per_minute"))
-    burst = body.get("burst")
-    sb.limiter.set_limit(args["method"], per_minute=per_minute, burst=None if burst is None else int(burst))
-    return {"ok": True, "limits": sb.limiter.limits()[args["method"]]}
+def _set_rate_limit(sb: SlackSandbox, req: _Request) -> Json:
+    per_minute = int(_field(req.body, "per_minute"))
+    burst = req.body.get("burst")
+    sb.limiter.set_limit(
+        req.args["method"], per_minute=per_minute, burst=None if burst is None else int(burst)
+    )
+    return {"ok": True, "limits": sb.limiter.limits()[req.args["method"]]}
 
 
 @_route("POST", "/faults")
-def _add_fault(sb: SlackSandbox, body: Json, args: dict[str, str]) -> Json:
+def _add_fault(sb: SlackSandbox, req: _Request) -> Json:
     fault = Fault(
-        method=str(_field(body, "method")),
-        status=int(body.get("status", 429)),
-        retry_after=int(body.get("retry_after", 1)),
-        error=str(body.get("error", "ratelimited")),
-        remaining=int(body.get("count", 1)),
+        method=str(_field(req.body, "method")),
+        status=int(req.body.get("status", 429)),
+        retry_after=int(req.body.get("retry_after", 1)),
+        error=str(req.body.get("error", "ratelimited")),
+        remaining=int(req.body.get("count", 1)),
     )
     sb.limiter.add_fault(fault)
     return {"ok": True}
 
 
 @_route("POST", "/disconnect")
-def _disconnect(sb: SlackSandbox, body: Json, args: dict[str, str]) -> Json:
-    mode = str(body.get("mode", "refresh"))
+def _disconnect(sb: SlackSandbox, req: _Request) -> Json:
+    mode = str(req.body.get("mode", "refresh"))
     try:
         count = sb.socket_mode.disconnect(mode)
     except ValueError as exc:

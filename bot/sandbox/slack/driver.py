@@ -39,7 +39,7 @@ class SlackDriver:
         self.timeout = timeout
 
     # ----------------------------------------------------------------- transport
-    def _request(self, verb: str, path: str, body: Json | None = None, query: Json | None = None) -> Any:
+    def _request(self, verb: str, path: str, *, body: Json | None = None, query: Json | None = None) -> Any:
         url = self.control_url + path.lstrip("/")
         if query:
             url += "?" + urlencode({k: v for k, v in query.items() if v is not None})
@@ -77,41 +77,41 @@ class SlackDriver:
             body["tz"] = tz
         if is_admin is not None:
             body["is_admin"] = is_admin
-        return dict(self._request("POST", "users", body)["user"])
+        return dict(self._request("POST", "users", body=body)["user"])
 
     def update_user(self, user_id: str, **changes: Any) -> Json:
         """Change a user (e.g. `deleted=True`, `email=...`)."""
-        return dict(self._request("POST", "users", {"id": user_id, **changes})["user"])
+        return dict(self._request("POST", "users", body={"id": user_id, **changes})["user"])
 
     def add_channel(
         self, channel_id: str, *, name: str, is_private: bool = False, bot_is_member: bool = True
     ) -> Json:
         body = {"id": channel_id, "name": name, "is_private": is_private, "bot_is_member": bot_is_member}
-        return dict(self._request("POST", "channels", body)["channel"])
+        return dict(self._request("POST", "channels", body=body)["channel"])
 
     def add_usergroup(self, group_id: str, *, handle: str, users: list[str], name: str | None = None) -> Json:
         body = {"id": group_id, "handle": handle, "users": users, "name": name or handle}
-        return dict(self._request("POST", "usergroups", body)["usergroup"])
+        return dict(self._request("POST", "usergroups", body=body)["usergroup"])
 
     def set_usergroup_users(self, group_id: str, users: list[str]) -> Json:
         return dict(
-            self._request("PUT", f"usergroups/{quote(group_id)}/users", {"users": users})["usergroup"]
+            self._request("PUT", f"usergroups/{quote(group_id)}/users", body={"users": users})["usergroup"]
         )
 
     # ----------------------------------------------------------------- act as a user
     def send_command(self, *, user: str, channel: str, command: str, text: str = "") -> Json:
         """Type `/command text`; returns envelope_id, trigger_id and response_url."""
         body = {"user": user, "channel": channel, "command": command, "text": text}
-        return _strip_ok(self._request("POST", "act/command", body))
+        return _strip_ok(self._request("POST", "act/command", body=body))
 
     def mention(self, *, user: str, channel: str, text: str, thread_ts: str | None = None) -> Json:
         """Post `<@BOT> text` in a channel (or thread); returns envelope_id, event_id and the message ts."""
         body = {"user": user, "channel": channel, "text": text, "thread_ts": thread_ts}
-        return _strip_ok(self._request("POST", "act/mention", body))
+        return _strip_ok(self._request("POST", "act/mention", body=body))
 
     def dm(self, *, user: str, text: str) -> Json:
         """Write to the bot in the user's DM; returns envelope_id, event_id, ts and the DM channel id."""
-        return _strip_ok(self._request("POST", "act/dm", {"user": user, "text": text}))
+        return _strip_ok(self._request("POST", "act/dm", body={"user": user, "text": text}))
 
     def click(self, *, user: str, channel: str, ts: str, action_id: str, value: str | None = None) -> Json:
         """Click the button `action_id` (optionally the one carrying `value`) on message `ts`.
@@ -120,11 +120,11 @@ class SlackDriver:
             SandboxRequestError: `action_not_found` when the message has no such button now.
         """
         body = {"user": user, "channel": channel, "ts": ts, "action_id": action_id, "value": value}
-        return _strip_ok(self._request("POST", "act/click", body))
+        return _strip_ok(self._request("POST", "act/click", body=body))
 
     def submit_view(self, *, user: str, view_id: str, values: Json) -> Json:
         body = {"user": user, "view_id": view_id, "values": values}
-        return _strip_ok(self._request("POST", "act/submit", body))
+        return _strip_ok(self._request("POST", "act/submit", body=body))
 
     # ----------------------------------------------------------------- read
     def messages(self, channel: str) -> list[Json]:
@@ -162,10 +162,10 @@ class SlackDriver:
 
     # ----------------------------------------------------------------- limits and faults
     def set_rate_limit(self, method: str, per_minute: int, *, burst: int | None = None) -> None:
-        self._request("PUT", f"rate-limits/{quote(method)}", {"per_minute": per_minute, "burst": burst})
+        self._request("PUT", f"rate-limits/{quote(method)}", body={"per_minute": per_minute, "burst": burst})
 
     def set_rate_limits(self, enabled: bool) -> None:
-        self._request("POST", "rate-limits", {"enabled": enabled})
+        self._request("POST", "rate-limits", body={"enabled": enabled})
 
     def fail_next(
         self,
@@ -184,11 +184,11 @@ class SlackDriver:
             "error": error,
             "count": count,
         }
-        self._request("POST", "faults", body)
+        self._request("POST", "faults", body=body)
 
     def disconnect(self, mode: str = "refresh") -> int:
         """Force Socket Mode down: `refresh` (disconnect message), `close` (frame), `abrupt` (TCP drop)."""
-        return int(self._request("POST", "disconnect", {"mode": mode})["disconnected"])
+        return int(self._request("POST", "disconnect", body={"mode": mode})["disconnected"])
 
     # ----------------------------------------------------------------- waiting
     def wait_for(

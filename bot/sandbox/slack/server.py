@@ -94,7 +94,10 @@ class SlackSandbox:
         server.daemon_threads = False  # server_close() joins request threads: nothing is left behind
         self._http = server
         self._http_thread = threading.Thread(
-            target=server.serve_forever, name="slack-sandbox-http", daemon=True
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="slack-sandbox-http",
+            daemon=True,
         )
         self._http_thread.start()
         return self
@@ -230,7 +233,7 @@ class _SandboxHandler(BaseHTTPRequestHandler):
         token = token or params.pop("token", None)
         params.pop("token", None)
         response = self.sb.web_api.call(method, token=token, params=params)
-        self._send_json(response.status, response.body, response.headers)
+        self._send_json(response.status, response.body, headers=response.headers)
 
     def _response_url(self, path: str, raw: bytes) -> None:
         # /hooks/<kind>/<team>/<number>/<secret>
@@ -256,7 +259,7 @@ class _SandboxHandler(BaseHTTPRequestHandler):
             stored["content"] = raw
         self._send_text(200, f"OK - {len(raw)}")
 
-    def _send_json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+    def _send_json(self, status: int, body: Any, *, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")

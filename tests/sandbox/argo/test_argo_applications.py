@@ -191,3 +191,38 @@ def test_rollback_syncs_to_a_history_entry_and_adds_a_new_entry(
     assert history[2]["initiatedBy"] == {"username": "alice@example.com"}
     assert rolled["status"]["sync"]["revision"] == first["revision"]
     assert rolled["status"]["operationState"]["syncResult"]["source"] == old_source
+
+
+def test_sync_waits_on_a_progressing_wave_until_terminated(
+    custom: client.CustomObjectsApi, apps: ApplicationController
+) -> None:
+    apps.script_app(
+        "stuck",
+        resources=[
+            AppResource(kind="Deployment", name="stuck", api_version="apps/v1", health="Progressing"),
+            AppResource(kind="Service", name="stuck", wave=1),
+        ],
+    )
+    _create_app(custom, "stuck")
+    custom.patch_namespaced_custom_object(G, V, NS, "applications", "stuck", {"operation": {"sync": {}}})
+    wait_until(
+        lambda: (
+            _get(custom, "stuck").get("status", {}).get("operationState", {}).get("message")
+            == "waiting for healthy state of apps/Deployment/stuck"
+        ),
+        timeout=10,
+        message="the sync to wait on the progressing deployment",
+    )
+
+    custom.patch_namespaced_custom_object_status(
+        G, V, NS, "applications", "stuck", {"status": {"operationState": {"phase": "Terminating"}}}
+    )
+    app = wait_until(
+        lambda: (a := _get(custom, "stuck")) and not a.get("operation") and a,
+        timeout=10,
+        message="the terminated sync to end",
+    )
+
+    state = app["status"]["operationState"]
+    assert (state["phase"], state["message"]) == ("Failed", "Operation terminated")
+    assert [r["kind"] for r in state["syncResult"]["resources"]] == ["Deployment"]

@@ -10,6 +10,7 @@ from kubernetes import client
 
 from bot.sandbox.argo import WorkflowController, render_key
 from bot.sandbox.aws import AwsSandbox
+from bot.sandbox.kube import KubeApiServer
 from bot.sandbox.waiting import wait_until
 
 G, V, NS = "argoproj.io", "v1alpha1", "argo"
@@ -276,3 +277,21 @@ def test_dag_runs_tasks_after_their_dependencies_and_scripts_win_over_templates(
     assert nodes["transform"]["startedAt"] >= nodes["extract"]["finishedAt"]
     assert "load" not in nodes  # its dependency failed
     assert wf["status"]["progress"] == "3/3"
+
+
+def test_controller_sees_a_shutdown_sent_after_its_watch_was_dropped_and_history_compacted(
+    custom: client.CustomObjectsApi, workflows: WorkflowController, kube: KubeApiServer
+) -> None:
+    _create_template(custom, "long-job", LONG_WITH_EXIT_HANDLER)
+    name = _submit(custom, "long-job")
+    wait_until(
+        lambda: _nodes_by_display(_get(custom, name)).get("long", {}).get("phase") == "Running",
+        timeout=10,
+        message="the long step to run",
+    )
+
+    kube.faults.compact()
+    kube.faults.drop_watches()
+    custom.patch_namespaced_custom_object(G, V, NS, "workflows", name, {"spec": {"shutdown": "Terminate"}})
+
+    assert _finished(custom, name)["status"]["message"] == "Stopped with strategy 'Terminate'"

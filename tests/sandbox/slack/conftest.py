@@ -5,25 +5,18 @@ sandbox fixture fails the test if a thread is left behind."""
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
-import websocket
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode.websocket_client import SocketModeHandler
 from slack_sdk import WebClient
+from slack_world import ALICE, BOB, OPS, PROD, RawSocket
 
 from bot.sandbox.slack import SlackDriver, SlackSandbox
 from bot.sandbox.waiting import wait_until
-
-ALICE = "U0ALICE"
-BOB = "U0BOB"
-OPS = "C0OPS"
-PROD = "C0PROD"
 
 
 def _new_threads(before: set[threading.Thread]) -> list[str]:
@@ -58,7 +51,8 @@ def slack_driver(slack_sandbox: SlackSandbox) -> SlackDriver:
 
 
 @pytest.fixture
-def web_client(slack_sandbox: SlackSandbox) -> WebClient:
+def web_client(slack_sandbox: SlackSandbox, slack_driver: SlackDriver) -> WebClient:
+    """The bot's view: a WebClient on the sandbox, after the people and channels exist."""
     return WebClient(base_url=slack_sandbox.api_url, token=slack_sandbox.bot_token)
 
 
@@ -66,8 +60,10 @@ def web_client(slack_sandbox: SlackSandbox) -> WebClient:
 def bolt_app(slack_sandbox: SlackSandbox) -> Iterator[App]:
     """A bolt App wired to the sandbox; its listener pool is ours so teardown can join it."""
     executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bolt-listener")
-    app = App(client=WebClient(base_url=slack_sandbox.api_url, token=slack_sandbox.bot_token),
-              listener_executor=executor)
+    app = App(
+        client=WebClient(base_url=slack_sandbox.api_url, token=slack_sandbox.bot_token),
+        listener_executor=executor,
+    )
     yield app
     executor.shutdown(wait=True)
 
@@ -101,29 +97,6 @@ def connect_bolt(
         handler.close()
 
 
-class RawSocket:
-    """A bare Socket Mode client: opens a ticket URL, reads envelopes, acks only when told to."""
-
-    def __init__(self, sandbox: SlackSandbox) -> None:
-        client = WebClient(base_url=sandbox.api_url, token=sandbox.app_token)
-        self.url = client.apps_connections_open(app_token=sandbox.app_token)["url"]
-        self.ws = websocket.create_connection(self.url, timeout=5)
-        self.hello = json.loads(self.ws.recv())
-
-    def receive(self, timeout: float = 5.0) -> dict[str, Any]:
-        self.ws.settimeout(timeout)
-        return dict(json.loads(self.ws.recv()))
-
-    def ack(self, envelope_id: str, payload: dict[str, Any] | None = None) -> None:
-        message: dict[str, Any] = {"envelope_id": envelope_id}
-        if payload is not None:
-            message["payload"] = payload
-        self.ws.send(json.dumps(message))
-
-    def close(self) -> None:
-        self.ws.close()
-
-
 @pytest.fixture
 def raw_socket(slack_sandbox: SlackSandbox, slack_driver: SlackDriver) -> Iterator[Callable[[], RawSocket]]:
     sockets: list[RawSocket] = []
@@ -136,4 +109,6 @@ def raw_socket(slack_sandbox: SlackSandbox, slack_driver: SlackDriver) -> Iterat
     yield open_socket
     for raw in sockets:
         raw.close()
-    slack_driver.wait_for(lambda: not slack_driver.connections()["connections"], message="raw sockets to close")
+    slack_driver.wait_for(
+        lambda: not slack_driver.connections()["connections"], message="raw sockets to close"
+    )

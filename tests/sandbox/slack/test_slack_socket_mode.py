@@ -6,11 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import ALICE, BOB, OPS, RawSocket
 from slack_bolt import Ack, App, Respond, Say
 from slack_bolt.adapter.socket_mode.websocket_client import SocketModeHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_world import ALICE, BOB, OPS, RawSocket
 
 from bot.sandbox.slack import SlackDriver, SlackSandbox
 
@@ -28,7 +28,9 @@ def _texts(messages: list[dict[str, Any]]) -> list[str]:
 
 
 def test_bolt_app_answers_a_slash_command_in_channel_and_ephemerally(
-    bolt_app: App, connect_bolt: Callable[[App], SocketModeHandler], slack_driver: SlackDriver,
+    bolt_app: App,
+    connect_bolt: Callable[[App], SocketModeHandler],
+    slack_driver: SlackDriver,
     slack_sandbox: SlackSandbox,
 ) -> None:
     _answer_ops(bolt_app)
@@ -40,8 +42,10 @@ def test_bolt_app_answers_a_slash_command_in_channel_and_ephemerally(
     assert message["text"] == f"<@{ALICE}> ran run nightly -p a=1"
     assert message["user"] == slack_sandbox.bot_user_id
     assert message["bot_id"] == slack_sandbox.bot_id
-    seen = slack_driver.wait_for(lambda: len(slack_driver.ephemerals(user=ALICE)) == 2 and
-                                 slack_driver.ephemerals(user=ALICE), message="two ephemerals")
+    seen = slack_driver.wait_for(
+        lambda: len(slack_driver.ephemerals(user=ALICE)) == 2 and slack_driver.ephemerals(user=ALICE),
+        message="two ephemerals",
+    )
     assert sorted(_texts(seen)) == ["only you see this, alice", "working on `run nightly -p a=1`"]
     assert slack_driver.ephemerals(user=BOB) == []
     ack = next(a for a in slack_driver.acks() if a["envelope_id"] == sent["envelope_id"])
@@ -61,8 +65,10 @@ def test_bolt_app_survives_a_forced_disconnect(
     # After a refresh, websocket-client sometimes leaves its reader in select() for 10 s before the
     # new socket opens (a race between WebSocketApp.close() and run_forever): wait for the socket.
     slack_driver.wait_for(
-        lambda: slack_driver.connections()["opened_total"] > opened
-        and any(not c["draining"] for c in slack_driver.connections()["connections"]),
+        lambda: (
+            slack_driver.connections()["opened_total"] > opened
+            and any(not c["draining"] for c in slack_driver.connections()["connections"])
+        ),
         timeout=15,
         message="the app to reconnect",
     )
@@ -93,8 +99,10 @@ def test_each_envelope_goes_to_exactly_one_connection(
     raw_socket: Callable[[], RawSocket], slack_driver: SlackDriver
 ) -> None:
     sockets = [raw_socket(), raw_socket()]
-    sent = {slack_driver.send_command(user=ALICE, channel=OPS, command="/ops", text=str(i))["envelope_id"]
-            for i in range(6)}
+    sent = {
+        slack_driver.send_command(user=ALICE, channel=OPS, command="/ops", text=str(i))["envelope_id"]
+        for i in range(6)
+    }
 
     received: list[str] = []
     for raw in sockets:
@@ -118,10 +126,28 @@ def test_slash_command_envelope_looks_like_slacks(
     assert envelope["type"] == "slash_commands"
     assert envelope["accepts_response_payload"] is True
     payload = envelope["payload"]
-    assert {k: payload[k] for k in ("team_id", "channel_id", "channel_name", "user_id", "user_name", "command",
-                                    "text", "api_app_id", "is_enterprise_install")} == {
-        "team_id": slack_sandbox.team_id, "channel_id": OPS, "channel_name": "ops", "user_id": ALICE,
-        "user_name": "alice", "command": "/ops", "text": "whoami", "api_app_id": slack_sandbox.app_id,
+    assert {
+        k: payload[k]
+        for k in (
+            "team_id",
+            "channel_id",
+            "channel_name",
+            "user_id",
+            "user_name",
+            "command",
+            "text",
+            "api_app_id",
+            "is_enterprise_install",
+        )
+    } == {
+        "team_id": slack_sandbox.team_id,
+        "channel_id": OPS,
+        "channel_name": "ops",
+        "user_id": ALICE,
+        "user_name": "alice",
+        "command": "/ops",
+        "text": "whoami",
+        "api_app_id": slack_sandbox.app_id,
         "is_enterprise_install": "false",
     }
     assert payload["response_url"] == sent["response_url"]
