@@ -4,24 +4,31 @@ Prints a short summary (clusters with their auth and channel bindings, the Slack
 the database with its password masked, the logs bucket, where the policy comes from and how
 many lines each source has, schedules), or raises `ConfigError` with every problem found,
 which `bot.cli.main` prints with exit code 2. Never prints a token. With `--connect` it also
-checks that the database answers and its schema is current; reaching Slack, the clusters and
-S3 is left to the modules that own those clients and is reported as not checked.
+reaches, one line per check (ok / FAILED / not checked, with a short reason): the database
+(schema current), Slack (`auth.test` with the bot token, the team id when `slack.team_id` is
+set, `apps.connections.open` with the app token), every cluster (`/version`, then listing
+Workflows in `workflows_namespace` and Applications in `argocd_namespace`) and the logs
+bucket (`head_bucket`); it exits 1 when any check failed. A missing token is "not checked",
+not a failure: the summary above already says it is not set. The clients come from their
+adapters (`bot.store`, `bot.slack.client`, `bot.clusters`, `bot.logs`); this module only
+prints.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.cli import EXIT_FAILURE, EXIT_OK, SubParsers, add_config_option, config_path, settings_from_args
-from bot.errors import StorageError
+from bot.errors import ArchiveError, StorageError
 
 if TYPE_CHECKING:
     from bot.config import ClusterSettings, Settings
 
 TOKEN_PREFIXES = {"SLACK_BOT_TOKEN": "xoxb-", "SLACK_APP_TOKEN": "xapp-"}
+OK, FAILED, NOT_CHECKED = "ok", "FAILED", "not checked"
 
 
 def register(subparsers: SubParsers) -> None:
@@ -34,7 +41,7 @@ def register(subparsers: SubParsers) -> None:
     parser.add_argument(
         "--connect",
         action="store_true",
-        help="also check that the database answers and its schema is current",
+        help="also reach the database, Slack, every cluster and the logs bucket (exit 1 if any fails)",
     )
     parser.set_defaults(handler=_handle)
 
@@ -148,24 +155,120 @@ def _token_state(name: str, environ: Mapping[str, str]) -> str:
 
 
 def _connect(settings: Settings) -> int:
+    """Reach everything the bot needs; one line per check, exit 1 when any failed."""
+    results = [
+        *_database_checks(settings),
+        *_slack_checks(settings),
+        *_cluster_checks(settings),
+        *_s3_checks(settings),
+    ]
+    print("connections:")
+    for result in results:
+        print(f"  {result.render()}")
+    failed = [result.label for result in results if result.state == FAILED]
+    if failed:
+        print(f"{len(failed)} check{'s' if len(failed) != 1 else ''} failed: {', '.join(failed)}")
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One line of `check --connect`: `<label>: ok|FAILED|not checked - <detail>`."""
+
+    label: str
+    state: str
+    detail: str
+
+    def render(self) -> str:
+        return f"{self.label}: {self.state} - {self.detail}"
+
+
+def _database_checks(settings: Settings) -> list[CheckResult]:
     from bot.store import db
 
     database = db.connect(settings.database.url)
     try:
         revision = db.current_revision(database)
     except StorageError as exc:
-        print(f"database: unreachable: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
+        return [CheckResult("database", FAILED, f"unreachable: {exc}")]
     finally:
         database.dispose()
     head = db.head_revision()
-    status = EXIT_OK
     if revision == head:
-        print(f"database: reachable, schema at revision {revision} (up to date)")
-    else:
-        print(
-            f"database: reachable, schema at {revision or 'none'}, expected {head}: run 'chatops db upgrade'"
+        return [CheckResult("database", OK, f"reachable, schema at revision {revision} (up to date)")]
+    return [
+        CheckResult(
+            "database",
+            FAILED,
+            f"reachable, schema at {revision or 'none'}, expected {head}: run 'chatops db upgrade'",
         )
-        status = EXIT_FAILURE
-    print("slack, clusters, s3: not checked (not available yet in this version)")
-    return status
+    ]
+
+
+def _slack_checks(settings: Settings) -> list[CheckResult]:
+    """auth.test with the bot token (team id too when pinned); apps.connections.open with the app token."""
+    slack = settings.slack
+    results = []
+    if slack.bot_token is None:
+        results.append(CheckResult("slack auth.test", NOT_CHECKED, "SLACK_BOT_TOKEN not set"))
+    else:
+        results.append(_slack_call(settings, method="auth.test", token=slack.bot_token.get_secret_value()))
+    if slack.app_token is None:
+        results.append(CheckResult("slack apps.connections.open", NOT_CHECKED, "SLACK_APP_TOKEN not set"))
+    else:
+        results.append(
+            _slack_call(settings, method="apps.connections.open", token=slack.app_token.get_secret_value())
+        )
+    return results
+
+
+def _slack_call(settings: Settings, *, method: str, token: str) -> CheckResult:
+    from slack_sdk.errors import SlackApiError, SlackClientError
+
+    from bot.slack.client import build_web_client
+
+    label = f"slack {method}"
+    where = settings.slack.api_url or "https://slack.com/api/"
+    variable = "SLACK_BOT_TOKEN" if method == "auth.test" else "SLACK_APP_TOKEN"
+    web = build_web_client(token=token, base_url=settings.slack.api_url, max_rate_limit_retries=2)
+    try:
+        answer = web.api_call(method)
+    except SlackApiError as exc:
+        code = str(exc.response.get("error", "unknown_error"))
+        return CheckResult(label, FAILED, f"Slack answered {code}; check {variable}")
+    except (SlackClientError, OSError) as exc:
+        return CheckResult(label, FAILED, f"cannot reach Slack at {where} ({type(exc).__name__})")
+    if method != "auth.test":
+        return CheckResult(label, OK, "Socket Mode connections can be opened")
+    team = str(answer.get("team_id", ""))
+    pinned = settings.slack.team_id
+    if pinned and team != pinned:
+        return CheckResult(label, FAILED, f"the token belongs to team {team}, but slack.team_id is {pinned}")
+    return CheckResult(label, OK, f"bot {answer.get('user', '?')} in team {answer.get('team', '?')} ({team})")
+
+
+def _cluster_checks(settings: Settings) -> list[CheckResult]:
+    from pathlib import Path
+
+    from bot.clusters.probes import check_cluster
+    from bot.clusters.registry import ClusterRegistry
+
+    base_dir = Path(settings.source_path).parent if settings.source_path else None
+    results = []
+    with ClusterRegistry(settings.clusters, base_dir=base_dir) as registry:
+        for name in registry.names():
+            for probe in check_cluster(registry, name):
+                results.append(CheckResult(probe.label, OK if probe.ok else FAILED, probe.detail))
+    return results
+
+
+def _s3_checks(settings: Settings) -> list[CheckResult]:
+    if settings.logs is None:
+        return [CheckResult("s3", NOT_CHECKED, "logs not configured")]
+    from bot.logs.archive import LogArchive
+
+    try:
+        return [CheckResult("s3", OK, LogArchive(settings.logs).check_bucket())]
+    except ArchiveError as exc:
+        return [CheckResult("s3", FAILED, str(exc))]

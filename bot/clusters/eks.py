@@ -6,11 +6,13 @@ The API server replays the URL against STS to learn who signed it, and the signe
 pins the token to one cluster. Cross-account clusters are reached by first assuming a role
 in the target account (`assume_role_session`).
 
-Left out: caching and refreshing. A token lives `expires_in` seconds from when it was
-signed; whoever holds one checks `is_fresh(token, now=..., margin=...)` before each use and
-calls `make_token` again when it is not. Discovering the endpoint and CA
-(`eks:DescribeCluster`) belongs to the cluster client builder. Only boto3/botocore are used
-here; nothing from the sandbox.
+Left out: caching tokens. A token lives `expires_in` seconds from when it was signed;
+whoever holds one checks `is_fresh(token, now=..., margin=...)` before each use and calls
+`make_token` again when it is not (`bot.clusters.clients` does, on every request). The
+role's own credentials are refreshed here: `refreshing_role_session` re-assumes the role
+before its temporary credentials lapse, so a bot that runs for days keeps signing valid
+tokens. Discovering the endpoint and CA (`eks:DescribeCluster`) belongs to the cluster
+client builder. Only boto3/botocore are used here; nothing from the sandbox.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+import botocore.session
+from botocore.credentials import CredentialProvider, CredentialResolver, RefreshableCredentials
 
 TOKEN_PREFIX = "k8s-aws-v1."
 #: The header whose signed value names the cluster a token is meant for.
@@ -118,6 +122,63 @@ def assume_role_session(
         aws_session_token=credentials["SessionToken"],
         region_name=base.region_name,
     )
+
+
+def refreshing_role_session(
+    *,
+    base: boto3.Session,
+    role_arn: str,
+    session_name: str,
+    region: str,
+    external_id: str | None = None,
+    endpoint_url: str | None = None,
+    duration_seconds: int = 3600,
+) -> boto3.Session:
+    """Like `assume_role_session`, but the credentials renew themselves before they expire.
+
+    The first AssumeRole happens here, so a refused role fails now (botocore's
+    `ClientError`, for the caller to convert); later renewals happen inside botocore when
+    the credentials are within 15 minutes of expiry, exactly as the CLI's `role_arn`
+    profiles do.
+    """
+    params: dict[str, Any] = {
+        "RoleArn": role_arn,
+        "RoleSessionName": session_name,
+        "DurationSeconds": duration_seconds,
+    }
+    if external_id is not None:
+        params["ExternalId"] = external_id
+    sts = base.client("sts", region_name=region, endpoint_url=endpoint_url)
+
+    def fetch() -> dict[str, str]:
+        answer = sts.assume_role(**params)["Credentials"]
+        return {
+            "access_key": answer["AccessKeyId"],
+            "secret_key": answer["SecretAccessKey"],
+            "token": answer["SessionToken"],
+            "expiry_time": answer["Expiration"].isoformat(),
+        }
+
+    credentials = RefreshableCredentials.create_from_metadata(
+        metadata=fetch(), refresh_using=fetch, method=_AssumedRole.METHOD
+    )
+    core = botocore.session.Session()
+    core.register_component("credential_provider", CredentialResolver(providers=[_AssumedRole(credentials)]))
+    return boto3.Session(botocore_session=core, region_name=region)
+
+
+class _AssumedRole(CredentialProvider):  # type: ignore[misc]
+    """Hands botocore the refreshable credentials of one assumed role."""
+
+    METHOD = "chatops-assume-role"
+    CANONICAL_NAME = "chatops-assume-role"
+
+    def __init__(self, credentials: RefreshableCredentials) -> None:
+        super().__init__()
+        self._credentials = credentials
+
+    def load(self) -> RefreshableCredentials:
+        return self._credentials
 
 
 def _move_cluster_to_context(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:

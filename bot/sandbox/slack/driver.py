@@ -192,7 +192,11 @@ class SlackDriver:
 
     # ----------------------------------------------------------------- waiting
     def wait_for(
-        self, condition: Callable[[], T | None], *, timeout: float = 10.0, message: str = "condition"
+        self,
+        condition: Callable[[], T | None],
+        *,
+        timeout: float = 10.0,
+        message: str | Callable[[], str] = "condition",
     ) -> T:
         """Poll `condition` until it returns something truthy (and return it), or fail after `timeout`."""
         return wait_until(condition, timeout=timeout, message=message)

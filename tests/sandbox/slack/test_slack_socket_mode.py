@@ -170,11 +170,19 @@ def test_unacked_event_is_redelivered_with_retry_attempt(
     assert retry["envelope_id"] != first["envelope_id"]
     assert retry["payload"]["event_id"] == first["payload"]["event_id"] == sent["event_id"]
     assert retry["payload"]["event"]["type"] == "app_mention"
-    records = slack_driver.wait_for(
-        lambda: [a for a in slack_driver.acks() if a["type"] == "events_api" and a["outcome"] != "delivered"],
-        message="ack records",
+
+    def ack_records() -> list[tuple[int, bool]]:
+        return [
+            (a["retry_attempt"], a["acked"])
+            for a in slack_driver.acks()
+            if a["type"] == "events_api" and a["outcome"] != "delivered"
+        ]
+
+    # the ack travels over the socket while we read: wait for the sandbox to record it
+    slack_driver.wait_for(
+        lambda: ack_records() == [(0, False), (1, True)],
+        message=lambda: f"ack records [(0, False), (1, True)], have {ack_records()}",
     )
-    assert [(a["retry_attempt"], a["acked"]) for a in records] == [(0, False), (1, True)]
 
 
 def test_event_never_acked_is_retried_three_times(
