@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+import yaml
 
 from bot import __version__
 from bot.cli import main
@@ -31,12 +33,19 @@ def test_no_command_prints_usage_and_fails(capsys: pytest.CaptureFixture[str]) -
     assert "usage: chatops" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("verb", ["slack-manifest", "demo"])
-def test_placeholders_say_plainly_they_are_not_available(
-    verb: str, capsys: pytest.CaptureFixture[str]
+def test_slack_manifest_matches_the_shipped_file_and_follows_the_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main([verb]) == 3
-    assert f"chatops {verb}: this command is not available yet" in capsys.readouterr().err
+    assert main(["slack-manifest"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    shipped = yaml.safe_load((Path(__file__).parents[2] / "manifests" / "slack-app.yaml").read_text())
+    assert printed == shipped
+    config = tmp_path / "chatops.yaml"
+    config.write_text("slack:\n  command: /deploy\n")
+    assert main(["slack-manifest", "--config", str(config)]) == 0
+    manifest = yaml.safe_load(capsys.readouterr().out)
+    assert manifest["features"]["slash_commands"][0]["command"] == "/deploy"
+    assert manifest["settings"]["socket_mode_enabled"] is True
 
 
 def test_the_console_entry_point_runs_as_a_module() -> None:
