@@ -249,7 +249,7 @@ def _from_eks(
         ca_path.unlink(missing_ok=True)
         raise
     configuration.api_key_prefix = {"authorization": "Bearer"}
-    configuration.refresh_api_key_hook = bearer
+    configuration.refresh_api_key_hook = bearer  # type: ignore[assignment]  # typed as None upstream
     return ClusterClient(
         name=name,
         api_client=client.ApiClient(configuration),

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from urllib3.exceptions import HTTPError, MaxRetryError, SSLError, TimeoutError
+from urllib3.exceptions import HTTPError, MaxRetryError, NewConnectionError, SSLError, TimeoutError
 
 from bot.errors import BotError, ConfigError
 
@@ -114,13 +114,14 @@ def explain(name: str, exc: Exception, *, server: str | None = None, doing: str 
             )
         return f"cluster {name!r}{where}: cannot {doing} ({status} {_short(exc.reason)})"
     if isinstance(exc, MaxRetryError) and exc.reason is not None:
-        exc = exc.reason  # type: ignore[assignment]
+        exc = exc.reason
     if isinstance(exc, SSLError):
         return (
             f"cluster {name!r}{where}: TLS verification failed ({_short(exc)}); check the CA "
             "(ca_file, the kubeconfig's certificate-authority, or EKS's CA)"
         )
-    if isinstance(exc, TimeoutError):
+    # NewConnectionError (refused, no route) is a subclass of TimeoutError in urllib3 2.
+    if isinstance(exc, TimeoutError) and not isinstance(exc, NewConnectionError):
         return f"cluster {name!r}{where} did not answer in time; check the network path to the API server"
     if isinstance(exc, HTTPError):
         return (

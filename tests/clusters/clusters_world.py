@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 from bot.config import ClusterSettings
+from bot.sandbox.world import SandboxWorld
 
 PROD_TOKEN_ENV = "CHATOPS_TEST_PROD_TOKEN"
 
@@ -46,3 +48,11 @@ class MovableClock:
 
     def __call__(self) -> dt.datetime:
         return dt.datetime.now(dt.UTC) + self.offset
+
+
+def reset_aws(world: SandboxWorld) -> None:
+    """Forget moto's accounts, roles and clusters (its state is process-wide), so the next
+    world in this process can create its roles again. Uses moto's own reset endpoint."""
+    request = urllib.request.Request(f"{world.aws.endpoint_url}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        answer.read()

@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+from clusters_world import reset_aws
 
 from bot.sandbox.waiting import wait_until
 from bot.sandbox.world import SandboxWorld
@@ -22,6 +23,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxWorld]:
         tmp_path_factory.mktemp("world"), clusters=("dev", "prod"), time_scale=0.01, seed=True
     ).start()
     yield sandbox
+    reset_aws(sandbox)
     sandbox.stop()
     wait_until(
         lambda: not [t for t in set(threading.enumerate()) - before if t.is_alive()],

@@ -31,9 +31,16 @@ REGION = "eu-west-1"
 TEMPLATE = {"apiVersion": "argoproj.io/v1alpha1", "kind": "WorkflowTemplate", "metadata": {"name": "nightly"}}
 
 
+@pytest.fixture(scope="module")
+def verifier_clock() -> MovableClock:
+    return MovableClock()
+
+
 @pytest.fixture
-def clock() -> Iterator[MovableClock]:
-    movable = MovableClock()
+def clock(verifier_clock: MovableClock) -> Iterator[MovableClock]:
+    """The one clock of this module's world: the registry's, the stand-in's and botocore's."""
+    movable = verifier_clock
+    movable.offset = dt.timedelta()
 
     def botocore_now(remove_tzinfo: bool = True) -> dt.datetime:
         now = movable()
@@ -43,12 +50,12 @@ def clock() -> Iterator[MovableClock]:
         yield movable
 
 
-@pytest.fixture
-def eks_server(world: SandboxWorld, clock: MovableClock) -> Iterator[tuple[KubeApiServer, str]]:
+@pytest.fixture(scope="module")
+def eks_server(world: SandboxWorld, verifier_clock: MovableClock) -> Iterator[tuple[KubeApiServer, str]]:
     """An EKS cluster in its own account whose API server checks token expiry against `clock`."""
     role_arn = world.aws.create_role(ACCOUNT, "chatops-bot")
     verifier = EksTokenVerifier(
-        aws=world.aws, cluster_name=CLUSTER, role_mappings={role_arn: "bot"}, clock=clock
+        aws=world.aws, cluster_name=CLUSTER, role_mappings={role_arn: "bot"}, clock=verifier_clock
     )
     server = KubeApiServer(name=CLUSTER, authenticate=verifier).start()
     server.store.create("argoproj.io", "v1alpha1", "workflowtemplates", "argo", TEMPLATE)
