@@ -82,6 +82,8 @@ class AwsSandbox:
         if self._server is None:
             raise RuntimeError("AwsSandbox is not started")
         host, port = self._server.server_address[:2]
+        if isinstance(host, bytes | bytearray):  # typeshed allows bytes; a bound AF_INET socket gives str
+            host = host.decode()
         return f"http://{host}:{port}"
 
     # -- clients ---------------------------------------------------------------------------

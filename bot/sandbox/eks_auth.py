@@ -137,30 +137,38 @@ class EksTokenVerifier:
         try:
             url = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError, ValueError):
-            return _refuse("not base64url")
+            _refuse("not base64url")
+            return None
         parts = urllib.parse.urlsplit(url)
         expected = urllib.parse.urlsplit(self.sts_endpoint)
         if parts.scheme != expected.scheme or parts.netloc != expected.netloc or parts.path not in ("", "/"):
-            return _refuse("not the STS endpoint")
+            _refuse("not the STS endpoint")
+            return None
         query = dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
         if query.get("Action") != "GetCallerIdentity" or query.get("X-Amz-Algorithm") != "AWS4-HMAC-SHA256":
-            return _refuse("not a presigned GetCallerIdentity")
+            _refuse("not a presigned GetCallerIdentity")
+            return None
         for key in _REQUIRED_PARAMS:
             if not query.get(key):
-                return _refuse(f"missing {key}")
+                _refuse(f"missing {key}")
+                return None
         signed = query["X-Amz-SignedHeaders"].lower().split(";")
         if CLUSTER_ID_HEADER not in signed:
-            return _refuse("cluster header not signed")
+            _refuse("cluster header not signed")
+            return None
         try:
             signed_at = dt.datetime.strptime(query["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
             lifetime = dt.timedelta(seconds=int(query["X-Amz-Expires"]))
         except ValueError:
-            return _refuse("bad date or expiry")
+            _refuse("bad date or expiry")
+            return None
         now = self._clock()
         if now > signed_at + min(lifetime, MAX_TOKEN_AGE) or signed_at > now + dt.timedelta(minutes=5):
-            return _refuse("expired or from the future")
+            _refuse("expired or from the future")
+            return None
         if self._secret_lookup is not None and not self._signature_matches(parts, query):
-            return _refuse("signature does not match this cluster")
+            _refuse("signature does not match this cluster")
+            return None
         return query
 
     def _signature_matches(self, parts: urllib.parse.SplitResult, query: dict[str, str]) -> bool:
@@ -225,18 +233,20 @@ class EksTokenVerifier:
             with urllib.request.urlopen(request, timeout=10) as response:
                 document = response.read()
         except urllib.error.HTTPError as exc:
-            return _refuse(f"STS answered {exc.code}")
+            _refuse(f"STS answered {exc.code}")
+            return None
         try:
             root = ET.fromstring(document)
         except ET.ParseError:
-            return _refuse("STS answer is not XML")
+            _refuse("STS answer is not XML")
+            return None
         for element in root.iter():
             if element.tag.rsplit("}", 1)[-1] == "Arn" and element.text:
                 return element.text
-        return _refuse("STS answer has no Arn")
+        _refuse("STS answer has no Arn")
+        return None
 
 
 def _refuse(reason: str) -> None:
-    """Log why a token was refused (never the token) and answer None."""
+    """Log why a token was refused (never the token); the caller then answers None."""
     log.debug("EKS token refused: %s", reason)
-    return None
