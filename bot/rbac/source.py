@@ -2,7 +2,7 @@
 
 The policy is merged, always in this order, from: the built-in policy shipped with the
 package, `rbac.admin_subjects` (each gets `role:admin`), the inline `rbac.policy` text of the
-config file, and the `rbac.policy_file` file. The file is re-read when it changes (mtime,
+config file, and the `rbac.policy_file` file. Both files are re-read when they change (mtime,
 size or inode, checked at most every `check_interval` seconds), which is how a ConfigMap
 update reaches a running bot without a restart. A broken edit is logged with every problem
 and the last good policy stays in force; at start-up a broken policy is a `ConfigError`.
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from bot.config import RbacSettings, Settings
+from bot.config import RbacSettings, Settings, load_settings
 from bot.errors import ConfigError
 from bot.rbac import policy as policy_mod
 from bot.rbac.enforcer import Enforcer
@@ -72,10 +72,12 @@ def _file_stamp(path: Path) -> tuple[int, int, int] | None:
 
 
 class PolicySource:
-    """Holds the current `Enforcer` and swaps in a new one when the policy file changes.
+    """Holds the current `Enforcer` and swaps in a new one when the policy changes.
 
+    Two files are watched: `rbac.policy_file`, and the config file itself when it is known
+    (its `rbac` section may hold the policy inline, the default role and the admin subjects).
     Thread-safe: `current()` may be called from any thread; at most one of them re-reads
-    the file at a time.
+    the files at a time.
     """
 
     def __init__(
@@ -86,10 +88,15 @@ class PolicySource:
         path: Path | None = None,
         default_role: str | None = None,
         admin_subjects: Sequence[str] = (),
+        config_path: Path | None = None,
         check_interval: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Load the policy once.
+
+        Args:
+            config_path: the config file the `rbac` settings came from; when given, edits to its
+                `rbac` section are picked up like edits to the policy file.
 
         Raises:
             ConfigError: listing every problem (source and line number) when the policy is invalid.
@@ -97,16 +104,20 @@ class PolicySource:
         self._inline = inline
         self._inline_source = inline_source
         self._path = path
+        self._config_path = config_path
         self._default_role = default_role
+        self._admin_subjects = tuple(admin_subjects)
         self._check_interval = check_interval
         self._clock = clock
         self._lock = threading.Lock()
-        self._fixed = self._fixed_parts(admin_subjects)
         self._problems: list[str] = []
         file_text = read_policy_file(path) if path is not None else None
         self._stamp = _file_stamp(path) if path is not None else None
+        self._config_stamp = _file_stamp(config_path) if config_path is not None else None
         self._file_text = file_text
-        self._enforcer = self._build(file_text)
+        self._enforcer, self._parts = self._build(
+            inline=inline, admin_subjects=self._admin_subjects, default_role=default_role, file_text=file_text
+        )
         self._checked_at = clock()
 
     @classmethod
@@ -120,40 +131,40 @@ class PolicySource:
         """Build from `settings.rbac`, resolving the policy file relative to the config file."""
         rbac: RbacSettings = settings.rbac
         prefix = f"{settings.source_path}: " if settings.source_path else ""
+        config_path = Path(settings.source_path) if settings.source_path else None
         return cls(
             inline=rbac.policy,
             inline_source=f"{prefix}rbac.policy",
             path=settings.policy_path(),
             default_role=rbac.default_role,
             admin_subjects=rbac.admin_subjects,
+            config_path=config_path if config_path is not None and config_path.is_file() else None,
             check_interval=check_interval,
             clock=clock,
         )
 
-    def _fixed_parts(self, admin_subjects: Sequence[str]) -> list[policy_mod.Policy]:
-        parts = [policy_mod.parse_policy(builtin_text(), source=BUILTIN_SOURCE)]
-        parts.append(policy_mod.grants_for(admin_subjects, role=ADMIN_ROLE, source="rbac.admin_subjects"))
-        if self._inline:
-            parts.append(policy_mod.parse_policy(self._inline, source=self._inline_source))
-        return parts
-
-    def _build(self, file_text: str | None) -> Enforcer:
-        parts = list(self._fixed)
-        if file_text is not None and self._path is not None:
-            parts.append(policy_mod.parse_policy(file_text, source=str(self._path)))
-        self._parts = [
-            PolicyPart(source=name, lines=part.line_count)
-            for name, part in zip(self._part_names(), parts, strict=True)
+    def _build(
+        self,
+        *,
+        inline: str | None,
+        admin_subjects: Sequence[str],
+        default_role: str | None,
+        file_text: str | None,
+    ) -> tuple[Enforcer, list[PolicyPart]]:
+        named: list[tuple[str, policy_mod.Policy]] = [
+            (BUILTIN_SOURCE, policy_mod.parse_policy(builtin_text(), source=BUILTIN_SOURCE)),
+            (
+                "rbac.admin_subjects",
+                policy_mod.grants_for(admin_subjects, role=ADMIN_ROLE, source="rbac.admin_subjects"),
+            ),
         ]
-        return Enforcer(policy_mod.merge(parts), default_role=self._default_role)
-
-    def _part_names(self) -> list[str]:
-        names = [BUILTIN_SOURCE, "rbac.admin_subjects"]
-        if self._inline:
-            names.append(self._inline_source)
-        if self._path is not None:
-            names.append(str(self._path))
-        return names
+        if inline:
+            named.append((self._inline_source, policy_mod.parse_policy(inline, source=self._inline_source)))
+        if file_text is not None and self._path is not None:
+            named.append((str(self._path), policy_mod.parse_policy(file_text, source=str(self._path))))
+        parts = [PolicyPart(source=name, lines=part.line_count) for name, part in named]
+        enforcer = Enforcer(policy_mod.merge(part for _, part in named), default_role=default_role)
+        return enforcer, parts
 
     @property
     def parts(self) -> list[PolicyPart]:
@@ -162,12 +173,13 @@ class PolicySource:
 
     @property
     def problems(self) -> list[str]:
-        """The problems of the last rejected edit of the policy file (empty when it was fine)."""
+        """The problems of the last rejected edit (empty when the last edit was fine)."""
         return list(self._problems)
 
     def current(self) -> Enforcer:
-        """The enforcer for the policy in force, re-reading the file first when it is due and changed."""
-        if self._path is not None and self._clock() - self._checked_at >= self._check_interval:
+        """The enforcer for the policy in force, re-reading the files first when due and changed."""
+        watched = self._path is not None or self._config_path is not None
+        if watched and self._clock() - self._checked_at >= self._check_interval:
             with self._lock:
                 if self._clock() - self._checked_at >= self._check_interval:
                     self._refresh()
@@ -175,34 +187,55 @@ class PolicySource:
         return self._enforcer
 
     def _refresh(self) -> None:
-        """Re-read the file when its fingerprint changed; keep the last good policy on any problem."""
-        assert self._path is not None
-        stamp = _file_stamp(self._path)
-        if stamp == self._stamp:
+        """Re-read what changed; keep the last good policy on any problem."""
+        inline, default_role, admins = self._inline, self._default_role, self._admin_subjects
+        file_text = self._file_text
+        changed = False
+        if self._config_path is not None:
+            stamp = _file_stamp(self._config_path)
+            if stamp != self._config_stamp:
+                self._config_stamp = stamp
+                try:
+                    # only the rbac section matters here; secrets are not needed to read it
+                    rbac = load_settings(self._config_path, {}).rbac
+                except ConfigError as exc:
+                    self._reject(exc.problems, source=str(self._config_path))
+                    return
+                fresh = (rbac.policy, rbac.default_role, tuple(rbac.admin_subjects))
+                if fresh != (inline, default_role, admins):
+                    inline, default_role, admins = fresh
+                    changed = True
+        if self._path is not None:
+            stamp = _file_stamp(self._path)
+            if stamp != self._stamp:
+                self._stamp = stamp
+                try:
+                    text = read_policy_file(self._path)
+                except ConfigError as exc:
+                    self._reject(exc.problems, source=str(self._path))
+                    return
+                if text != file_text:
+                    file_text = text
+                    changed = True
+        if not changed:
             return
-        self._stamp = stamp
         try:
-            text = read_policy_file(self._path)
+            enforcer, parts = self._build(
+                inline=inline, admin_subjects=admins, default_role=default_role, file_text=file_text
+            )
         except ConfigError as exc:
-            self._reject(exc.problems)
+            self._reject(exc.problems, source="the policy")
             return
-        if text == self._file_text:
-            self._problems = []
-            return
-        try:
-            enforcer = self._build(text)
-        except ConfigError as exc:
-            self._reject(exc.problems)
-            return
-        self._file_text = text
-        self._enforcer = enforcer
+        self._inline, self._default_role, self._admin_subjects = inline, default_role, admins
+        self._file_text = file_text
+        self._enforcer, self._parts = enforcer, parts
         self._problems = []
-        log.info("policy reloaded from %s (%d lines in force)", self._path, enforcer.policy.line_count)
+        log.info("policy reloaded (%d lines in force)", enforcer.policy.line_count)
 
-    def _reject(self, problems: list[str]) -> None:
+    def _reject(self, problems: list[str], *, source: str) -> None:
         self._problems = list(problems)
         log.error(
-            "policy file %s was not reloaded; the last good policy stays in force:\n%s",
-            self._path,
+            "%s was not reloaded; the last good policy stays in force:\n%s",
+            source,
             "\n".join(problems),
         )

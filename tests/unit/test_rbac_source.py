@@ -173,3 +173,33 @@ def test_readers_in_many_threads_while_the_file_changes(tmp_path: Path) -> None:
         reader.join()
     assert errors == []
     assert source.current().can(["slack:U19"], resource="workflows", action="get", obj="a/b/c")
+
+
+def _config(rbac_yaml: str) -> str:
+    return "rbac:\n" + "".join(f"  {line}\n" for line in rbac_yaml.splitlines())
+
+
+def test_inline_policy_edit_in_the_config_file_changes_the_next_decision(tmp_path: Path) -> None:
+    config = tmp_path / "chatops.yaml"
+    _write(config, _config(f"policy: |\n  {SYNC_STAGING}"))
+    source = PolicySource.from_settings(load_settings(config, {}), check_interval=0)
+    assert _may_sync(source, "staging/shop/api") and not _may_sync(source, "prod/shop/api")
+
+    _write(config, _config(f"policy: |\n  {SYNC_PROD}"))
+    assert _may_sync(source, "prod/shop/api") and not _may_sync(source, "staging/shop/api")
+
+    _write(config, _config("policy: |\n  p, only, three\ndefault_role: role:readonly"))
+    assert _may_sync(source, "prod/shop/api"), "a broken edit keeps the last good policy"
+    assert any("rbac.policy" in problem for problem in source.problems)
+
+    _write(config, _config("default_role: role:admin"))
+    assert _may_sync(source, "anything/at/all") and source.problems == []
+
+
+def test_a_config_file_that_no_longer_validates_keeps_the_policy(tmp_path: Path) -> None:
+    config = tmp_path / "chatops.yaml"
+    _write(config, _config(f"policy: |\n  {SYNC_STAGING}"))
+    source = PolicySource.from_settings(load_settings(config, {}), check_interval=0)
+    _write(config, "rbac:\n  polcy: oops\n")
+    assert _may_sync(source, "staging/shop/api")
+    assert any("rbac.polcy" in problem for problem in source.problems)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
@@ -68,7 +68,7 @@ class Informer:
         self._stopped.set()
         current = self._watch
         if current is not None:
-            current.stop()
+            current.stop()  # type: ignore[no-untyped-call]  # kubernetes.watch is unannotated
         self._thread.join(timeout=10)
 
     def _run(self) -> None:
@@ -87,7 +87,8 @@ class Informer:
 
     def _list(self) -> str:
         group, version, plural = self._target
-        answer = self._api.list_cluster_custom_object(group, version, plural)
+        # The generated client types a custom-object list as `object`; it is the decoded JSON body.
+        answer = cast(dict[str, Any], self._api.list_cluster_custom_object(group, version, plural))
         for item in answer.get("items", []):
             self._dispatch("ADDED", item)
         return str(answer.get("metadata", {}).get("resourceVersion", ""))
@@ -96,9 +97,9 @@ class Informer:
         """Watch until the stream ends; the caller then lists again (§11: never trust an end)."""
         group, version, plural = self._target
         while not self._stopped.is_set():
-            self._watch = watch.Watch()
+            self._watch = watch.Watch()  # type: ignore[no-untyped-call]
             received = False
-            for event in self._watch.stream(
+            for event in self._watch.stream(  # type: ignore[no-untyped-call]
                 self._api.list_cluster_custom_object,
                 group,
                 version,

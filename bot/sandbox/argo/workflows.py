@@ -25,7 +25,7 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import boto3
 from botocore.config import Config
@@ -128,7 +128,7 @@ class WorkflowController:
             run.cancel()
         for run in runs:
             run.join()
-        self._api_client.close()
+        self._api_client.close()  # type: ignore[no-untyped-call]  # kubernetes' ApiClient.close is unannotated
 
     def __enter__(self) -> WorkflowController:
         return self.start()
@@ -231,6 +231,14 @@ class _WorkflowRun:
             self.shutdown = shutdown
             self._halt.set()
 
+    def _strategy(self) -> str | None:
+        """`shutdown` read afresh: `observe` may set it from the controller's thread at any time.
+
+        (A plain `self.shutdown` after an `if self.shutdown: return` looks constant to a type
+        checker, but the entrypoint may have run for minutes in between.)
+        """
+        return self.shutdown
+
     # -- main ----------------------------------------------------------------------------
     def _run(self) -> None:
         try:
@@ -263,7 +271,7 @@ class _WorkflowRun:
         except _SpecError as exc:
             self._finish("Error", str(exc))
             return
-        self._templates = {t.get("name"): t for t in merged.get("templates", [])}
+        self._templates: dict[str, dict[str, Any]] = {t.get("name"): t for t in merged.get("templates", [])}
         entrypoint = spec.get("entrypoint") or merged.get("entrypoint")
         if entrypoint not in self._templates:
             self._finish("Error", f"invalid spec: template name '{entrypoint}' undefined")
@@ -282,7 +290,7 @@ class _WorkflowRun:
             interrupt=self._halt,
         )
         exit_handler = merged.get("onExit")
-        if exit_handler and self.shutdown != "Terminate" and exit_handler in self._templates:
+        if exit_handler and self._strategy() != "Terminate" and exit_handler in self._templates:
             self._workflow_status = phase
             self._execute(
                 template_name=exit_handler,
@@ -309,12 +317,17 @@ class _WorkflowRun:
         name = ref.get("name", "")
         try:
             if ref.get("clusterScope"):
-                template = self._api.get_cluster_custom_object(
-                    GROUP, VERSION, "clusterworkflowtemplates", name
+                # The generated client types a custom object as `object`; it is the decoded JSON body.
+                template = cast(
+                    dict[str, Any],
+                    self._api.get_cluster_custom_object(GROUP, VERSION, "clusterworkflowtemplates", name),
                 )
             else:
-                template = self._api.get_namespaced_custom_object(
-                    GROUP, VERSION, self.namespace, "workflowtemplates", name
+                template = cast(
+                    dict[str, Any],
+                    self._api.get_namespaced_custom_object(
+                        GROUP, VERSION, self.namespace, "workflowtemplates", name
+                    ),
                 )
         except ApiException as exc:
             if exc.status == 404:
