@@ -224,21 +224,15 @@ def _slack_checks(settings: Settings) -> list[CheckResult]:
 
 
 def _slack_call(settings: Settings, *, method: str, token: str) -> CheckResult:
-    from slack_sdk.errors import SlackApiError, SlackClientError
-
-    from bot.slack.client import build_web_client
+    from bot.errors import SlackError
+    from bot.slack.client import call_once
 
     label = f"slack {method}"
-    where = settings.slack.api_url or "https://slack.com/api/"
     variable = "SLACK_BOT_TOKEN" if method == "auth.test" else "SLACK_APP_TOKEN"
-    web = build_web_client(token=token, base_url=settings.slack.api_url, max_rate_limit_retries=2)
     try:
-        answer = web.api_call(method)
-    except SlackApiError as exc:
-        code = str(exc.response.get("error", "unknown_error"))
-        return CheckResult(label, FAILED, f"Slack answered {code}; check {variable}")
-    except (SlackClientError, OSError) as exc:
-        return CheckResult(label, FAILED, f"cannot reach Slack at {where} ({type(exc).__name__})")
+        answer = call_once(token=token, base_url=settings.slack.api_url, method=method)
+    except SlackError as exc:
+        return CheckResult(label, FAILED, f"{exc}; check {variable}")
     if method != "auth.test":
         return CheckResult(label, OK, "Socket Mode connections can be opened")
     team = str(answer.get("team_id", ""))

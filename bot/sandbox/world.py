@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -182,8 +183,20 @@ class SandboxWorld:
         self.kube.clear()
         if self._started:
             self.slack.stop()
+            self._reset_aws()
             self.aws.stop()
             self._started = False
+
+    def _reset_aws(self) -> None:
+        """Forget every bucket, role and EKS cluster this world made.
+
+        moto keeps its state per process, not per server, so without this a second world in
+        the same process (a test run, a restarted demo) would find the first one's role and fail
+        with EntityAlreadyExists.
+        """
+        request = urllib.request.Request(f"{self.aws.endpoint_url}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
 
     def __enter__(self) -> SandboxWorld:
         return self.start()

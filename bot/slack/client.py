@@ -157,3 +157,19 @@ class Messenger:
         metrics.SLACK_CALLS.labels(method="response_url", status=str(response.status_code)).inc()
         if response.status_code >= 300:
             raise SlackError(f"Slack response_url answered HTTP {response.status_code}")
+
+
+def call_once(*, token: str, base_url: str | None, method: str) -> dict[str, Any]:
+    """One Web API call for `chatops check --connect`, with few retries.
+
+    Raises:
+        SlackError: Slack's error code (e.g. `invalid_auth`) or the transport failure, never the token.
+    """
+    client = build_web_client(token=token, base_url=base_url, max_rate_limit_retries=2)
+    try:
+        return dict(client.api_call(method).data)  # type: ignore[arg-type]
+    except SlackApiError as exc:
+        raise _to_error(exc, method) from exc
+    except (SlackClientError, OSError) as exc:
+        where = base_url or "https://slack.com/api/"
+        raise SlackError(f"cannot reach Slack at {where} ({type(exc).__name__})") from exc

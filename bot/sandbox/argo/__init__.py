@@ -8,7 +8,8 @@ internals. Outcomes are scripted (Python API or documented magic inputs) and tim
 
 from __future__ import annotations
 
-from bot.sandbox.argo.applications import ApplicationController, AppResource
+from bot.sandbox.argo.applications import ApplicationController
+from bot.sandbox.argo.appscript import AppResource
 from bot.sandbox.argo.keyformat import render_key
 from bot.sandbox.argo.scripts import StepScript
 from bot.sandbox.argo.workflows import ArtifactRepository, WorkflowController

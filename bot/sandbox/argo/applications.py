@@ -31,7 +31,7 @@ import hashlib
 import logging
 import re
 import threading
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -95,7 +95,7 @@ class ApplicationController:
             run.cancel()
         for run in runs:
             run.join()
-        self._api_client.close()
+        self._api_client.close()  # type: ignore[no-untyped-call]  # kubernetes' ApiClient.close is unannotated
 
     def __enter__(self) -> ApplicationController:
         return self.start()
@@ -115,14 +115,14 @@ class ApplicationController:
         namespace: str = "argocd",
     ) -> None:
         """Script app `name` by writing its `sandbox-app-<name>` ConfigMap (create or replace)."""
-        body = {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": appscript.configmap_name(name), "namespace": namespace},
-            "data": appscript.to_configmap_data(
+        body = client.V1ConfigMap(
+            api_version="v1",
+            kind="ConfigMap",
+            metadata=client.V1ObjectMeta(name=appscript.configmap_name(name), namespace=namespace),
+            data=appscript.to_configmap_data(
                 resources if resources is not None else appscript.default_resources(name), fail_revisions
             ),
-        }
+        )
         try:
             self.core.create_namespaced_config_map(namespace, body)
         except ApiException as exc:
@@ -431,7 +431,7 @@ class _SyncRun:
             (r["kind"], r["namespace"], r["name"]) for r in self.results if r.get("status") == "Synced"
         }
         pruned = {(r["kind"], r["namespace"], r["name"]) for r in self.results if r.get("status") == "Pruned"}
-        summary = []
+        summary: list[dict[str, Any]] = []
         for resource in desired:
             if resource.hook:
                 continue
@@ -514,8 +514,12 @@ class _SyncRun:
             raise
 
     def _clear_operation(self) -> int:
-        answer = self._api.patch_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, "applications", self.name, {"operation": None}
+        # The generated client types a custom object as `object`; it is the decoded JSON body.
+        answer = cast(
+            dict[str, Any],
+            self._api.patch_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, "applications", self.name, {"operation": None}
+            ),
         )
         return _version(answer.get("metadata", {}))
 

@@ -12,7 +12,7 @@ kept. Used by `bot.sandbox.world.SandboxWorld.seed_demo`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -157,7 +157,7 @@ def seed_templates(*, url: str, token: str, namespace: str = "argo") -> list[str
                 )
             )
     finally:
-        api_client.close()
+        api_client.close()  # type: ignore[no-untyped-call]  # kubernetes' ApiClient.close is unannotated
     return [t["metadata"]["name"] for t in workflow_templates()]
 
 
@@ -188,7 +188,7 @@ def seed_applications(
                     for revision in revisions:
                         _sync_and_wait(api, name=name, revision=revision, timeout=timeout)
     finally:
-        api_client.close()
+        api_client.close()  # type: ignore[no-untyped-call]  # kubernetes' ApiClient.close is unannotated
     return names
 
 
@@ -197,7 +197,8 @@ def _sync_and_wait(api: client.CustomObjectsApi, *, name: str, revision: str, ti
     api.patch_namespaced_custom_object(G, V, "argocd", "applications", name, {"operation": operation})
 
     def finished() -> bool:
-        app = api.get_namespaced_custom_object(G, V, "argocd", "applications", name)
+        # The generated client types a custom object as `object`; it is the decoded JSON body.
+        app = cast(dict[str, Any], api.get_namespaced_custom_object(G, V, "argocd", "applications", name))
         state = app.get("status", {}).get("operationState", {})
         return (
             state.get("operation") == operation

@@ -278,7 +278,7 @@ class Workspace:
                     # Slack accepts a reply to an unknown ts but it never shows up as a thread;
                     # refusing makes the bot's mistake visible instead.
                     raise SlackStateError("thread_not_found")
-                parent_ts = parent.get("thread_ts", parent["ts"])
+                parent_ts: str = parent["thread_ts"] if "thread_ts" in parent else parent["ts"]
                 parent = channel.messages[parent_ts]
                 stored["thread_ts"] = parent_ts
                 stored["parent_user_id"] = parent.get("user")
@@ -314,7 +314,7 @@ class Workspace:
             message = self.get_message(channel, ts)
             parent_ts = message.get("thread_ts")
             if parent_ts == ts and message.get("reply_count"):
-                tombstone = {
+                tombstone: Json = {
                     key: message[key]
                     for key in (
                         "ts",
