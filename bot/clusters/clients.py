@@ -66,7 +66,7 @@ class ClusterClient:
 
     def close(self) -> None:
         """Close the connection pool and delete temp files; safe to call twice."""
-        self.api_client.close()
+        self.api_client.close()  # type: ignore[no-untyped-call]
         while self.cleanups:
             self.cleanups.pop()()
 
@@ -172,7 +172,7 @@ def _from_kubeconfig(
             [f"cluster {name!r}: kubeconfig {path} does not exist; check auth.path or $KUBECONFIG"]
         )
     try:
-        api_client = kube_config.new_client_from_config(
+        api_client = kube_config.new_client_from_config(  # type: ignore[no-untyped-call]
             config_file=str(path), context=auth.context, persist_config=False
         )
     except (ConfigException, OSError, ValueError) as exc:
@@ -185,13 +185,13 @@ def _from_kubeconfig(
 
 def _in_cluster(name: str, *, environ: Mapping[str, str], service_account_dir: Path) -> ClusterClient:
     configuration = client.Configuration()
-    loader = InClusterConfigLoader(
+    loader = InClusterConfigLoader(  # type: ignore[no-untyped-call]
         token_filename=str(service_account_dir / "token"),
         cert_filename=str(service_account_dir / "ca.crt"),
         environ=environ,
     )
     try:
-        loader.load_and_set(configuration)
+        loader.load_and_set(configuration)  # type: ignore[no-untyped-call]
     except ConfigException as exc:
         raise ConfigError(
             [
