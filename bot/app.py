@@ -10,23 +10,31 @@ late after a server `disconnect` (PRODUCT.md §11); `bot.slack.socket` bounds it
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from slack_bolt import App
 
+from bot.argo import workflows
+from bot.argo.watching import ResourceWatcher
+from bot.clusters.registry import ClusterRegistry
 from bot.commands import handlers
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.health import HealthServer
+from bot.logs.archive import LogArchive
 from bot.rbac.source import PolicySource
 from bot.slack import listeners
 from bot.slack.client import Messenger, build_web_client
 from bot.slack.directory import SlackDirectory
+from bot.slack.pacing import PacedSender
 from bot.slack.socket import SocketModeHandler
 from bot.slack.worker import CommandWorker
 from bot.store import db as store_db
-from bot.store.repos import AuditRepo, EventDedup
+from bot.store.repos import AuditRepo, EventDedup, RunRepo
+from bot.tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +48,17 @@ class Bot:
     health: HealthServer | None
     team_id: str
     bot_user_id: str
+    registry: ClusterRegistry
+    sender: PacedSender
+    watchers: list[ResourceWatcher]
 
     def start(self) -> None:
         if self.health is not None:
             self.health.start()
         self.socket.connect()  # type: ignore[no-untyped-call]
         log.info("connected to Slack in Socket Mode as %s in %s", self.bot_user_id, self.team_id)
+        for watcher in self.watchers:
+            watcher.start()
 
     def is_connected(self) -> bool:
         client = self.socket.client
@@ -57,9 +70,21 @@ class Bot:
             self.socket.close()  # type: ignore[no-untyped-call]
         finally:
             self.worker.shutdown()
+            for watcher in self.watchers:
+                watcher.stop()
+            self.sender.close()
             if self.health is not None:
                 self.health.stop()
+            self.registry.close()
             self.database.dispose()
+
+
+def _follow(tracker: Tracker, cluster: str) -> Callable[[str, dict[str, Any]], None]:
+    def on_event(kind: str, obj: dict[str, Any]) -> None:
+        if kind != "DELETED":
+            tracker.on_workflow(cluster, obj)
+
+    return on_event
 
 
 def _secret(value: Any, *, env: str, prefix: str) -> str:
@@ -99,12 +124,48 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
             ]
         )
 
-    deps = handlers.Deps(settings=settings, policy=policy, audit=AuditRepo(database))
+    base_dir = Path(settings.source_path).parent if settings.source_path else None
+    registry = ClusterRegistry(settings.clusters, base_dir=base_dir)
+    for name in registry.names():
+        registry.api_client(name)  # a missing token variable or kubeconfig stops the start, not a command
+    links = LogArchive(settings.logs) if settings.logs is not None else None
+    runs = RunRepo(database)
+    messenger = Messenger(client)
+    sender = PacedSender(messenger)
+    tracker = Tracker(
+        runs=runs,
+        sender=sender,
+        links=links,
+        ui_urls={c.name: c.argo_ui_url for c in settings.clusters},
+        tail_lines=settings.logs.tail_lines if settings.logs is not None else 30,
+    )
+    watchers = [
+        ResourceWatcher(
+            registry.api_client(cluster.name),
+            cluster=cluster.name,
+            group=workflows.GROUP,
+            version=workflows.VERSION,
+            plural=workflows.WORKFLOWS,
+            namespace=cluster.workflows_namespace,
+            label_selector=workflows.LABEL_RUN_ID,
+            on_event=_follow(tracker, cluster.name),
+        )
+        for cluster in settings.clusters
+    ]
+    deps = handlers.Deps(
+        settings=settings,
+        policy=policy,
+        audit=AuditRepo(database),
+        clusters=registry,
+        runs=runs,
+        tracker=tracker,
+        links=links,
+    )
     worker = CommandWorker(
         deps=deps,
         directory=SlackDirectory(client, ttl=settings.slack.user_cache_ttl_seconds),
         dedup=EventDedup(database),
-        messenger=Messenger(client),
+        messenger=messenger,
     )
     listeners.register(
         app, command=settings.slack.command, sink=worker, bot_user_id=bot_user_id, team_id=team_id
@@ -118,6 +179,9 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
         health=None,
         team_id=team_id,
         bot_user_id=bot_user_id,
+        registry=registry,
+        sender=sender,
+        watchers=watchers,
     )
     if settings.server.port:
         bot.health = HealthServer(

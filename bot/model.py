@@ -20,6 +20,7 @@ class Surface(StrEnum):
     SLASH = "slash"
     MENTION = "mention"
     DM = "dm"
+    BUTTON = "button"
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class Origin:
     thread_ts: str | None = None
     trigger_id: str | None = None
     delivery_id: str | None = None  # event_id or envelope id: used to drop Slack redeliveries
+    action_id: str | None = None  # for a button click: which button
+    action_value: str | None = None  # for a button click: the value it carries (an id, nothing more)
 
 
 @dataclass(frozen=True)

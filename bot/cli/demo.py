@@ -91,6 +91,9 @@ def _handle(args: argparse.Namespace) -> int:
         config = config_for(description, state_dir=state_dir, channels=channels)
         slack = description["slack"]
         environ = {"SLACK_BOT_TOKEN": slack["bot_token"], "SLACK_APP_TOKEN": slack["app_token"]}
+        # the bot reads the log bucket with the default AWS credential chain, as with IRSA in a pod
+        os.environ["AWS_ACCESS_KEY_ID"] = description["aws"]["access_key_id"]
+        os.environ["AWS_SECRET_ACCESS_KEY"] = description["aws"]["secret_access_key"]
         settings = parse_settings(config, source="chatops demo", environ=environ)
         (state_dir / "chatops-demo.yaml").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         bot = build_bot(settings)

@@ -62,7 +62,7 @@ CATALOG: dict[str, CommandInfo] = {
             summary="List the WorkflowTemplates you may run, with their parameters.",
             examples=("{command} templates", "{command} templates --cluster prod-eu"),
             permission=(rbac.WORKFLOWS, rbac.ACTION_RUN),
-            enabled=False,
+            enabled=True,
             options=(_CLUSTER,),
         ),
         CommandInfo(
@@ -74,7 +74,7 @@ CATALOG: dict[str, CommandInfo] = {
                 '{command} run report --cluster prod-eu -p title="weekly report"',
             ),
             permission=(rbac.WORKFLOWS, rbac.ACTION_RUN),
-            enabled=False,
+            enabled=True,
             options=(
                 ("-p key=value", "a template parameter; repeat for more (also --param key=value)"),
                 _CLUSTER,
@@ -87,7 +87,7 @@ CATALOG: dict[str, CommandInfo] = {
             summary="List recent runs started through the bot.",
             examples=("{command} runs --mine", "{command} runs --template db-migrate --limit 5"),
             permission=(rbac.WORKFLOWS, rbac.ACTION_GET),
-            enabled=False,
+            enabled=True,
             options=(
                 ("--mine", "only runs you started"),
                 ("--template T", "only runs of that template"),
@@ -100,7 +100,7 @@ CATALOG: dict[str, CommandInfo] = {
             summary="Show the state of a workflow run.",
             examples=("{command} status db-migrate-x7k2p",),
             permission=(rbac.WORKFLOWS, rbac.ACTION_GET),
-            enabled=False,
+            enabled=True,
             options=(_CLUSTER, _NAMESPACE),
         ),
         CommandInfo(
@@ -109,7 +109,7 @@ CATALOG: dict[str, CommandInfo] = {
             summary="Link the archived logs of a run (or one step) and show the last lines of failed steps.",
             examples=("{command} logs db-migrate-x7k2p", "{command} logs db-migrate-x7k2p migrate"),
             permission=(rbac.WORKFLOWS, rbac.ACTION_LOGS),
-            enabled=False,
+            enabled=True,
             options=(_CLUSTER, _NAMESPACE),
         ),
         CommandInfo(
@@ -118,7 +118,7 @@ CATALOG: dict[str, CommandInfo] = {
             summary="Stop a run: running steps finish, exit handlers run (Argo `spec.shutdown: Stop`).",
             examples=("{command} stop db-migrate-x7k2p",),
             permission=(rbac.WORKFLOWS, rbac.ACTION_STOP),
-            enabled=False,
+            enabled=True,
             options=(_CLUSTER, _NAMESPACE),
         ),
         CommandInfo(
@@ -127,7 +127,7 @@ CATALOG: dict[str, CommandInfo] = {
             summary="Terminate a run at once, skipping exit handlers (Argo `spec.shutdown: Terminate`).",
             examples=("{command} terminate db-migrate-x7k2p",),
             permission=(rbac.WORKFLOWS, rbac.ACTION_TERMINATE),
-            enabled=False,
+            enabled=True,
             options=(_CLUSTER, _NAMESPACE),
         ),
         CommandInfo(
@@ -136,7 +136,7 @@ CATALOG: dict[str, CommandInfo] = {
             summary="Submit the same template again with the same parameters.",
             examples=("{command} retry db-migrate-x7k2p",),
             permission=(rbac.WORKFLOWS, rbac.ACTION_RETRY),
-            enabled=False,
+            enabled=True,
             options=(_CLUSTER, _NAMESPACE),
         ),
         CommandInfo(

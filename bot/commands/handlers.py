@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
 from bot import metrics
-from bot.commands import catalog, grammar, targets
-from bot.config import Settings
-from bot.errors import CommandSyntaxError, NotEnabled, PermissionDenied, UserError
+from bot.commands import catalog, grammar, targets, workflow_verbs
+from bot.config import ClusterSettings, Settings
+from bot.errors import CommandSyntaxError, NotEnabled, PermissionDenied, UpstreamError, UserError
 from bot.model import Actor, Origin, Reply, Visibility
 from bot.rbac.enforcer import Enforcer
+from bot.render.runs import ACTION_LOGS, ACTION_STOP
 from bot.store import records
 
 log = logging.getLogger(__name__)
@@ -28,6 +30,10 @@ log = logging.getLogger(__name__)
 AUDIT_TEXT_MAX = 2000
 RESULT_INVALID = "invalid"
 RESULT_NOT_ENABLED = "not-enabled"
+UPSTREAM_REPLY = (
+    ":x: `{where}` did not answer as expected, so nothing was done (reference `{reference}`). "
+    "Please try again; if it keeps failing, tell the bot's operators."
+)
 
 
 class PolicyProvider(Protocol):
@@ -42,10 +48,16 @@ class AuditLog(Protocol):
 
 @dataclass(frozen=True)
 class Deps:
+    """What the use cases need. The workflow parts are None where a bot runs without clusters."""
+
     settings: Settings
     policy: PolicyProvider
     audit: AuditLog
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    clusters: workflow_verbs.Clusters | None = None
+    runs: workflow_verbs.RunBook | None = None
+    tracker: workflow_verbs.RunTracker | None = None
+    links: workflow_verbs.LogLinks | None = None
 
 
 @dataclass(frozen=True)
@@ -56,22 +68,39 @@ class _Outcome:
     detail: str = ""
 
 
+@dataclass
+class _Attempt:
+    """What was decided so far, so a later refusal or failure is audited with it."""
+
+    target: targets.Target | None = None
+    decision: str = records.DECISION_NONE
+
+
 def handle_text(*, origin: Origin, actor: Actor, deps: Deps, reference: str = "") -> Reply:
     """Parse `origin.text` and carry it out; always returns a reply and records one audit event."""
     command_name = deps.settings.slack.command
-    target: targets.Target | None = None
+    attempt = _Attempt()
     verb = ""
     try:
         command = grammar.parse_command(origin.text, command=command_name)
         verb = command.verb
-        outcome, target = _execute(command, origin=origin, actor=actor, deps=deps)
+        outcome = _execute(command, origin=origin, actor=actor, deps=deps, attempt=attempt)
     except CommandSyntaxError as exc:
         outcome = _Outcome(_error_reply(exc), records.DECISION_NONE, RESULT_INVALID, detail=str(exc))
     except PermissionDenied as exc:
         outcome = _Outcome(_error_reply(exc), records.DECISION_DENY, records.RESULT_REFUSED, detail=str(exc))
-        target = targets.Target(exc.resource, exc.action, exc.obj, None, precise=True)
+        attempt.target = targets.Target(exc.resource, exc.action, exc.obj, None, precise=True)
     except UserError as exc:
-        outcome = _Outcome(_error_reply(exc), records.DECISION_NONE, records.RESULT_REFUSED, detail=str(exc))
+        # refused after the permission check (no such template, bad parameters, ...)
+        outcome = _Outcome(_error_reply(exc), attempt.decision, records.RESULT_REFUSED, detail=str(exc))
+    except UpstreamError as exc:
+        # the permission was granted (or not needed); what failed is a cluster, Slack or S3
+        log.error("command failed upstream (ref %s): %s", reference, exc)
+        target = attempt.target
+        where = target.cluster if target is not None and target.cluster else "a service the bot depends on"
+        reply = Reply(text=UPSTREAM_REPLY.format(where=where, reference=reference))
+        outcome = _Outcome(reply, attempt.decision, records.RESULT_ERROR, detail=str(exc)[:500])
+    target = attempt.target
     metrics.COMMANDS.labels(verb=verb or "invalid", decision=outcome.decision).inc()
     deps.audit.record(
         records.AuditEvent(
@@ -93,6 +122,33 @@ def handle_text(*, origin: Origin, actor: Actor, deps: Deps, reference: str = ""
     return outcome.reply
 
 
+RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+BUTTON_VERBS = {ACTION_STOP: "stop", ACTION_LOGS: "logs"}
+
+
+def handle_button(*, origin: Origin, actor: Actor, deps: Deps, reference: str = "") -> Reply:
+    """A click on a run's button becomes the command it stands for, checked and audited as typed.
+
+    The button carries only the run id; the workflow, cluster and namespace come from the
+    database, so a forged payload can name nothing the clicker could not have typed.
+    """
+    verb = BUTTON_VERBS.get(origin.action_id or "")
+    run = None
+    if verb is not None and deps.runs is not None and RUN_ID.match(origin.action_value or ""):
+        run = deps.runs.get(origin.action_value or "")
+    if verb is None or run is None or not run.name:
+        return Reply(
+            text=":warning: This button no longer works (the run is unknown here). Type the command instead."
+        )
+    text = f"{verb} {run.name} --cluster {run.cluster} --namespace {run.namespace}"
+    return handle_text(
+        origin=replace(origin, text=text, thread_ts=run.parent_ts),
+        actor=actor,
+        deps=deps,
+        reference=reference,
+    )
+
+
 def _error_reply(exc: UserError) -> Reply:
     text = str(exc)
     if isinstance(exc, CommandSyntaxError) and exc.usage and exc.usage not in text:
@@ -101,8 +157,13 @@ def _error_reply(exc: UserError) -> Reply:
 
 
 def _execute(
-    command: grammar.Command, *, origin: Origin, actor: Actor, deps: Deps
-) -> tuple[_Outcome, targets.Target | None]:
+    command: grammar.Command,
+    *,
+    origin: Origin,
+    actor: Actor,
+    deps: Deps,
+    attempt: _Attempt,
+) -> _Outcome:
     """Permission first, then the channel binding, then the verb itself."""
     enforcer = deps.policy.current()
     cluster = None
@@ -111,6 +172,7 @@ def _execute(
     with contextlib.suppress(UserError):
         cluster = targets.resolve_cluster(command, deps.settings)
     target = targets.target_for(command, cluster=cluster)
+    attempt.target = target
     decision = records.DECISION_NONE
     if target is not None:
         if target.precise:
@@ -122,21 +184,30 @@ def _execute(
         else:
             # deny on the wildcard object: names the permission, not the policy
             enforcer.require(actor.subjects, resource=target.resource, action=target.action, obj=target.obj)
+        attempt.decision = decision
         cluster = targets.resolve_cluster(command, deps.settings)
         if cluster is not None:
             refusal = targets.channel_refusal(cluster, origin.channel_id)
             if refusal:
                 reply = Reply(text=f":no_entry: {refusal}")
-                return _Outcome(reply, decision, records.RESULT_REFUSED, detail=refusal), target
+                return _Outcome(reply, decision, records.RESULT_REFUSED, detail=refusal)
     try:
         catalog.require_enabled(command.verb, command=deps.settings.slack.command)
     except NotEnabled as exc:
-        return _Outcome(Reply(text=f":construction: {exc}"), decision, RESULT_NOT_ENABLED), target
-    reply = _run_verb(command, actor=actor, enforcer=enforcer, deps=deps)
-    return _Outcome(reply, decision, records.RESULT_OK), target
+        return _Outcome(Reply(text=f":construction: {exc}"), decision, RESULT_NOT_ENABLED)
+    reply = _run_verb(command, actor=actor, origin=origin, cluster=cluster, enforcer=enforcer, deps=deps)
+    return _Outcome(reply, decision, records.RESULT_OK)
 
 
-def _run_verb(command: grammar.Command, *, actor: Actor, enforcer: Enforcer, deps: Deps) -> Reply:
+def _run_verb(
+    command: grammar.Command,
+    *,
+    actor: Actor,
+    origin: Origin,
+    cluster: ClusterSettings | None,
+    enforcer: Enforcer,
+    deps: Deps,
+) -> Reply:
     slash = deps.settings.slack.command
     if isinstance(command, grammar.HelpCommand):
         return help_reply(command, actor=actor, enforcer=enforcer, slash=slash)
@@ -144,7 +215,79 @@ def _run_verb(command: grammar.Command, *, actor: Actor, enforcer: Enforcer, dep
         return whoami_reply(actor=actor, enforcer=enforcer, settings=deps.settings)
     if isinstance(command, grammar.AuditCommand):
         return audit_reply(command, deps=deps)
-    raise NotEnabled(f"`{command.verb}` is not enabled yet in this version of the bot.")
+    if isinstance(command, grammar.RunsCommand) and deps.runs is not None:
+        return workflow_verbs.list_runs(command, actor=actor, enforcer=enforcer, runs=deps.runs)
+    if cluster is not None and deps.clusters is not None:
+        reply = _run_workflow_verb(
+            command, actor=actor, origin=origin, cluster=cluster, enforcer=enforcer, deps=deps
+        )
+        if reply is not None:
+            return reply
+    catalog.require_enabled(command.verb, command=slash)
+    raise NotEnabled(f"`{command.verb}` is not available in this bot's configuration.")
+
+
+def _run_workflow_verb(
+    command: grammar.Command,
+    *,
+    actor: Actor,
+    origin: Origin,
+    cluster: ClusterSettings,
+    enforcer: Enforcer,
+    deps: Deps,
+) -> Reply | None:
+    clusters = deps.clusters
+    assert clusters is not None
+    if isinstance(command, grammar.TemplatesCommand):
+        return workflow_verbs.list_templates(
+            command, actor=actor, cluster=cluster, enforcer=enforcer, clusters=clusters
+        )
+    if isinstance(command, grammar.StatusCommand):
+        return workflow_verbs.show_status(
+            command, actor=actor, cluster=cluster, enforcer=enforcer, clusters=clusters
+        )
+    if isinstance(command, grammar.LogsCommand):
+        tail_lines = deps.settings.logs.tail_lines if deps.settings.logs else 30
+        return workflow_verbs.show_logs(
+            command,
+            actor=actor,
+            cluster=cluster,
+            enforcer=enforcer,
+            clusters=clusters,
+            links=deps.links,
+            tail_lines=tail_lines,
+        )
+    if isinstance(command, grammar.StopCommand | grammar.TerminateCommand):
+        return workflow_verbs.shut_down(
+            command, actor=actor, cluster=cluster, enforcer=enforcer, clusters=clusters
+        )
+    if deps.runs is None or deps.tracker is None:
+        return None
+    if isinstance(command, grammar.RunCommand):
+        return workflow_verbs.run_template(
+            command,
+            actor=actor,
+            origin=origin,
+            cluster=cluster,
+            clusters=clusters,
+            runs=deps.runs,
+            tracker=deps.tracker,
+            now=deps.clock(),
+            slash=deps.settings.slack.command,
+        )
+    if isinstance(command, grammar.RetryCommand):
+        return workflow_verbs.retry_run(
+            command,
+            actor=actor,
+            origin=origin,
+            cluster=cluster,
+            enforcer=enforcer,
+            clusters=clusters,
+            runs=deps.runs,
+            tracker=deps.tracker,
+            now=deps.clock(),
+        )
+    return None
 
 
 def help_reply(command: grammar.HelpCommand, *, actor: Actor, enforcer: Enforcer, slash: str) -> Reply:

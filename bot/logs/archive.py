@@ -77,6 +77,26 @@ class LogArchive:
             raise ArchiveError(f"s3://{self.bucket}: cannot presign a link ({_short(exc)})") from exc
         return url
 
+    def read_tail(self, key: str, *, lines: int, max_bytes: int = 256 * 1024) -> str:
+        """The last `lines` lines of the object at `key`, reading at most `max_bytes` from its end.
+
+        A heavy batch can write gigabytes of log; only the end is fetched (a Range request), and
+        a first line cut by the range is dropped.
+        """
+        try:
+            answer = self._s3.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=-{max_bytes}")
+            data: bytes = answer["Body"].read()
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", "error"))
+            raise ArchiveError(f"s3://{self.bucket}/{key}: S3 answered {code}") from exc
+        except BotoCoreError as exc:
+            raise ArchiveError(f"s3://{self.bucket}/{key}: S3 did not answer ({_short(exc)})") from exc
+        text = data.decode("utf-8", errors="replace")
+        all_lines = text.splitlines()
+        if len(data) >= max_bytes and all_lines:
+            all_lines = all_lines[1:]
+        return "\n".join(all_lines[-lines:])
+
 
 def _short(value: object) -> str:
     text = " ".join(str(value).split())

@@ -17,6 +17,7 @@ from slack_bolt import Ack, App
 from bot import metrics
 from bot.commands.grammar import strip_bot_mention
 from bot.model import Origin, Surface
+from bot.render.runs import ACTION_LOGS, ACTION_OPEN_UI, ACTION_STOP
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,31 @@ def register(app: App, *, command: str, sink: Sink, bot_user_id: str, team_id: s
                 delivery_id=body.get("event_id"),
             )
         )
+
+    @app.action(ACTION_STOP)
+    @app.action(ACTION_LOGS)
+    def on_button(ack: Ack, body: dict[str, Any]) -> None:
+        started = time.perf_counter()
+        _acked(ack, started)
+        actions = body.get("actions") or [{}]
+        container = body.get("container") or {}
+        sink.submit(
+            Origin(
+                surface=Surface.BUTTON,
+                channel_id=str((body.get("channel") or {}).get("id") or container.get("channel_id") or ""),
+                user_id=str((body.get("user") or {}).get("id") or ""),
+                text="",
+                response_url=body.get("response_url"),
+                thread_ts=container.get("thread_ts") or container.get("message_ts"),
+                action_id=str(actions[0].get("action_id") or ""),
+                action_value=str(actions[0].get("value") or ""),
+            )
+        )
+
+    @app.action(ACTION_OPEN_UI)
+    def on_link(ack: Ack) -> None:
+        # a link button opens the URL in the browser; Slack still sends the click and wants an ack
+        ack()
 
     @app.event("message")
     def on_message(ack: Ack, body: dict[str, Any], event: dict[str, Any]) -> None:

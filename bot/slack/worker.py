@@ -103,7 +103,12 @@ class CommandWorker:
             actor = self._directory.actor(origin.user_id)
             if actor.is_bot:
                 return
-            reply = handlers.handle_text(origin=origin, actor=actor, deps=self._deps, reference=reference)
+            if origin.surface is Surface.BUTTON:
+                reply = handlers.handle_button(
+                    origin=origin, actor=actor, deps=self._deps, reference=reference
+                )
+            else:
+                reply = handlers.handle_text(origin=origin, actor=actor, deps=self._deps, reference=reference)
         except UserError as exc:
             reply = Reply(text=f":warning: {exc}")
         except BotError as exc:
@@ -136,10 +141,8 @@ class CommandWorker:
                 channel=origin.channel_id, text=text, blocks=blocks, thread_ts=origin.thread_ts
             )
         else:
+            # a click's private answer goes to the channel view, where the person is looking
+            thread = None if origin.surface is Surface.BUTTON else origin.thread_ts
             self._messenger.post_ephemeral(
-                channel=origin.channel_id,
-                user=origin.user_id,
-                text=text,
-                blocks=blocks,
-                thread_ts=origin.thread_ts,
+                channel=origin.channel_id, user=origin.user_id, text=text, blocks=blocks, thread_ts=thread
             )

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from e2e_world import slack, world
+from e2e_world import sandbox, slack, world
 
-__all__ = ["slack", "world"]
+__all__ = ["sandbox", "slack", "world"]

@@ -1,12 +1,15 @@
-"""A running bot wired to the Slack stand-in, driven as people would drive it.
+"""A running bot wired to the stand-ins, driven as people would drive it.
 
-`world` starts the Slack sandbox, seeds a small workspace (people, a group, channels), writes
-a config file and a policy file the test may edit, and starts the real bot (`build_bot`, Socket
-Mode over a WebSocket, the Web API over HTTP). Tests act through `SlackDriver` only.
+`sandbox` (one per test module) starts the whole sandbox world: Slack, two clusters (`dev`, `prod`)
+with Argo controllers, S3. `world` seeds a small workspace (people, a group, channels), writes a
+config file and a policy file the test may edit, and starts the real bot (`build_bot`: Socket
+Mode over a WebSocket, the Web API over HTTP, the kubernetes client, boto3). Tests act through
+`SlackDriver` and read what people would see.
 """
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +22,7 @@ import yaml
 from bot.app import Bot, build_bot
 from bot.config import Settings, parse_settings
 from bot.sandbox.slack import SlackDriver, SlackSandbox
+from bot.sandbox.world import LOGS_KEY_FORMAT, SandboxWorld
 from bot.store import db as store_db
 from bot.store.repos import AuditRepo
 
@@ -29,6 +33,7 @@ STRANGER = "USTRANGE1"
 OPS_CHANNEL = "COPS0001"
 PROD_CHANNEL = "CPROD001"
 SRE_GROUP = "SSRE0001"
+TOKEN_ENV = {"dev": "CHATOPS_E2E_DEV_TOKEN", "prod": "CHATOPS_E2E_PROD_TOKEN"}
 
 BASE_POLICY = textwrap.dedent(
     """\
@@ -64,27 +69,30 @@ class World:
         return dict(answers[0])
 
 
-def write_config(tmp_path: Path, sandbox: SlackSandbox, **overrides: Any) -> Path:
-    """Write chatops.yaml for a bot talking to `sandbox`; `overrides` replace whole sections."""
+def _token_auth(world: SandboxWorld, cluster: str) -> dict[str, str]:
+    return {"kind": "token", "server": world.clusters[cluster]["api_url"], "token_env": TOKEN_ENV[cluster]}
+
+
+def write_config(tmp_path: Path, world: SandboxWorld, **overrides: Any) -> Path:
+    """Write chatops.yaml for a bot talking to the sandbox `world`; `overrides` replace whole sections."""
     data: dict[str, Any] = {
         "slack": {
             "command": "/ops",
-            "team_id": sandbox.team_id,
-            "api_url": sandbox.api_url,
+            "team_id": world.slack.team_id,
+            "api_url": world.slack.api_url,
             "user_cache_ttl_seconds": 1,
         },
         "database": {"url": f"sqlite:///{tmp_path / 'chatops.db'}"},
         "clusters": [
-            {
-                "name": "dev",
-                "auth": {"kind": "token", "server": "http://127.0.0.1:9", "token_env": "DEV_TOKEN"},
-            },
-            {
-                "name": "prod",
-                "auth": {"kind": "token", "server": "http://127.0.0.1:9", "token_env": "PROD_TOKEN"},
-                "channels": [PROD_CHANNEL],
-            },
+            {"name": "dev", "auth": _token_auth(world, "dev")},
+            {"name": "prod", "auth": _token_auth(world, "prod"), "channels": [PROD_CHANNEL]},
         ],
+        "logs": {
+            "bucket": world.logs_bucket,
+            "region": "us-east-1",
+            "key_format": LOGS_KEY_FORMAT,
+            "endpoint_url": world.aws.endpoint_url,
+        },
         "rbac": {"policy_file": "policy.csv"},
         "server": {"port": 0},
     }
@@ -104,23 +112,47 @@ def seed_workspace(driver: SlackDriver) -> None:
     driver.add_usergroup(SRE_GROUP, handle="sre", users=[OPS])
 
 
-@pytest.fixture
-def slack() -> Iterator[SlackSandbox]:
-    sandbox = SlackSandbox()
-    sandbox.start()
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxWorld]:
+    """One sandbox world per test module: Slack, two clusters with Argo controllers, S3.
+
+    Not per session: moto keeps its state per process, and other tests start worlds of their
+    own, so two worlds must never be alive at once.
+    """
+    world = SandboxWorld(
+        tmp_path_factory.mktemp("world"), clusters=("dev", "prod"), seed=True, time_scale=0.05
+    )
+    world.start()
+    # what a pod gets from its secrets and IRSA: cluster tokens and AWS credentials
+    variables = {variable: world.clusters[cluster]["token"] for cluster, variable in TOKEN_ENV.items()}
+    variables["AWS_ACCESS_KEY_ID"] = world.aws.access_key_id
+    variables["AWS_SECRET_ACCESS_KEY"] = world.aws.secret_access_key
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
     try:
-        yield sandbox
+        yield world
     finally:
-        sandbox.stop()
+        for variable, value in saved.items():
+            if value is None:
+                os.environ.pop(variable, None)
+            else:
+                os.environ[variable] = value
+        world.stop()
 
 
 @pytest.fixture
-def world(tmp_path: Path, slack: SlackSandbox) -> Iterator[World]:
+def slack(sandbox: SandboxWorld) -> SlackSandbox:
+    return sandbox.slack
+
+
+@pytest.fixture
+def world(tmp_path: Path, sandbox: SandboxWorld) -> Iterator[World]:
+    slack = sandbox.slack
     driver = SlackDriver(slack.control_url)
     seed_workspace(driver)
     policy_file = tmp_path / "policy.csv"
     policy_file.write_text(BASE_POLICY, encoding="utf-8")
-    config = write_config(tmp_path, slack)
+    config = write_config(tmp_path, sandbox)
     env = {"SLACK_BOT_TOKEN": slack.bot_token, "SLACK_APP_TOKEN": slack.app_token}
     settings = parse_settings(yaml.safe_load(config.read_text()), source=str(config), environ=env)
     bot = build_bot(settings)

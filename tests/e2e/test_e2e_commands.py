@@ -67,8 +67,8 @@ def test_permission_through_a_user_group_ends_when_they_leave_it(world: World) -
 
 
 def test_glob_objects_deny_wins_and_default_role(world: World) -> None:
-    # role:developer may run dev/*: allowed, and the command says it is not enabled yet
-    assert "not enabled yet" in _text(world.command(DEV, "run build -p size=10 --cluster dev"))
+    # role:developer may run dev/*: allowed, so it is told the template does not exist
+    assert "no WorkflowTemplate `build`" in _text(world.command(DEV, "run build -p size=10 --cluster dev"))
     assert _latest_audit(world, DEV).decision == "allow"
     # not prod
     assert "workflows, run" in _text(world.command(DEV, "run build --cluster prod", channel=PROD_CHANNEL))
@@ -82,7 +82,7 @@ def test_glob_objects_deny_wins_and_default_role(world: World) -> None:
 
     wait_until(denied, timeout=15, interval=0.5, message="the edited policy to be reloaded")
     assert _latest_audit(world, DEV).decision == "deny"
-    assert "not enabled yet" in _text(world.command(DEV, "run other --cluster dev"))
+    assert "no WorkflowTemplate" in _text(world.command(DEV, "run other --cluster dev"))
 
 
 def test_policy_default_applies_to_unknown_users(world: World) -> None:
@@ -91,7 +91,7 @@ def test_policy_default_applies_to_unknown_users(world: World) -> None:
         world.policy_file.read_text() + "g, email:dave@example.com, role:developer\n"
     )
     wait_until(
-        lambda: "not enabled yet" in _text(world.command(STRANGER, "run build --cluster dev")),
+        lambda: "no WorkflowTemplate" in _text(world.command(STRANGER, "run build --cluster dev")),
         timeout=15,
         interval=0.5,
         message="the new grant to be picked up without a restart",
@@ -102,7 +102,9 @@ def test_channel_bound_cluster_refused_elsewhere(world: World) -> None:
     answer = _text(world.command(OPS, "run migrate --cluster prod", channel=OPS_CHANNEL))
     assert f"<#{PROD_CHANNEL}>" in answer
     assert _latest_audit(world, OPS).result == "refused"
-    assert "not enabled yet" in _text(world.command(OPS, "run migrate --cluster prod", channel=PROD_CHANNEL))
+    assert "no WorkflowTemplate" in _text(
+        world.command(OPS, "run migrate --cluster prod", channel=PROD_CHANNEL)
+    )
 
 
 def test_bad_input_gets_a_suggestion_and_changes_nothing(world: World) -> None:

@@ -14,6 +14,7 @@ from e2e_world import ADMIN, BASE_POLICY, OPS_CHANNEL, seed_workspace, write_con
 
 from bot.sandbox.slack import SlackDriver, SlackSandbox
 from bot.sandbox.waiting import wait_until
+from bot.sandbox.world import SandboxWorld
 
 
 def _free_port() -> int:
@@ -43,12 +44,15 @@ def _get(url: str) -> tuple[int, str]:
         return 0, ""
 
 
-def test_run_serves_commands_reports_health_and_stops_on_sigterm(tmp_path: Path, slack: SlackSandbox) -> None:
+def test_run_serves_commands_reports_health_and_stops_on_sigterm(
+    tmp_path: Path, sandbox: SandboxWorld
+) -> None:
+    slack = sandbox.slack
     driver = SlackDriver(slack.control_url)
     seed_workspace(driver)
     (tmp_path / "policy.csv").write_text(BASE_POLICY)
     port = _free_port()
-    config = write_config(tmp_path, slack, server={"host": "127.0.0.1", "port": port})
+    config = write_config(tmp_path, sandbox, server={"host": "127.0.0.1", "port": port})
     process = _start(config, slack)
     try:
         wait_until(
@@ -77,10 +81,11 @@ def test_run_serves_commands_reports_health_and_stops_on_sigterm(tmp_path: Path,
 
 
 def test_run_refuses_to_start_without_tokens_or_with_the_wrong_workspace(
-    tmp_path: Path, slack: SlackSandbox
+    tmp_path: Path, sandbox: SandboxWorld
 ) -> None:
+    slack = sandbox.slack
     (tmp_path / "policy.csv").write_text(BASE_POLICY)
-    config = write_config(tmp_path, slack)
+    config = write_config(tmp_path, sandbox)
     environ = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
     result = subprocess.run(
         [sys.executable, "-m", "bot", "run", "--config", str(config)],
@@ -95,7 +100,7 @@ def test_run_refuses_to_start_without_tokens_or_with_the_wrong_workspace(
 
     wrong = write_config(
         tmp_path,
-        slack,
+        sandbox,
         slack={"command": "/ops", "team_id": "TOTHER999", "api_url": slack.api_url},
     )
     process = _start(wrong, slack)

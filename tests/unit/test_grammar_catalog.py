@@ -91,9 +91,12 @@ def test_permissions_per_topic() -> None:
     assert catalog.permission_for(parse_command("audit")) == ("audit", "get")
 
 
-def test_only_help_whoami_and_audit_are_enabled_in_this_version() -> None:
-    assert [verb for verb in catalog.VERBS if catalog.is_enabled(verb)] == ["help", "whoami", "audit"]
-    assert list(catalog.verb_permissions()) == ["help", "whoami", "audit"]
+ENABLED = ["help", "whoami", "templates", "run", "runs", "status", "logs", "stop", "terminate", "retry", "audit"]
+
+
+def test_the_workflow_verbs_are_enabled_and_argo_cd_ones_not_yet() -> None:
+    assert [verb for verb in catalog.VERBS if catalog.is_enabled(verb)] == ENABLED
+    assert list(catalog.verb_permissions()) == ENABLED
 
 
 def test_disabled_verbs_answer_not_enabled_yet() -> None:

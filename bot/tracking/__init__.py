@@ -1,0 +1,1 @@
+"""Following runs: pure run state and its transitions (`progress`), and the tracker that posts them."""

@@ -1,0 +1,239 @@
+"""A run's state as people see it, read from an Argo Workflow object, and what changed between two reads.
+
+`workflow_state` turns the Workflow's `status` (and `spec.shutdown`) into a frozen `RunState` that
+keeps only what the progress thread shows: phase, progress, times, message and the steps (`Pod`
+nodes; Steps/DAG/StepGroup/Retry nodes are scaffolding nobody asked to watch). `diff` compares two
+states and lists the `Transition`s worth a thread reply, each exactly once and in the order they
+happened, so a watch that delivers many small updates, or one that skipped several, posts the same
+thread.
+
+Pure: no I/O, no clock (times come from the object), no Kubernetes types (a plain `Mapping`).
+It leaves out Argo CD syncs (their waves live in `operationState`, not in nodes) and persistence
+of states. Called by the tracker, and by the renderer for types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+PHASE_PENDING = "Pending"
+PHASE_RUNNING = "Running"
+PHASE_SUCCEEDED = "Succeeded"
+PHASE_FAILED = "Failed"
+PHASE_ERROR = "Error"
+FINAL_PHASES = frozenset({PHASE_SUCCEEDED, PHASE_FAILED, PHASE_ERROR})
+# Node phases that end a step without it having run (a `when` that was false, a shutdown first).
+NOT_RUN_PHASES = frozenset({"Skipped", "Omitted"})
+
+NODE_TYPE_POD = "Pod"
+LOG_ARTIFACT = "main-logs"
+# What Argo's controller writes on a pod it interrupted for `spec.shutdown`.
+SHUTDOWN_MESSAGE = "workflow shutdown with strategy"
+
+TransitionKind = Literal["step-started", "step-succeeded", "step-failed", "finished"]
+
+
+@dataclass(frozen=True)
+class StepView:
+    """One step (an Argo `Pod` node) as the thread shows it."""
+
+    node_id: str
+    name: str
+    template: str
+    phase: str
+    started_at: datetime | None
+    finished_at: datetime | None
+    message: str
+    exit_code: int | None
+    log_key: str | None
+
+    @property
+    def is_failed(self) -> bool:
+        return self.phase in (PHASE_FAILED, PHASE_ERROR)
+
+    @property
+    def is_final(self) -> bool:
+        return self.phase in FINAL_PHASES or self.phase in NOT_RUN_PHASES
+
+    @property
+    def is_interrupted(self) -> bool:
+        """Failed because the workflow was stopped or terminated, not through a fault of its own."""
+        return self.is_failed and self.message.startswith(SHUTDOWN_MESSAGE)
+
+
+@dataclass(frozen=True)
+class RunState:
+    """What the parent message shows about one run at one moment."""
+
+    phase: str
+    progress: str
+    started_at: datetime | None
+    finished_at: datetime | None
+    message: str
+    shutdown: str | None
+    steps: tuple[StepView, ...]
+
+    @property
+    def is_final(self) -> bool:
+        return self.phase in FINAL_PHASES
+
+    @property
+    def is_stopped(self) -> bool:
+        """Ended (or ending) because someone asked for `spec.shutdown`, not on its own."""
+        return self.shutdown is not None
+
+
+@dataclass(frozen=True)
+class Transition:
+    """Something worth a thread reply: a step started/succeeded/failed, or the run finished."""
+
+    kind: TransitionKind
+    step: StepView | None
+
+
+def workflow_state(obj: Mapping[str, Any]) -> RunState:
+    """Read a Workflow object (as the API returns it) into a `RunState`.
+
+    Tolerant of anything missing or malformed: a Workflow the controller has not touched yet is
+    `Pending` with no steps. Steps are ordered by `startedAt`, then name, then node id.
+    """
+    spec = _mapping(obj.get("spec"))
+    status = _mapping(obj.get("status"))
+    nodes = _mapping(status.get("nodes"))
+    steps = [
+        _step(node_id=str(key), node=_mapping(node))
+        for key, node in nodes.items()
+        if _mapping(node).get("type") == NODE_TYPE_POD
+    ]
+    steps.sort(key=_step_order)
+    shutdown = spec.get("shutdown")
+    return RunState(
+        phase=_text(status.get("phase")) or PHASE_PENDING,
+        progress=_text(status.get("progress")),
+        started_at=parse_time(status.get("startedAt")),
+        finished_at=parse_time(status.get("finishedAt")),
+        message=_text(status.get("message")),
+        shutdown=str(shutdown) if shutdown else None,
+        steps=tuple(steps),
+    )
+
+
+def diff(old: RunState | None, new: RunState) -> list[Transition]:
+    """The transitions from `old` (None: nothing seen yet) to `new`, in the order they happened.
+
+    A step reported `Running` yields `step-started`; one that reached Succeeded or Failed/Error
+    yields its end event once. A step first seen already ended (the watch skipped its Running)
+    yields only the end event, so the thread never says "started" after the fact. `finished`
+    comes last, once, when the run's phase becomes final.
+    """
+    seen = {step.node_id: step for step in old.steps} if old else {}
+    timed: list[tuple[datetime, int, int, Transition]] = []
+    for index, step in enumerate(new.steps):
+        before = seen.get(step.node_id)
+        was = _stage(before.phase) if before else _NOT_STARTED
+        if _stage(step.phase) == _STARTED and was == _NOT_STARTED:
+            timed.append((_when(step.started_at), index, 0, Transition("step-started", step)))
+        elif _stage(step.phase) == _ENDED and was != _ENDED:
+            kind: TransitionKind = "step-succeeded" if step.phase == PHASE_SUCCEEDED else "step-failed"
+            moment = step.finished_at or step.started_at
+            timed.append((_when(moment), index, 1, Transition(kind, step)))
+    # Seconds are all Argo records, so ties are common: step order (start time, then name) breaks
+    # them, which puts a step's end before the start of the next step of a sequence.
+    timed.sort(key=lambda item: item[:3])
+    transitions = [item[3] for item in timed]
+    if new.is_final and (old is None or not old.is_final):
+        transitions.append(Transition("finished", None))
+    return transitions
+
+
+def first_failed_step(state: RunState) -> StepView | None:
+    """The step that failed first: the one whose log tail the final summary shows."""
+    failed = [step for step in state.steps if step.is_failed]
+    if not failed:
+        return None
+    return min(failed, key=lambda step: (_when(step.finished_at), _step_order(step)))
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An RFC 3339 timestamp (`2024-01-02T03:04:05Z`) as an aware datetime; None if absent or bad."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+_NOT_STARTED, _STARTED, _ENDED = 0, 1, 2
+
+
+def _stage(phase: str) -> int:
+    """Pending (or Skipped/Omitted: never ran) < Running < Succeeded/Failed/Error."""
+    if phase == PHASE_RUNNING:
+        return _STARTED
+    if phase in FINAL_PHASES:
+        return _ENDED
+    return _NOT_STARTED
+
+
+_LATEST = datetime.max.replace(tzinfo=UTC)
+
+
+def _when(moment: datetime | None) -> datetime:
+    return moment or _LATEST
+
+
+def _step_order(step: StepView) -> tuple[datetime, str, str]:
+    return (_when(step.started_at), step.name, step.node_id)
+
+
+def _step(*, node_id: str, node: Mapping[str, Any]) -> StepView:
+    outputs = _mapping(node.get("outputs"))
+    return StepView(
+        node_id=_text(node.get("id")) or node_id,
+        name=_text(node.get("displayName")) or _text(node.get("name")) or node_id,
+        template=_text(node.get("templateName")),
+        phase=_text(node.get("phase")) or PHASE_PENDING,
+        started_at=parse_time(node.get("startedAt")),
+        finished_at=parse_time(node.get("finishedAt")),
+        message=_text(node.get("message")),
+        exit_code=_exit_code(outputs.get("exitCode")),
+        log_key=_log_key(outputs.get("artifacts")),
+    )
+
+
+def _exit_code(value: Any) -> int | None:
+    """Argo writes the exit code as a string ("1"); anything unreadable is unknown."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _log_key(artifacts: Any) -> str | None:
+    if not isinstance(artifacts, list):
+        return None
+    for artifact in artifacts:
+        item = _mapping(artifact)
+        if item.get("name") == LOG_ARTIFACT:
+            key = _mapping(item.get("s3")).get("key")
+            return str(key) if key else None
+    return None
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
