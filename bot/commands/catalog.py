@@ -115,7 +115,7 @@ CATALOG: dict[str, CommandInfo] = {
         CommandInfo(
             verb="stop",
             usage=("{command} stop WORKFLOW [--cluster C] [--namespace N]",),
-            summary="Stop a run: running steps finish, exit handlers run (Argo `spec.shutdown: Stop`).",
+            summary="Stop a run: nothing more starts, exit handlers still run (Argo `spec.shutdown: Stop`).",
             examples=("{command} stop db-migrate-x7k2p",),
             permission=(rbac.WORKFLOWS, rbac.ACTION_STOP),
             enabled=True,

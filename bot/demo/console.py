@@ -47,10 +47,11 @@ class Console:
     user: str
     channel: str
     command: str = "/ops"
-    answer_timeout: float = 15.0
-    quiet_period: float = 0.4
+    answer_timeout: float = 20.0
+    quiet_period: float = 2.0
     clock: Callable[[], float] = time.monotonic
     _seen: set[str] = field(default_factory=set)
+    _shown_ts: set[str] = field(default_factory=set)
 
     def who(self) -> str:
         return f"you are {self.user} in #{self.channel}"
@@ -121,7 +122,14 @@ class Console:
             for message in fresh:
                 self._seen.add(self._key(message))
                 answers.append(message)
-                print(render_for_terminal(message, channel=self.channel), file=out)
+                ts = f"{message.get('ts')}:{message.get('to_user', '')}"
+                if ts in self._shown_ts:
+                    # an edit of a message already shown (a run's parent): one line is enough
+                    first = (message_text(message).splitlines() or [""])[0]
+                    print(f"    (updated) {first} | {_phase_line(message)}", file=out)
+                else:
+                    self._shown_ts.add(ts)
+                    print(render_for_terminal(message, channel=self.channel), file=out)
                 last_new = self.clock()
             if last_new is not None and self.clock() - last_new >= self.quiet_period:
                 break
@@ -129,6 +137,14 @@ class Console:
         if not answers:
             print("(no answer yet: the bot may be busy; type :who or try again)", file=out)
         return answers
+
+
+def _phase_line(message: Json) -> str:
+    lines = message_text(message).splitlines()
+    for index, line in enumerate(lines):
+        if line.strip("*") in ("Phase", "Progress") and index + 1 < len(lines):
+            return f"{line.strip('*')}: {lines[index + 1]}"
+    return ""
 
 
 def render_for_terminal(message: Json, *, channel: str) -> str:

@@ -12,6 +12,7 @@ def test_demo_answers_typed_commands_and_applies_the_policy(tmp_path: Path) -> N
         [
             sys.executable, "-m", "bot", "demo", "--state-dir", str(tmp_path),
             "--run", "whoami",
+            "--run", "run db-migration --cluster dev",
             "--run", "run hello --cluster prod",
             "--run", ":as bob",
             "--run", "audit",
@@ -23,6 +24,8 @@ def test_demo_answers_typed_commands_and_applies_the_policy(tmp_path: Path) -> N
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "You are *alice*" in out and "group:sre" in out
+    assert "Submitted `db-migration-" in out
+    assert "violates foreign key constraint" in out  # the failed step's last lines, in the thread
     assert "accepted only in <#C0PRODOPS>" in out
     assert "bob@#ops> audit" in out and "ask an admin for `audit, get`" in out
     assert "kubectl --kubeconfig" in result.stderr
