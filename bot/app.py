@@ -10,6 +10,8 @@ late after a server `disconnect` (PRODUCT.md §11); `bot.slack.socket` bounds it
 from __future__ import annotations
 
 import logging
+import secrets
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,7 @@ from bot.commands import handlers
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.health import HealthServer
+from bot.leadership import LeaderElector
 from bot.logs.archive import LogArchive
 from bot.rbac.source import PolicySource
 from bot.slack import listeners
@@ -34,7 +37,8 @@ from bot.slack.socket import SocketModeHandler
 from bot.slack.worker import CommandWorker
 from bot.store import db as store_db
 from bot.store.repos import AuditRepo, EventDedup, RunRepo
-from bot.tracking.tracker import Tracker
+from bot.tracking.following import Following
+from bot.tracking.tracker import EarlySweeper, Tracker
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +54,18 @@ class Bot:
     bot_user_id: str
     registry: ClusterRegistry
     sender: PacedSender
-    watchers: list[ResourceWatcher]
+    following: Following
+    elector: LeaderElector | None
 
     def start(self) -> None:
         if self.health is not None:
             self.health.start()
         self.socket.connect()  # type: ignore[no-untyped-call]
         log.info("connected to Slack in Socket Mode as %s in %s", self.bot_user_id, self.team_id)
-        for watcher in self.watchers:
-            watcher.start()
+        if self.elector is not None:
+            self.elector.start()  # the streams start when this replica becomes the leader
+        else:
+            self.following.start()
 
     def is_connected(self) -> bool:
         client = self.socket.client
@@ -70,13 +77,33 @@ class Bot:
             self.socket.close()  # type: ignore[no-untyped-call]
         finally:
             self.worker.shutdown()
-            for watcher in self.watchers:
-                watcher.stop()
+            if self.elector is not None:
+                self.elector.stop()  # releases the Lease so another replica takes over at once
+            self.following.stop()
             self.sender.close()
             if self.health is not None:
                 self.health.stop()
             self.registry.close()
             self.database.dispose()
+
+
+def _build_elector(
+    settings: Settings, *, registry: ClusterRegistry, following: Following
+) -> LeaderElector | None:
+    election = settings.leader_election
+    if not election.enabled or election.cluster is None or election.namespace is None:
+        return None
+    identity = election.identity or f"{socket.gethostname()}-{secrets.token_hex(3)}"
+    return LeaderElector(
+        registry.api_client(election.cluster),
+        namespace=election.namespace,
+        name=election.lease_name,
+        identity=identity,
+        lease_seconds=election.lease_seconds,
+        renew_seconds=election.renew_seconds,
+        on_started_leading=following.start,
+        on_stopped_leading=following.stop,
+    )
 
 
 def _follow(tracker: Tracker, cluster: str) -> Callable[[str, dict[str, Any]], None]:
@@ -139,19 +166,24 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
         ui_urls={c.name: c.argo_ui_url for c in settings.clusters},
         tail_lines=settings.logs.tail_lines if settings.logs is not None else 30,
     )
-    watchers = [
-        ResourceWatcher(
-            registry.api_client(cluster.name),
-            cluster=cluster.name,
-            group=workflows.GROUP,
-            version=workflows.VERSION,
-            plural=workflows.WORKFLOWS,
-            namespace=cluster.workflows_namespace,
-            label_selector=workflows.LABEL_RUN_ID,
-            on_event=_follow(tracker, cluster.name),
-        )
-        for cluster in settings.clusters
-    ]
+
+    def make_streams() -> list[ResourceWatcher | EarlySweeper]:
+        return [EarlySweeper(tracker)] + [
+            ResourceWatcher(
+                registry.api_client(cluster.name),
+                cluster=cluster.name,
+                group=workflows.GROUP,
+                version=workflows.VERSION,
+                plural=workflows.WORKFLOWS,
+                namespace=cluster.workflows_namespace,
+                label_selector=workflows.LABEL_RUN_ID,
+                on_event=_follow(tracker, cluster.name),
+            )
+            for cluster in settings.clusters
+        ]
+
+    following = Following(make_streams)
+    elector = _build_elector(settings, registry=registry, following=following)
     deps = handlers.Deps(
         settings=settings,
         policy=policy,
@@ -181,7 +213,8 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
         bot_user_id=bot_user_id,
         registry=registry,
         sender=sender,
-        watchers=watchers,
+        following=following,
+        elector=elector,
     )
     if settings.server.port:
         bot.health = HealthServer(

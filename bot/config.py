@@ -246,6 +246,26 @@ class ScheduleSettings(_Model):
         return self
 
 
+class LeaderElectionSettings(_Model):
+    """With several replicas, one leader (a coordination.k8s.io Lease) follows runs; all answer Slack."""
+
+    enabled: bool = False
+    cluster: str | None = Field(
+        default=None, description="The configured cluster that holds the Lease (where the bot runs)."
+    )
+    namespace: str | None = Field(default=None, description="Default: $POD_NAMESPACE.")
+    identity: str | None = Field(default=None, description="Default: $POD_NAME, else the host name.")
+    lease_name: str = "argo-chatops"
+    lease_seconds: float = Field(default=15.0, ge=2, le=300)
+    renew_seconds: float = Field(default=5.0, ge=0.5, le=100)
+
+    @model_validator(mode="after")
+    def _renew_within_lease(self) -> LeaderElectionSettings:
+        if self.renew_seconds >= self.lease_seconds:
+            raise ValueError("renew_seconds must be shorter than lease_seconds")
+        return self
+
+
 class ServerSettings(_Model):
     """The HTTP port for /healthz, /readyz and /metrics (0 disables it)."""
 
@@ -262,6 +282,7 @@ class Settings(_Model):
     approvals: ApprovalSettings = Field(default_factory=ApprovalSettings)
     schedules: tuple[ScheduleSettings, ...] = ()
     server: ServerSettings = Field(default_factory=ServerSettings)
+    leader_election: LeaderElectionSettings = Field(default_factory=LeaderElectionSettings)
     source_path: str | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")
@@ -276,6 +297,14 @@ class Settings(_Model):
                     raise ValueError(f"{label}: the name {name!r} is used twice; names must be unique")
                 seen.add(name)
         known = {c.name for c in self.clusters}
+        election = self.leader_election
+        if election.enabled and election.namespace is None:
+            raise ValueError("leader_election: set 'namespace' (or POD_NAMESPACE) for the Lease")
+        if election.enabled and (election.cluster is None or election.cluster not in known):
+            raise ValueError(
+                "leader_election: 'cluster' must name one of the clusters (the one the bot runs in, "
+                f"usually with auth kind in-cluster); configured: {', '.join(sorted(known)) or 'none'}"
+            )
         for schedule in self.schedules:
             if schedule.cluster is not None and schedule.cluster not in known:
                 raise ValueError(
@@ -387,6 +416,14 @@ def parse_settings(data: Any, *, source: str, environ: Mapping[str, str]) -> Set
                 "set DATABASE_URL in the environment (from a Secret) instead"
             ]
         )
+    election = dict(data.get("leader_election") or {})
+    if election.get("enabled"):
+        # the Deployment passes the pod's name and namespace through the downward API
+        if not election.get("namespace") and environ.get("POD_NAMESPACE"):
+            election["namespace"] = environ["POD_NAMESPACE"]
+        if not election.get("identity") and environ.get("POD_NAME"):
+            election["identity"] = environ["POD_NAME"]
+        data["leader_election"] = election
     if environ.get("DATABASE_URL"):
         database = dict(data.get("database") or {})
         database["url"] = environ["DATABASE_URL"]

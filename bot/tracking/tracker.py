@@ -7,9 +7,11 @@ limits); step transitions become thread replies; the final summary is posted exa
 guarded by the database (`mark_final_posted`), so a restart or a second leader never posts it
 twice and never misses it.
 
-After a restart the in-memory states are empty: the first event of a resumed run refreshes the
-parent and, when the run has finished, posts the final summary, but does not replay the step
-replies already in the thread (better a missed "step started" than a duplicate).
+After a restart (or on a new leader) the in-memory states are empty: the first event of a run
+already under way refreshes the parent and, when the run has finished, posts the final summary,
+but does not replay step replies that may already be in the thread (better a missed "step
+started" than a duplicate). A run still Pending in the database has had nothing announced, so
+all of its steps are reported, whichever replica posted its parent.
 """
 
 from __future__ import annotations
@@ -95,7 +97,6 @@ class Tracker:
         self._run_locks: dict[str, threading.Lock] = {}
         self._states: dict[str, progress.RunState] = {}
         self._early: dict[str, Mapping[str, Any]] = {}
-        self._fresh: set[str] = set()  # runs started by this process: report every step from the start
 
     def _run_lock(self, run_id: str) -> threading.Lock:
         with self._lock:
@@ -115,7 +116,6 @@ class Tracker:
                 ).result(timeout=PARENT_TIMEOUT)
                 self._runs.set_parent(current.id, parent_ts=ts, now=self._clock())
                 current = self._runs.get(run.id) or current
-            self._fresh.add(run.id)
             metrics.TRACKED_RUNS.set(len(self._run_locks))
             early = self._early.pop(run.id, None)
         if early is not None:
@@ -135,6 +135,21 @@ class Tracker:
         except Exception:
             log.exception("tracking run %s failed", run_id)
 
+    def retry_early(self) -> None:
+        """Apply events that came before their run's parent message existed.
+
+        On the leader, a run submitted through another replica may finish before that replica
+        has posted its parent; its last event then waits here until the parent exists.
+        """
+        with self._lock:
+            waiting = list(self._early.items())
+        for run_id, obj in waiting:
+            with self._run_lock(run_id):
+                if self._early.get(run_id) is not obj:
+                    continue  # a newer event or start_run took it
+                del self._early[run_id]
+            self.on_workflow("", obj)
+
     # -- the work ------------------------------------------------------------------------
     def _apply(self, run_id: str, obj: Mapping[str, Any]) -> None:
         with self._run_lock(run_id):
@@ -151,6 +166,9 @@ class Tracker:
             if old is not None and old == state:
                 return
             self._states[run_id] = state
+            # The stored phase moves past Pending only once some replica has acted on an event,
+            # so a run still Pending has had no step announced yet, whoever posted its parent.
+            announced = run.phase not in ("", "Pending")
             now = self._clock()
             fields: dict[str, Any] = {
                 "phase": state.phase,
@@ -165,9 +183,7 @@ class Tracker:
             )
             assert run.parent_ts is not None
             self._sender.update(channel=run.channel_id, ts=run.parent_ts, text=text, blocks=blocks)
-            replay = old is not None or run_id in self._fresh
-            self._fresh.discard(run_id)
-            transitions = progress.diff(old, state) if replay else []
+            transitions = progress.diff(old, state) if old is not None or not announced else []
             for transition in transitions:
                 if transition.kind == "finished":
                     continue
@@ -210,3 +226,27 @@ class Tracker:
         except BotError as exc:
             log.warning("could not sign a log link: %s", exc)
             return None
+
+
+class EarlySweeper:
+    """Calls `Tracker.retry_early` every few seconds while this replica follows runs."""
+
+    def __init__(self, tracker: Tracker, *, interval: float = 2.0) -> None:
+        self._tracker = tracker
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> EarlySweeper:
+        self._thread = threading.Thread(target=self._run, name="tracker-sweeper", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._tracker.retry_early()
