@@ -91,8 +91,15 @@ def _build_elector(
     settings: Settings, *, registry: ClusterRegistry, following: Following
 ) -> LeaderElector | None:
     election = settings.leader_election
-    if not election.enabled or election.cluster is None or election.namespace is None:
+    if not election.enabled or election.cluster is None:
         return None
+    if election.namespace is None:
+        raise ConfigError(
+            [
+                f"{settings.source_path or 'config'}: leader_election.namespace is not set and POD_NAMESPACE "
+                "is empty: set one of them to the namespace the bot runs in"
+            ]
+        )
     identity = election.identity or f"{socket.gethostname()}-{secrets.token_hex(3)}"
     return LeaderElector(
         registry.api_client(election.cluster),

@@ -298,8 +298,6 @@ class Settings(_Model):
                 seen.add(name)
         known = {c.name for c in self.clusters}
         election = self.leader_election
-        if election.enabled and election.namespace is None:
-            raise ValueError("leader_election: set 'namespace' (or POD_NAMESPACE) for the Lease")
         if election.enabled and (election.cluster is None or election.cluster not in known):
             raise ValueError(
                 "leader_election: 'cluster' must name one of the clusters (the one the bot runs in, "
