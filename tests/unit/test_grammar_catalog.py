@@ -91,7 +91,19 @@ def test_permissions_per_topic() -> None:
     assert catalog.permission_for(parse_command("audit")) == ("audit", "get")
 
 
-ENABLED = ["help", "whoami", "templates", "run", "runs", "status", "logs", "stop", "terminate", "retry", "audit"]
+ENABLED = [
+    "help",
+    "whoami",
+    "templates",
+    "run",
+    "runs",
+    "status",
+    "logs",
+    "stop",
+    "terminate",
+    "retry",
+    "audit",
+]
 
 
 def test_the_workflow_verbs_are_enabled_and_argo_cd_ones_not_yet() -> None:

@@ -1,0 +1,3 @@
+"""Scheduled notification posts: crontab reading, report builders, APScheduler wiring."""
+
+from __future__ import annotations
