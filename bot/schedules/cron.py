@@ -29,7 +29,7 @@ _WEEK = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAX_NEXT = 50
 
 
-class CivilCronTrigger(CronTrigger):
+class CivilCronTrigger(CronTrigger):  # type: ignore[misc]  # apscheduler ships no types
     """`CronTrigger` that does not skip a day next to a daylight-saving change.
 
     APScheduler 3.11 moves to the next day by adding 24 wall-clock hours in UTC, so across a

@@ -1,0 +1,429 @@
+"""Argo CD through the Kubernetes API: list and read Applications, request syncs and rollbacks.
+
+The same operations as `argocd --core`: everything is a `CustomObjectsApi` call on the
+`applications` of `argoproj.io/v1alpha1` in Argo CD's namespace, on the `ApiClient` of the
+cluster where Argo CD runs. A sync (and a rollback, which is a sync to a `status.history[]`
+entry's revision and source) is a write of the Application's `operation`, as Argo CD's own
+`SetAppOperation` does it: read the app, refuse when an operation is already set ("another
+operation is already in progress"), write it with a PUT that carries the resourceVersion just
+read, and on a 409 (someone wrote in between) read again and retry. Argo CD's controller then
+runs it and clears `operation`.
+
+Permissions are the caller's job and come first: "not found" and "not allowed" must read the
+same (Argo CD's `getAppEnforceRBAC`), so a handler reads the app, then checks the RBAC object
+`object_for(summary, ...)`, and answers both failures with one sentence (`require_app` does
+exactly that).
+
+Left out: multi-source applications, ApplicationSets, `terminate-op`, reading sync-wave
+annotations from destination clusters (the tracker's job), and the parsing of Application
+objects, which is pure and lives in `bot.tracking.sync_progress` (re-exported here).
+Every client failure leaves as a `KubeError` (`bot.argo.errors`). Callers: the command
+handlers, the approval service (rollbacks), scheduled `app-health` posts, the tracker.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+from kubernetes import client
+
+from bot.argo.errors import kube_errors
+from bot.errors import KubeConflict, KubeNotFound, OperationInProgress, UserError
+from bot.tracking.sync_progress import (
+    HEALTH_DEGRADED,
+    PHASE_RUNNING,
+    SYNC_SYNCED,
+    AppDetail,
+    AppSummary,
+    HistoryEntry,
+    is_auto_sync,
+    to_app_detail,
+    to_app_summary,
+    to_history_entry,
+)
+
+__all__ = [
+    "AppDetail",
+    "AppSummary",
+    "HistoryEntry",
+    "RollbackRequest",
+    "get_app",
+    "get_app_object",
+    "is_auto_sync",
+    "list_apps",
+    "object_for",
+    "request_rollback",
+    "request_sync",
+    "require_app",
+]
+
+GROUP = "argoproj.io"
+VERSION = "v1alpha1"
+APPLICATIONS = "applications"
+
+REQUEST_TIMEOUT = (5.0, 30.0)
+LIST_PAGE_SIZE = 500
+WRITE_ATTEMPTS = 5
+
+# Argo CD's own words, so people who know `argocd` recognise them.
+MESSAGE_IN_PROGRESS = "another operation is already in progress"
+MESSAGE_AUTO_SYNC = "rollback cannot be initiated when auto-sync is enabled"
+# Argo CD's name for the cluster it runs in (`https://kubernetes.default.svc`).
+IN_CLUSTER_SERVER = "https://kubernetes.default.svc"
+IN_CLUSTER_NAME = "in-cluster"
+
+RawObject = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RollbackRequest:
+    """What a rollback asked for: from the current history entry to an older one.
+
+    `auto_sync_disabled` is True when automated sync was on and the bot removed it (with
+    `disable_auto_sync=True`), so the answer can say that it did.
+    """
+
+    current: HistoryEntry
+    target: HistoryEntry
+    auto_sync_disabled: bool = False
+
+
+def list_apps(
+    api: client.ApiClient,
+    *,
+    namespace: str,
+    project: str | None = None,
+    out_of_sync: bool = False,
+    degraded: bool = False,
+) -> list[AppSummary]:
+    """Every Application of `namespace` (all pages), filtered, sorted by name.
+
+    Args:
+        project: keep only apps of this Argo CD project.
+        out_of_sync: keep only apps whose sync status is not `Synced`.
+        degraded: keep only apps whose health is `Degraded`.
+
+    Raises:
+        KubeError: the API refused or could not be reached.
+    """
+    apps = [to_app_summary(item) for item in _list_all(api, namespace=namespace)]
+    if project:
+        apps = [app for app in apps if app.project == project]
+    if out_of_sync:
+        apps = [app for app in apps if app.sync_status != SYNC_SYNCED]
+    if degraded:
+        apps = [app for app in apps if app.health_status == HEALTH_DEGRADED]
+    return sorted(apps, key=lambda app: app.name)
+
+
+def get_app_object(api: client.ApiClient, *, namespace: str, name: str) -> RawObject:
+    """One Application as the API returns it (raw, for the tracker).
+
+    Raises:
+        KubeNotFound: no such Application.
+        KubeError: any other failure.
+    """
+    with kube_errors(f"get Application {namespace}/{name}"):
+        obj = _custom(api).get_namespaced_custom_object(
+            GROUP, VERSION, namespace, APPLICATIONS, name, _request_timeout=REQUEST_TIMEOUT
+        )
+    return cast(RawObject, obj)
+
+
+def get_app(api: client.ApiClient, *, namespace: str, name: str) -> AppDetail:
+    """One Application's detail: status, source, last operation and history.
+
+    Raises:
+        KubeNotFound: no such Application.
+        KubeError: any other failure.
+    """
+    return to_app_detail(get_app_object(api, namespace=namespace, name=name))
+
+
+def require_app(
+    api: client.ApiClient,
+    *,
+    namespace: str,
+    name: str,
+    allowed: Callable[[AppSummary], bool],
+    denial: str,
+) -> AppDetail:
+    """Read an app and check the caller may act on it, answering "missing" and "refused" alike.
+
+    As Argo CD's `getAppEnforceRBAC`: the RBAC object needs the app's project, so the app is
+    read first, but a missing app and a refused one raise the same `UserError(denial)`, so the
+    answer never tells which apps exist.
+
+    Args:
+        allowed: the permission check on the app (e.g. the enforcer on `object_for(summary, ...)`).
+        denial: the one sentence shown in both cases.
+
+    Raises:
+        UserError: missing or not allowed (the same text).
+        KubeError: any other failure.
+    """
+    try:
+        detail = get_app(api, namespace=namespace, name=name)
+    except KubeNotFound:
+        raise UserError(denial) from None
+    if not allowed(detail.summary):
+        raise UserError(denial)
+    return detail
+
+
+def build_operation(
+    *,
+    username: str,
+    revision: str | None = None,
+    prune: bool = False,
+    dry_run: bool = False,
+    resources: Sequence[Mapping[str, str]] = (),
+    sync_options: Sequence[str] = (),
+    source: Mapping[str, Any] | None = None,
+    info: Sequence[tuple[str, str]] = (),
+) -> RawObject:
+    """The `operation` to write (pure), in Argo CD's shape.
+
+    `sync` {`revision`, `prune`, `dryRun`, `syncStrategy`, `resources`, `syncOptions`,
+    `source`}, `initiatedBy` {`username`, `automated`}, `info` [{name, value}]. Empty lists and
+    an absent source are left out, as Argo CD's `omitempty` leaves them out: an empty
+    `resources` would otherwise mean "sync nothing". The strategy is Argo CD's default
+    (`hook`), spelled out.
+    """
+    sync: RawObject = {
+        "revision": revision or "",
+        "prune": prune,
+        "dryRun": dry_run,
+        "syncStrategy": {"hook": {}},
+    }
+    if resources:
+        sync["resources"] = [dict(resource) for resource in resources]
+    if sync_options:
+        sync["syncOptions"] = list(sync_options)
+    if source is not None:
+        sync["source"] = copy.deepcopy(dict(source))
+    operation: RawObject = {"sync": sync, "initiatedBy": {"username": username, "automated": False}}
+    if info:
+        operation["info"] = [{"name": name, "value": value} for name, value in info]
+    return operation
+
+
+def request_sync(
+    api: client.ApiClient,
+    *,
+    namespace: str,
+    name: str,
+    username: str,
+    revision: str | None = None,
+    prune: bool = False,
+    dry_run: bool = False,
+    info: Sequence[tuple[str, str]] = (),
+    attempts: int = WRITE_ATTEMPTS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RawObject:
+    """Ask Argo CD to sync `name` (to `revision`, else the app's target revision).
+
+    Args:
+        username: who asked, as Argo CD records it in `initiatedBy` and the history.
+        info: extra name/value pairs shown by Argo CD with the operation (e.g. the Slack thread).
+
+    Returns:
+        the Application as written (its `metadata.resourceVersion` is where a watch can start).
+
+    Raises:
+        OperationInProgress: an operation is already set or running.
+        KubeNotFound: no such Application.
+        KubeConflict: still conflicting after `attempts` tries.
+        KubeError: any other failure.
+    """
+    operation = build_operation(username=username, revision=revision, prune=prune, dry_run=dry_run, info=info)
+
+    def change(app: RawObject) -> None:
+        app["operation"] = operation
+
+    return _set_operation(api, namespace=namespace, name=name, change=change, attempts=attempts, sleep=sleep)
+
+
+def request_rollback(
+    api: client.ApiClient,
+    *,
+    namespace: str,
+    name: str,
+    history_id: int | None,
+    username: str,
+    prune: bool = False,
+    disable_auto_sync: bool = False,
+    info: Sequence[tuple[str, str]] = (),
+    attempts: int = WRITE_ATTEMPTS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RollbackRequest:
+    """Roll `name` back to the history entry `history_id` (None: the one before the current).
+
+    A sync to that entry's `revision` with its `source`, as `argocd app rollback` writes it.
+    Argo CD refuses it while automated sync is on (auto-sync would undo it at once); with
+    `disable_auto_sync` the bot removes `spec.syncPolicy.automated` instead, in the same
+    write as the operation, so auto-sync cannot fire in between.
+
+    Raises:
+        UserError: no such history entry (the message lists the ids), not enough history, or
+            auto-sync is on (Argo CD's message, and how to turn it off).
+        OperationInProgress: an operation is already set or running.
+        KubeNotFound: no such Application.
+        KubeError: any other failure.
+    """
+    plan: list[RollbackRequest] = []
+
+    def change(app: RawObject) -> None:
+        plan.clear()
+        history = _history(app)
+        current, target_raw = _pick(history, history_id=history_id, app_name=name)
+        target = to_history_entry(target_raw)
+        disabled = False
+        if is_auto_sync(app):
+            if not disable_auto_sync:
+                raise UserError(
+                    f"Argo CD says: {MESSAGE_AUTO_SYNC}. Turn automated sync off for `{name}` "
+                    "(`argocd app set " + name + " --sync-policy none`) and ask again."
+                )
+            app["spec"]["syncPolicy"].pop("automated", None)
+            disabled = True
+        source = target_raw.get("source")
+        if not isinstance(source, Mapping) or not source.get("repoURL"):
+            raise UserError(
+                f"History entry {target.id} of `{name}` has no source to roll back to "
+                "(it was deployed by a multi-source app or a very old Argo CD)."
+            )
+        app["operation"] = build_operation(
+            username=username, revision=target.revision, prune=prune, source=source, info=info
+        )
+        plan.append(RollbackRequest(current=current, target=target, auto_sync_disabled=disabled))
+
+    _set_operation(api, namespace=namespace, name=name, change=change, attempts=attempts, sleep=sleep)
+    return plan[-1]
+
+
+def object_for(app: AppSummary, *, cluster_name_of_destination: Mapping[str, str]) -> str:
+    """The RBAC object of an app: `<cluster>/<project>/<app>`.
+
+    The cluster is the bot's name for the app's destination: `cluster_name_of_destination`
+    maps an Argo CD destination (its cluster `name`, or its `server` URL) to the bot's
+    configured cluster name. Unmapped, the destination name is used as it is (name the bot's
+    clusters like Argo CD's cluster secrets and no mapping is needed); an unmapped server URL
+    becomes its host (`https://ABC.gr7.eu-west-1.eks.amazonaws.com` -> that host name), and
+    Argo CD's own `https://kubernetes.default.svc` becomes `in-cluster`, as Argo CD names it.
+    """
+    destination = app.cluster
+    mapped = cluster_name_of_destination.get(destination)
+    if mapped:
+        return f"{mapped}/{app.project}/{app.name}"
+    if "://" in destination:
+        if destination.rstrip("/") == IN_CLUSTER_SERVER:
+            cluster = cluster_name_of_destination.get(IN_CLUSTER_NAME, IN_CLUSTER_NAME)
+        else:
+            cluster = urlsplit(destination).hostname or destination
+    else:
+        cluster = destination or IN_CLUSTER_NAME
+    return f"{cluster}/{app.project}/{app.name}"
+
+
+# -- pieces ----------------------------------------------------------------------------------------
+
+
+def _set_operation(
+    api: client.ApiClient,
+    *,
+    namespace: str,
+    name: str,
+    change: Callable[[RawObject], None],
+    attempts: int,
+    sleep: Callable[[float], None],
+) -> RawObject:
+    """Read, refuse if busy, apply `change`, PUT with the read resourceVersion; retry a 409.
+
+    A PUT (not a merge patch) makes the write conditional on the version read, so the
+    "already in progress" check cannot race with another writer: if anyone wrote in between,
+    the server answers 409 and the check runs again on the fresh object.
+    """
+    for attempt in range(1, attempts + 1):
+        app = get_app_object(api, namespace=namespace, name=name)
+        state = (app.get("status") or {}).get("operationState") or {}
+        if app.get("operation") is not None or state.get("phase") == PHASE_RUNNING:
+            raise OperationInProgress(
+                f"Argo CD says: {MESSAGE_IN_PROGRESS} on `{name}`. "
+                "Wait for it to finish (see `app " + name + "`), then ask again."
+            )
+        app.setdefault("spec", {}).setdefault("syncPolicy", {})
+        change(app)
+        if not app["spec"]["syncPolicy"]:
+            del app["spec"]["syncPolicy"]
+        try:
+            with kube_errors(f"write the operation of Application {namespace}/{name}"):
+                written = _custom(api).replace_namespaced_custom_object(
+                    GROUP, VERSION, namespace, APPLICATIONS, name, app, _request_timeout=REQUEST_TIMEOUT
+                )
+        except KubeConflict:
+            if attempt == attempts:
+                raise
+            sleep(0.05 * 2**attempt)
+            continue
+        return cast(RawObject, written)
+    raise AssertionError("unreachable: the loop returns or raises")
+
+
+def _history(app: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    raw = (app.get("status") or {}).get("history") or []
+    entries = [entry for entry in raw if isinstance(entry, Mapping)]
+    return sorted(entries, key=lambda entry: to_history_entry(entry).id)
+
+
+def _pick(
+    history: list[Mapping[str, Any]], *, history_id: int | None, app_name: str
+) -> tuple[HistoryEntry, Mapping[str, Any]]:
+    """The current entry and the raw entry to roll back to."""
+    if not history:
+        raise UserError(f"`{app_name}` has no deploy history yet: there is nothing to roll back to.")
+    current = to_history_entry(history[-1])
+    if history_id is None:
+        if len(history) < 2:
+            raise UserError(
+                f"`{app_name}` has only one entry in its history (id {current.id}): "
+                "there is no earlier deploy to roll back to."
+            )
+        return current, history[-2]
+    for entry in history:
+        if to_history_entry(entry).id == history_id:
+            return current, entry
+    ids = ", ".join(str(to_history_entry(entry).id) for entry in reversed(history))
+    raise UserError(
+        f"`{app_name}` has no history entry {history_id}. Its ids, newest first: {ids} "
+        f"(see `history {app_name}`)."
+    )
+
+
+def _custom(api: client.ApiClient) -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(api)
+
+
+def _list_all(api: client.ApiClient, *, namespace: str) -> list[RawObject]:
+    """Every Application of `namespace`, following `continue` tokens page by page."""
+    items: list[RawObject] = []
+    token: str | None = None
+    custom = _custom(api)
+    while True:
+        kwargs: dict[str, Any] = {"limit": LIST_PAGE_SIZE, "_request_timeout": REQUEST_TIMEOUT}
+        if token:
+            kwargs["_continue"] = token
+        with kube_errors(f"list Applications in {namespace}"):
+            page = cast(
+                RawObject,
+                custom.list_namespaced_custom_object(GROUP, VERSION, namespace, APPLICATIONS, **kwargs),
+            )
+        items.extend(page.get("items") or [])
+        token = (page.get("metadata") or {}).get("continue") or None
+        if not token:
+            return items

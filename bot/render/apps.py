@@ -1,0 +1,495 @@
+"""Argo CD answers and sync threads: `apps`, `app`, `history`, and the progress of a sync.
+
+`apps_reply`, `app_reply` and `history_reply` build platform-neutral `Reply` values (turned into
+Block Kit by `render.blocks.render_reply`). `apps` is paginated, 25 applications a page with
+"page 2 of 16"; until the grammar has a page option, the answer says how to narrow the list
+(`--project`, `--out-of-sync`, `--degraded`).
+
+`render_sync_parent`, `render_sync_transition` and `render_sync_summary` mirror `render.runs`
+for syncs and rollbacks: a parent message kept up to date (phase, `done/total` resources,
+revision, health, elapsed time, who asked), one thread line per wave/resource/hook event, and a
+closing summary with one line per resource, failed ones first when they do not all fit.
+
+Every output stays inside Slack's limits for any input (§11: 50 blocks, 3,000 characters a
+section, about 13,200 characters over all blocks). Text from Argo CD (messages, conditions) is
+escaped so it cannot ping anyone. Pure: no I/O, no clock (`now` is passed in). Left out: diffs,
+resource trees, the approval card (`approvals`). Called by the handlers and the tracker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bot.model import Reply
+from bot.render.blocks import (
+    MAX_HEADER,
+    MAX_SECTION_TEXT,
+    MAX_TEXT,
+    Block,
+    context,
+    fields_section,
+    header,
+    section,
+    split_text,
+    truncate,
+)
+from bot.store.records import Run
+from bot.tracking.sync_progress import (
+    FINAL_PHASES,
+    HEALTH_HEALTHY,
+    PHASE_ERROR,
+    PHASE_FAILED,
+    PHASE_PENDING,
+    PHASE_RUNNING,
+    PHASE_SUCCEEDED,
+    PHASE_TERMINATING,
+    SYNC_SYNCED,
+    AppDetail,
+    AppSummary,
+    HistoryEntry,
+    ResourceView,
+    SyncState,
+    SyncTransition,
+)
+
+PAGE_SIZE = 25
+MAX_HISTORY = 20
+MAX_LINE = 300
+MAX_MESSAGE = 600
+MAX_NAME = 120
+MAX_FIELD = 200
+MAX_RESOURCE_LINES = 6000
+MAX_TOTAL_TEXT = 12_000  # Slack's msg_blocks_too_long comes at about 13,200
+SHORT_REVISION = 10
+ACTION_OPEN_UI = "sync_open_ui"
+MAX_BUTTON_URL = 3000
+
+_SYNC_EMOJI = {SYNC_SYNCED: ":white_check_mark:", "OutOfSync": ":large_yellow_circle:"}
+_HEALTH_EMOJI = {
+    HEALTH_HEALTHY: ":green_heart:",
+    "Progressing": ":hourglass_flowing_sand:",
+    "Degraded": ":broken_heart:",
+    "Missing": ":ghost:",
+    "Suspended": ":double_vertical_bar:",
+}
+_PHASE_EMOJI = {
+    PHASE_PENDING: ":hourglass_flowing_sand:",
+    PHASE_RUNNING: ":arrows_counterclockwise:",
+    PHASE_TERMINATING: ":hourglass:",
+    PHASE_SUCCEEDED: ":white_check_mark:",
+    PHASE_FAILED: ":x:",
+    PHASE_ERROR: ":warning:",
+}
+_UNKNOWN = ":grey_question:"
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    """Which page of a list to show, and the filters that produced the list (to repeat them)."""
+
+    page: int = 1
+    page_size: int = PAGE_SIZE
+    cluster: str = ""
+    filters: tuple[str, ...] = ()  # e.g. ("--project payments", "--out-of-sync")
+
+
+# -- replies ---------------------------------------------------------------------------------------
+
+
+def apps_reply(apps: Sequence[AppSummary], page: PageInfo | None = None) -> Reply:
+    """One page of applications: sync and health at a glance, revision, destination.
+
+    Args:
+        apps: every application that matched, sorted as they should be shown.
+        page: which page (1-based; past the end shows the last page) and the filters used.
+    """
+    info = page or PageInfo()
+    where = f" on {info.cluster}" if info.cluster else ""
+    narrowed = " ".join(info.filters)
+    if not apps:
+        text = "No application matches" + (f" `{narrowed}`" if narrowed else "") + "."
+        return Reply(text=text, title=f"applications{where}")
+    size = max(1, info.page_size)
+    pages = (len(apps) + size - 1) // size
+    number = min(max(1, info.page), pages)
+    shown = apps[(number - 1) * size : number * size]
+    lines = [_app_line(app) for app in shown]
+    out_of_sync = sum(app.sync_status != SYNC_SYNCED for app in apps)
+    unhealthy = sum(app.health_status != HEALTH_HEALTHY for app in apps)
+    counts = f"{len(apps)} applications · {out_of_sync} out of sync · {unhealthy} not healthy"
+    if pages > 1:
+        hint = (
+            f"Page {number} of {pages} ({len(shown)} shown). Narrow the list with "
+            "`--project P`, `--out-of-sync` or `--degraded`, or see one app with `app APP`."
+        )
+    else:
+        hint = "See one app with `app APP`, its deploys with `history APP`."
+    return Reply(
+        text="\n".join(lines),
+        title=truncate(f"applications{where}" + (f" ({narrowed})" if narrowed else ""), MAX_HEADER),
+        sections=(counts,),
+        context=hint,
+    )
+
+
+def app_reply(detail: AppDetail) -> Reply:
+    """One application: status, destination, source, last operation, latest deploys."""
+    app = detail.summary
+    fields = (
+        ("Sync", f"{_SYNC_EMOJI.get(app.sync_status, _UNKNOWN)} {_escape(app.sync_status)}"),
+        ("Health", f"{_HEALTH_EMOJI.get(app.health_status, _UNKNOWN)} {_escape(app.health_status)}"),
+        ("Revision", _code(_short(app.revision)) if app.revision else "-"),
+        ("Project", _code(app.project)),
+        ("Destination", _code(f"{app.cluster}/{app.namespace}")),
+        ("Auto-sync", "on" if app.auto_sync else "off"),
+        ("Source", _cut(_escape(f"{detail.repo} {detail.path}".strip()) or "-")),
+        ("Target revision", _code(detail.target_revision)),
+    )
+    sections: list[str] = []
+    op = detail.last_operation
+    if op is not None:
+        line = f"*Last operation:* {_PHASE_EMOJI.get(op.phase, _UNKNOWN)} {_escape(op.phase)}"
+        if op.revision:
+            line += f" to {_code(_short(op.revision))}"
+        if op.initiated_by:
+            line += f" by {_escape(op.initiated_by)}"
+        if op.started_at:
+            line += f", {_when(op.started_at)}"
+            if op.finished_at:
+                line += f" (took {format_duration((op.finished_at - op.started_at).total_seconds())})"
+        if op.message:
+            line += "\n" + _quote(op.message)
+        sections.append(line)
+    if detail.conditions:
+        listed = [f"• {_escape(truncate(c, MAX_LINE))}" for c in detail.conditions[:10]]
+        listed.extend(_more(len(detail.conditions), 10))
+        sections.append("*Conditions:*\n" + "\n".join(listed))
+    if detail.history:
+        recent = _history_lines(detail.history, limit=3)
+        sections.append("*Recent deploys:*\n" + "\n".join(recent))
+    hint = f"`history {app.name}` for every deploy, `sync {app.name}` to sync."
+    if app.auto_sync:
+        hint += " Auto-sync is on: a rollback needs it turned off first."
+    return Reply(
+        text=f"{_escape(app.name)}: {app.sync_status}, {app.health_status}",
+        title=truncate(f"{app.name}", MAX_HEADER),
+        fields=fields,
+        sections=tuple(sections),
+        context=hint,
+    )
+
+
+def history_reply(detail: AppDetail) -> Reply:
+    """An application's deploys, newest first, with the ids `rollback` takes."""
+    app = detail.summary
+    if not detail.history:
+        return Reply(text=f"`{app.name}` has no deploy history yet.", title=f"history of {app.name}")
+    lines = _history_lines(detail.history, limit=MAX_HISTORY)
+    current = detail.current
+    hint = f"Roll back with `rollback {app.name} ID`; without an id, to the deploy before the current one."
+    if current is not None:
+        hint = f"Current: id {current.id}. " + hint
+    return Reply(text="\n".join(lines), title=truncate(f"history of {app.name}", MAX_HEADER), context=hint)
+
+
+# -- sync threads ----------------------------------------------------------------------------------
+
+
+def render_sync_parent(
+    *, run: Run, state: SyncState | None, now: datetime, ui_url: str | None
+) -> tuple[str, list[Block]]:
+    """The parent message of a sync or rollback as it should look at `now`.
+
+    Args:
+        run: the stored run (`kind` sync/rollback, `name` the application, `revision` asked).
+        state: the latest state read from Argo CD; None before the first read.
+        now: the current time, for the elapsed time of a sync still going.
+        ui_url: a link to the app in the Argo CD UI, or None.
+    """
+    emoji, label = _outcome(run=run, state=state)
+    final = _is_final(run=run, state=state)
+    title = _title(run)
+    started = _aware(state.started_at if state and state.started_at else run.created_at)
+    ended = state.finished_at if state and state.finished_at else run.finished_at
+    elapsed = format_duration(((_aware(ended) if final and ended else now) - started).total_seconds())
+    progress = (state.progress if state else run.progress) or "-"
+    revision = (state.revision if state and state.revision else run.revision) or "target revision"
+    fields = [
+        ("Phase", _cut(_escape(label))),
+        ("Resources", _cut(progress)),
+        ("Duration" if final else "Elapsed", elapsed),
+        ("Revision", _code(_short(revision))),
+        ("Requested by", f"<@{run.requester_id}>" if run.requester_id else "someone"),
+        ("Cluster / app", _cut(_escape(f"{run.cluster} / {run.name or '-'}"))),
+    ]
+    if state is not None and state.health:
+        fields.append(("Health", f"{_HEALTH_EMOJI.get(state.health, _UNKNOWN)} {_escape(state.health)}"))
+    blocks: list[Block] = [header(f"{emoji} {title}")]
+    blocks.extend(fields_section(tuple(fields)))
+    if state is not None and state.message:
+        blocks.append(section(_quote(state.message)))
+    if ui_url and len(ui_url) <= MAX_BUTTON_URL:
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": ACTION_OPEN_UI,
+                        "text": {"type": "plain_text", "text": "View in Argo CD", "emoji": True},
+                        "url": ui_url,
+                    }
+                ],
+            }
+        )
+    blocks.append(context(_footer(run=run, started=started)))
+    text = truncate(f"{emoji} {title}: {label} ({progress}, {elapsed})", MAX_TEXT)
+    return text, blocks
+
+
+def render_sync_transition(t: SyncTransition) -> str:
+    """One thread reply (mrkdwn) for one sync event, e.g. ":x: `Service/shop` failed: ..."."""
+    if t.kind == "finished":
+        return ":checkered_flag: sync finished"
+    if t.kind == "wave-started":
+        phase = f" of {t.sync_phase}" if t.sync_phase and t.sync_phase != "Sync" else ""
+        return f":ocean: wave {t.wave}{phase} started"
+    resource = t.resource
+    if resource is None:
+        return ":grey_question: sync event"
+    name = _resource_name(resource)
+    if t.kind == "hook-started":
+        return f":arrow_forward: {_escape(resource.hook_type)} hook {name} started"
+    if t.kind == "hook-finished":
+        return f":white_check_mark: {_escape(resource.hook_type)} hook {name} succeeded"
+    if t.kind == "hook-failed":
+        line = f":x: {_escape(resource.hook_type)} hook {name} failed"
+    elif t.kind == "resource-failed":
+        line = f":x: {name} failed to sync"
+    else:
+        word = resource.status.lower() if resource.status else "synced"
+        line = f":white_check_mark: {name} {_escape(word)}"
+        if resource.message:
+            line += f" · {_escape(truncate(resource.message, MAX_LINE))}"
+        return truncate(line, MAX_SECTION_TEXT)
+    if resource.message:
+        line += f": {_escape(truncate(resource.message, MAX_MESSAGE))}"
+    return truncate(line, MAX_SECTION_TEXT)
+
+
+def render_sync_summary(*, run: Run, state: SyncState) -> tuple[str, list[Block]]:
+    """The final reply in a sync's thread: outcome, duration, revision, one line per resource."""
+    emoji, label = _outcome(run=run, state=state)
+    title = _title(run)
+    started = _aware(state.started_at or run.created_at)
+    ended = _aware(state.finished_at) if state.finished_at else started
+    took = format_duration((ended - started).total_seconds())
+    done = sum(resource.is_done for resource in state.resources)
+    blocks: list[Block] = [header(f"{emoji} {title}: {label.lower()}")]
+    outcome = [f"*{label}* in {took}", f"{done}/{len(state.resources)} resources and hooks done"]
+    if state.revision:
+        outcome.append(f"revision {_code(_short(state.revision))}")
+    if run.requester_id:
+        outcome.append(f"requested by <@{run.requester_id}>")
+    if state.health:
+        outcome.append(f"health {_escape(state.health)}")
+    blocks.append(section(" · ".join(outcome)))
+    if state.message and state.phase != PHASE_SUCCEEDED:
+        blocks.append(section(_quote(state.message)))
+    ordered = sorted(
+        range(len(state.resources)),
+        key=lambda i: (_phase_rank(state.resources[i].sync_phase), state.resources[i].wave, i),
+    )
+    rows = [state.resources[i] for i in ordered]
+    lines = [_resource_line(resource) for resource in rows]
+    failed = {index for index, resource in enumerate(rows) if resource.is_failed}
+    if lines:
+        table = _fit_lines(lines, must_keep=failed, budget=MAX_RESOURCE_LINES)
+        blocks.extend(section(chunk) for chunk in split_text(table) if chunk.strip())
+    blocks.append(context(_footer(run=run, started=started)))
+    text = truncate(f"{emoji} {title}: {label.lower()} in {took}", MAX_TEXT)
+    return text, _within_total(blocks)
+
+
+def format_duration(seconds: float) -> str:
+    """A duration as people read it: "42s", "2m 05s", "1h 02m", "3d 04h"."""
+    total = max(0, int(seconds))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours:02d}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+# -- pieces ----------------------------------------------------------------------------------------
+
+
+def _app_line(app: AppSummary) -> str:
+    sync = _SYNC_EMOJI.get(app.sync_status, _UNKNOWN)
+    health = _HEALTH_EMOJI.get(app.health_status, _UNKNOWN)
+    parts = [f"{sync}{health} {_code(app.name)}", f"{_escape(app.sync_status)}/{_escape(app.health_status)}"]
+    if app.revision:
+        parts.append(_code(_short(app.revision)))
+    parts.append(_escape(f"{app.project} → {app.cluster}/{app.namespace}"))
+    if app.operation_phase in (PHASE_RUNNING, PHASE_PENDING, PHASE_TERMINATING):
+        parts.append(f"_{_escape(app.operation_phase or '')}_")
+    if app.auto_sync:
+        parts.append("auto")
+    return truncate(" · ".join(parts), MAX_LINE)
+
+
+def _history_lines(history: Sequence[HistoryEntry], *, limit: int) -> list[str]:
+    newest = sorted(history, key=lambda entry: entry.id, reverse=True)
+    lines = []
+    for index, entry in enumerate(newest[:limit]):
+        mark = " _(current)_" if index == 0 else ""
+        when = _when(entry.deployed_at) if entry.deployed_at else "-"
+        who = _escape(entry.initiated_by) if entry.initiated_by else "someone"
+        source = f" ({_escape(entry.target_revision)})" if entry.target_revision else ""
+        lines.append(
+            truncate(
+                f"*{entry.id}*{mark} · {_code(_short(entry.revision))}{source} · {when} · {who}", MAX_LINE
+            )
+        )
+    lines.extend(_more(len(newest), limit))
+    return lines
+
+
+def _resource_line(resource: ResourceView) -> str:
+    emoji = ":x:" if resource.is_failed else (":white_check_mark:" if resource.is_done else ":hourglass:")
+    parts = [f"{emoji} {_resource_name(resource)}"]
+    if resource.is_hook:
+        parts.append(f"{_escape(resource.hook_type)} hook {_escape(resource.hook_phase or '-')}")
+    else:
+        parts.append(f"wave {resource.wave}")
+        parts.append(_escape(resource.status or "-"))
+    if resource.health:
+        parts.append(_escape(resource.health))
+    if resource.is_failed and resource.message:
+        parts.append(_escape(truncate(resource.message, MAX_LINE)))
+    return truncate(" · ".join(parts), MAX_LINE)
+
+
+def _resource_name(resource: ResourceView) -> str:
+    return _code(f"{resource.kind}/{resource.name}")
+
+
+def _phase_rank(phase: str) -> int:
+    order = ("PreSync", "Sync", "PostSync", "SyncFail")
+    return order.index(phase) if phase in order else len(order)
+
+
+def _outcome(*, run: Run, state: SyncState | None) -> tuple[str, str]:
+    phase = state.phase if state else (run.phase or PHASE_PENDING)
+    if state is not None and state.phase in FINAL_PHASES and not state.is_final:
+        return ":hourglass:", "Finishing"
+    return _PHASE_EMOJI.get(phase, _UNKNOWN), phase
+
+
+def _is_final(*, run: Run, state: SyncState | None) -> bool:
+    if state is not None:
+        return state.is_final
+    return run.phase in FINAL_PHASES
+
+
+def _title(run: Run) -> str:
+    return truncate(f"{run.kind} · {run.name or '(requesting)'}", MAX_HEADER - 30)
+
+
+def _footer(*, run: Run, started: datetime) -> str:
+    epoch = int(started.timestamp())
+    fallback = started.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return truncate(
+        f"run {_code(run.id)} · started <!date^{epoch}^{{date_short_pretty}} {{time}}|{fallback}>",
+        MAX_FIELD * 2,
+    )
+
+
+def _when(moment: datetime) -> str:
+    moment = _aware(moment)
+    fallback = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _fit_lines(lines: list[str], *, must_keep: set[int], budget: int) -> str:
+    """Join lines within `budget`: failed rows first (up to half the room), the rest in order, a count."""
+    if sum(len(line) + 1 for line in lines) <= budget:
+        return "\n".join(lines)
+    room = budget - 80
+    kept: set[int] = set()
+    for index in sorted(must_keep):
+        cost = len(lines[index]) + 1
+        if cost <= room - budget // 2:
+            kept.add(index)
+            room -= cost
+    for index in range(len(lines)):
+        if index in kept or index in must_keep:
+            continue
+        cost = len(lines[index]) + 1
+        if cost > room:
+            break
+        kept.add(index)
+        room -= cost
+    hidden = len(lines) - len(kept)
+    hidden_failed = len(must_keep - kept)
+    more = f"_…and {hidden} more not shown" + (
+        f" ({hidden_failed} of them failed)_" if hidden_failed else "_"
+    )
+    return "\n".join([*(lines[index] for index in sorted(kept)), more])
+
+
+def _within_total(blocks: list[Block]) -> list[Block]:
+    """Drop middle blocks (never the header or the footer) while all text together is too long."""
+    while len(blocks) > 2 and _text_length(blocks) > MAX_TOTAL_TEXT:
+        del blocks[-2]
+    return blocks
+
+
+def _text_length(item: object) -> int:
+    if isinstance(item, dict):
+        return sum(
+            len(value) if key == "text" and isinstance(value, str) else _text_length(value)
+            for key, value in item.items()
+        )
+    if isinstance(item, list):
+        return sum(_text_length(value) for value in item)
+    return 0
+
+
+def _more(total: int, shown: int) -> list[str]:
+    return [f"_…and {total - shown} more._"] if total > shown else []
+
+
+def _short(revision: str) -> str:
+    """A commit SHA cut to 10 characters as Argo CD's UI shows it; tags and branches stay whole."""
+    is_sha = len(revision) == 40 and all(c in "0123456789abcdef" for c in revision)
+    return revision[:SHORT_REVISION] if is_sha else revision
+
+
+def _code(text: str, *, limit: int = MAX_NAME) -> str:
+    body = _escape(truncate(text, limit)).replace("`", "'") or " "
+    return f"`{body}`"
+
+
+def _quote(text: str) -> str:
+    return truncate("\n".join(f"> {line}" for line in _escape(text).split("\n")), MAX_MESSAGE)
+
+
+def _cut(text: str) -> str:
+    return truncate(text, MAX_FIELD)
+
+
+def _escape(text: str) -> str:
+    """Slack's three control characters in mrkdwn: `&`, `<`, `>`."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
