@@ -19,7 +19,7 @@ from typing import Any
 
 from slack_bolt import App
 
-from bot.argo import workflows
+from bot.argo import cd, workflows
 from bot.argo.watching import ResourceWatcher
 from bot.clusters.registry import ClusterRegistry
 from bot.commands import handlers
@@ -38,6 +38,7 @@ from bot.slack.worker import CommandWorker
 from bot.store import db as store_db
 from bot.store.repos import AuditRepo, EventDedup, RunRepo
 from bot.tracking.following import Following
+from bot.tracking.sync_tracker import SyncTracker
 from bot.tracking.tracker import EarlySweeper, Tracker
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,14 @@ def _follow(tracker: Tracker, cluster: str) -> Callable[[str, dict[str, Any]], N
     return on_event
 
 
+def _follow_apps(tracker: SyncTracker, cluster: str) -> Callable[[str, dict[str, Any]], None]:
+    def on_event(kind: str, obj: dict[str, Any]) -> None:
+        if kind != "DELETED":
+            tracker.on_application(cluster, obj)
+
+    return on_event
+
+
 def _secret(value: Any, *, env: str, prefix: str) -> str:
     if value is None:
         raise ConfigError(
@@ -174,8 +183,17 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
         tail_lines=settings.logs.tail_lines if settings.logs is not None else 30,
     )
 
+    sync_tracker = SyncTracker(
+        runs=runs, sender=sender, ui_urls={c.name: c.argocd_ui_url for c in settings.clusters}
+    )
+
     def make_streams() -> list[ResourceWatcher | EarlySweeper]:
-        return [EarlySweeper(tracker)] + [
+        sync_tracker.resume()  # a new leader picks up the syncs it has not seen end
+        streams: list[ResourceWatcher | EarlySweeper] = [
+            EarlySweeper(tracker),
+            EarlySweeper(sync_tracker),
+        ]
+        streams += [
             ResourceWatcher(
                 registry.api_client(cluster.name),
                 cluster=cluster.name,
@@ -188,6 +206,20 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
             )
             for cluster in settings.clusters
         ]
+        streams += [
+            ResourceWatcher(
+                registry.api_client(cluster.name),
+                cluster=cluster.name,
+                group=cd.GROUP,
+                version=cd.VERSION,
+                plural=cd.APPLICATIONS,
+                namespace=cluster.argocd_namespace,
+                on_event=_follow_apps(sync_tracker, cluster.name),
+            )
+            for cluster in settings.clusters
+            if cluster.argocd_namespace
+        ]
+        return streams
 
     following = Following(make_streams)
     elector = _build_elector(settings, registry=registry, following=following)
@@ -199,6 +231,8 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
         runs=runs,
         tracker=tracker,
         links=links,
+        sync_runs=runs,
+        sync_tracker=sync_tracker,
     )
     worker = CommandWorker(
         deps=deps,

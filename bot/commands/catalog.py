@@ -35,6 +35,7 @@ class CommandInfo:
 
 
 _CLUSTER = ("--cluster C", "the cluster (default: the only or first configured one)")
+_DESTINATION = ("--cluster C", "the cluster the application deploys to (its Argo CD destination)")
 _NAMESPACE = ("--namespace N", "the namespace (default: the cluster's workflows namespace)")
 
 CATALOG: dict[str, CommandInfo] = {
@@ -145,12 +146,12 @@ CATALOG: dict[str, CommandInfo] = {
             summary="List Argo CD applications, optionally only those out of sync or degraded.",
             examples=("{command} apps --out-of-sync", "{command} apps --project payments --degraded"),
             permission=(rbac.APPLICATIONS, rbac.ACTION_GET),
-            enabled=False,
+            enabled=True,
             options=(
-                _CLUSTER,
+                _DESTINATION,
                 ("--project P", "only applications of that Argo CD project"),
                 ("--out-of-sync", "only applications not Synced"),
-                ("--degraded", "only applications not Healthy"),
+                ("--degraded", "only applications whose health is Degraded"),
             ),
         ),
         CommandInfo(
@@ -159,8 +160,8 @@ CATALOG: dict[str, CommandInfo] = {
             summary="Show an application: sync and health status, revision, last operation.",
             examples=("{command} app payments-api",),
             permission=(rbac.APPLICATIONS, rbac.ACTION_GET),
-            enabled=False,
-            options=(_CLUSTER,),
+            enabled=True,
+            options=(_DESTINATION,),
         ),
         CommandInfo(
             verb="history",
@@ -168,8 +169,8 @@ CATALOG: dict[str, CommandInfo] = {
             summary="Show an application's deploy history with the ids `rollback` takes.",
             examples=("{command} history payments-api",),
             permission=(rbac.APPLICATIONS, rbac.ACTION_GET),
-            enabled=False,
-            options=(_CLUSTER,),
+            enabled=True,
+            options=(_DESTINATION,),
         ),
         CommandInfo(
             verb="sync",
@@ -177,12 +178,12 @@ CATALOG: dict[str, CommandInfo] = {
             summary="Sync an Argo CD application and follow the sync in a thread.",
             examples=("{command} sync payments-api", "{command} sync payments-api --revision v1.4.2 --prune"),
             permission=(rbac.APPLICATIONS, rbac.ACTION_SYNC),
-            enabled=False,
+            enabled=True,
             options=(
                 ("--revision R", "a commit SHA, tag or branch (default: the app's target revision)"),
                 ("--prune", "delete resources no longer in Git"),
                 ("--dry-run", "show what would change without applying it"),
-                _CLUSTER,
+                _DESTINATION,
             ),
         ),
         CommandInfo(

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from bot import metrics
-from bot.commands import catalog, grammar, targets, workflow_verbs
+from bot.commands import app_verbs, catalog, grammar, targets, workflow_verbs
 from bot.config import ClusterSettings, Settings
 from bot.errors import CommandSyntaxError, NotEnabled, PermissionDenied, UpstreamError, UserError
 from bot.model import Actor, Origin, Reply, Visibility
@@ -58,6 +58,8 @@ class Deps:
     runs: workflow_verbs.RunBook | None = None
     tracker: workflow_verbs.RunTracker | None = None
     links: workflow_verbs.LogLinks | None = None
+    sync_runs: app_verbs.SyncRunBook | None = None
+    sync_tracker: app_verbs.SyncStarter | None = None
 
 
 @dataclass(frozen=True)
@@ -195,7 +197,9 @@ def _execute(
         catalog.require_enabled(command.verb, command=deps.settings.slack.command)
     except NotEnabled as exc:
         return _Outcome(Reply(text=f":construction: {exc}"), decision, RESULT_NOT_ENABLED)
-    reply = _run_verb(command, actor=actor, origin=origin, cluster=cluster, enforcer=enforcer, deps=deps)
+    reply = _run_verb(
+        command, actor=actor, origin=origin, cluster=cluster, enforcer=enforcer, deps=deps, attempt=attempt
+    )
     return _Outcome(reply, decision, records.RESULT_OK)
 
 
@@ -207,6 +211,7 @@ def _run_verb(
     cluster: ClusterSettings | None,
     enforcer: Enforcer,
     deps: Deps,
+    attempt: _Attempt,
 ) -> Reply:
     slash = deps.settings.slack.command
     if isinstance(command, grammar.HelpCommand):
@@ -217,6 +222,12 @@ def _run_verb(
         return audit_reply(command, deps=deps)
     if isinstance(command, grammar.RunsCommand) and deps.runs is not None:
         return workflow_verbs.list_runs(command, actor=actor, enforcer=enforcer, runs=deps.runs)
+    if deps.clusters is not None:
+        reply = _run_app_verb(
+            command, actor=actor, origin=origin, enforcer=enforcer, deps=deps, attempt=attempt
+        )
+        if reply is not None:
+            return reply
     if cluster is not None and deps.clusters is not None:
         reply = _run_workflow_verb(
             command, actor=actor, origin=origin, cluster=cluster, enforcer=enforcer, deps=deps
@@ -225,6 +236,57 @@ def _run_verb(
             return reply
     catalog.require_enabled(command.verb, command=slash)
     raise NotEnabled(f"`{command.verb}` is not available in this bot's configuration.")
+
+
+def _run_app_verb(
+    command: grammar.Command,
+    *,
+    actor: Actor,
+    origin: Origin,
+    enforcer: Enforcer,
+    deps: Deps,
+    attempt: _Attempt,
+) -> Reply | None:
+    """The Argo CD verbs; once the app is found, the audit row names its precise object."""
+    clusters = deps.clusters
+    assert clusters is not None
+
+    def note_object(obj: str) -> None:
+        if attempt.target is not None:
+            cluster = obj.split("/", 1)[0]
+            attempt.target = replace(attempt.target, obj=obj, cluster=cluster, precise=True)
+
+    if isinstance(command, grammar.AppsCommand):
+        return app_verbs.list_apps(
+            command, actor=actor, settings=deps.settings, enforcer=enforcer, clusters=clusters
+        )
+    if isinstance(command, grammar.AppCommand | grammar.HistoryCommand):
+        return app_verbs.show_app(
+            command,
+            actor=actor,
+            settings=deps.settings,
+            enforcer=enforcer,
+            clusters=clusters,
+            note_object=note_object,
+        )
+    if (
+        isinstance(command, grammar.SyncCommand)
+        and deps.sync_runs is not None
+        and deps.sync_tracker is not None
+    ):
+        return app_verbs.sync_app(
+            command,
+            actor=actor,
+            origin=origin,
+            settings=deps.settings,
+            enforcer=enforcer,
+            clusters=clusters,
+            runs=deps.sync_runs,
+            tracker=deps.sync_tracker,
+            now=deps.clock(),
+            note_object=note_object,
+        )
+    return None
 
 
 def _run_workflow_verb(

@@ -31,11 +31,15 @@ _CLUSTER_VERBS = (
     grammar.TemplatesCommand,
     grammar.RunCommand,
     grammar.WorkflowCommand,
+    grammar.RollbackCommand,
+)
+#: Argo CD verbs: `--cluster` names the apps' destination, which need not be a cluster the bot
+#: talks to (Argo CD may deploy to clusters the bot has no credentials for).
+_DESTINATION_VERBS = (
     grammar.AppsCommand,
     grammar.AppCommand,
     grammar.HistoryCommand,
     grammar.SyncCommand,
-    grammar.RollbackCommand,
 )
 
 
@@ -50,6 +54,13 @@ def resolve_cluster(command: grammar.Command, settings: Settings) -> ClusterSett
     Raises:
         UserError: the named cluster is not configured, or none is configured at all.
     """
+    if isinstance(command, _DESTINATION_VERBS):
+        # No default: an app is looked up on every Argo CD host. Reading apps is not bound to
+        # channels (`apps` lists every destination anyway); a sync is bound to the channels of
+        # its destination, checked after the lookup, or here already when `--cluster` names it.
+        if isinstance(command, grammar.SyncCommand) and command.cluster:
+            return settings.cluster(command.cluster)
+        return None
     if not isinstance(command, _CLUSTER_VERBS):
         return None
     name: str | None = getattr(command, "cluster", None)
@@ -81,6 +92,9 @@ def target_for(command: grammar.Command, *, cluster: ClusterSettings | None) -> 
     if isinstance(command, grammar.TemplatesCommand) and cluster is not None:
         obj = rbac.workflow_object(cluster=cluster.name, namespace=cluster.workflows_namespace, template="*")
         return Target(resource, action, obj, cluster_name, precise=False)
+    if isinstance(command, _DESTINATION_VERBS):
+        # the precise `<cluster>/<project>/<app>` is known only after the lookup (app_verbs)
+        return Target(resource, action, rbac.WILDCARD, command.cluster, precise=False)
     if isinstance(command, grammar.AuditCommand):
         return Target(resource, action, rbac.WILDCARD, None, precise=True)
     return Target(resource, action, rbac.WILDCARD, cluster_name, precise=False)

@@ -228,10 +228,14 @@ class Tracker:
             return None
 
 
-class EarlySweeper:
-    """Calls `Tracker.retry_early` every few seconds while this replica follows runs."""
+class RetriesEarly(Protocol):
+    def retry_early(self) -> None: ...
 
-    def __init__(self, tracker: Tracker, *, interval: float = 2.0) -> None:
+
+class EarlySweeper:
+    """Calls `retry_early` of a tracker (workflows or syncs) every few seconds while this replica leads."""
+
+    def __init__(self, tracker: RetriesEarly, *, interval: float = 2.0) -> None:
         self._tracker = tracker
         self._interval = interval
         self._stop = threading.Event()

@@ -62,14 +62,14 @@ def test_help_for_an_enabled_verb_does_not_say_disabled() -> None:
 
 
 def test_overview_lists_only_allowed_enabled_verbs_and_what_comes_later() -> None:
-    text = catalog.help_overview(["help", "whoami", "sync", "no-such-verb"], "/ops")
+    text = catalog.help_overview(["help", "whoami", "rollback", "no-such-verb"], "/ops")
     usable = text.split("Not enabled yet")[0]
     assert "`/ops help [COMMAND]`" in usable
     assert "`/ops whoami`" in usable
     assert "audit" not in usable  # not allowed for this person
-    assert "sync" not in usable  # allowed, but not enabled in this version
+    assert "rollback" not in usable  # allowed, but not enabled in this version
     assert "no-such-verb" not in text
-    assert re.search(r"Not enabled yet in this version: .*`sync`", text)
+    assert re.search(r"Not enabled yet in this version: .*`rollback`", text)
     assert "`/ops help COMMAND`" in text
 
 
@@ -102,11 +102,15 @@ ENABLED = [
     "stop",
     "terminate",
     "retry",
+    "apps",
+    "app",
+    "history",
+    "sync",
     "audit",
 ]
 
 
-def test_the_workflow_verbs_are_enabled_and_argo_cd_ones_not_yet() -> None:
+def test_which_verbs_are_enabled_in_this_version() -> None:
     assert [verb for verb in catalog.VERBS if catalog.is_enabled(verb)] == ENABLED
     assert list(catalog.verb_permissions()) == ENABLED
 
@@ -114,9 +118,9 @@ def test_the_workflow_verbs_are_enabled_and_argo_cd_ones_not_yet() -> None:
 def test_disabled_verbs_answer_not_enabled_yet() -> None:
     catalog.require_enabled("audit")
     with pytest.raises(NotEnabled) as caught:
-        catalog.require_enabled("sync", command="/ops")
+        catalog.require_enabled("rollback", command="/ops")
     assert str(caught.value) == (
-        "`sync` is not enabled yet in this version of the bot. "
+        "`rollback` is not enabled yet in this version of the bot. "
         "Type `/ops help` for the commands you can use now."
     )
 

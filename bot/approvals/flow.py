@@ -1,0 +1,152 @@
+"""The approval state machine and the click-time checks, as pure functions.
+
+States: `pending` -> `approved` -> `executed` | `failed`, and `pending` -> `rejected` |
+`expired`. `decide_check` answers a click with the sentence to show the clicker, or None when
+the click may go ahead; the database (`ApprovalRepo.decide`) then makes the move atomic.
+A request's `target` column holds both history ids of a rollback ("42->41": from the current
+entry 42 to entry 41), written by `to_target` and read back by `history_ids`.
+
+Pure: no I/O, no clock (`now` is passed in). Leaves out persistence (`service`) and the card
+(`bot.render.approvals`). Called by `bot.approvals.service` and the button handlers.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Literal
+
+from bot.model import Actor
+from bot.rbac import policy
+from bot.store.records import (
+    APPROVAL_APPROVED,
+    APPROVAL_EXECUTED,
+    APPROVAL_EXPIRED,
+    APPROVAL_FAILED,
+    APPROVAL_PENDING,
+    APPROVAL_REJECTED,
+    Approval,
+)
+
+Choice = Literal["approve", "reject"]
+DECISION_APPROVE: Choice = "approve"
+DECISION_REJECT: Choice = "reject"
+
+# Every move the state machine allows; anything else is a bug or a lost race.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    APPROVAL_PENDING: frozenset({APPROVAL_APPROVED, APPROVAL_REJECTED, APPROVAL_EXPIRED}),
+    APPROVAL_APPROVED: frozenset({APPROVAL_EXECUTED, APPROVAL_FAILED}),
+    APPROVAL_REJECTED: frozenset(),
+    APPROVAL_EXPIRED: frozenset(),
+    APPROVAL_EXECUTED: frozenset(),
+    APPROVAL_FAILED: frozenset(),
+}
+
+_TARGET = re.compile(r"^(?:(?P<from>\d+)->)?(?P<to>\d+)$")
+
+
+def can_move(current: str, new: str) -> bool:
+    """True when the state machine allows `current` -> `new`."""
+    return new in TRANSITIONS.get(current, frozenset())
+
+
+def is_final(status: str) -> bool:
+    """True for states nothing leaves (rejected, expired, executed, failed)."""
+    return status in TRANSITIONS and not TRANSITIONS[status]
+
+
+def is_expired(approval: Approval, *, now: datetime) -> bool:
+    """True when the request was closed as expired, or is still pending past `expires_at`.
+
+    The second case matters between two expiry sweeps: the database refuses the decision then
+    (`expires_at > now` is part of its conditional update), so the click must be refused too.
+    """
+    if approval.status == APPROVAL_EXPIRED:
+        return True
+    return approval.status == APPROVAL_PENDING and _aware(now) >= _aware(approval.expires_at)
+
+
+def object_of(approval: Approval) -> str:
+    """The RBAC object an approver needs `approvals, approve` on: `<cluster>/<project>/<app>`."""
+    return policy.application_object(cluster=approval.cluster, project=approval.project, app=approval.app)
+
+
+def to_target(*, from_id: int, to_id: int) -> str:
+    """The `target` column of a rollback request: both history ids, current first."""
+    return f"{from_id}->{to_id}"
+
+
+def history_ids(approval: Approval) -> tuple[int | None, int | None]:
+    """(from history id, to history id) of a rollback request; None where not recorded.
+
+    A bare number ("41") is read as the target alone.
+    """
+    match = _TARGET.match(approval.target.strip())
+    if match is None:
+        return None, None
+    raw_from = match.group("from")
+    return (int(raw_from) if raw_from else None), int(match.group("to"))
+
+
+def decide_check(
+    *,
+    approval: Approval,
+    clicker: Actor,
+    decision: Choice,
+    can_approve: bool,
+    allow_self: bool,
+    now: datetime,
+) -> str | None:
+    """Why this click may not decide the request (a sentence for the clicker), or None.
+
+    The checks run in this order: permission (so a refused person learns nothing more), then
+    whether the request is still open, then the requester's own request. The requester may
+    always withdraw (reject) their own pending request, even without `approvals, approve`.
+
+    Args:
+        approval: the request as just read from the database.
+        clicker: who clicked.
+        decision: `"approve"` or `"reject"`.
+        can_approve: whether the clicker holds `approvals, approve` on `object_of(approval)`.
+        allow_self: `approvals.allow_self_approval` from the settings.
+        now: the current time (UTC).
+    """
+    own = clicker.user_id == approval.requester_id
+    withdrawing = own and decision == DECISION_REJECT
+    if not can_approve and not withdrawing:
+        return f"You may not decide this request: it needs `approvals, approve` on `{object_of(approval)}`."
+    if approval.status != APPROVAL_PENDING:
+        return closed_text(approval)
+    if is_expired(approval, now=now):
+        return f"This request expired at {_when(approval.expires_at)}; ask again with a new request."
+    if own and decision == DECISION_APPROVE and not allow_self:
+        return "You cannot approve your own request: someone else with `approvals, approve` has to."
+    return None
+
+
+def closed_text(approval: Approval) -> str:
+    """Why a request that has left `pending` can no longer be decided."""
+    who = f"<@{approval.decided_by}>" if approval.decided_by else "someone"
+    when = f" at {_when(approval.decided_at)}" if approval.decided_at else ""
+    if approval.status in (APPROVAL_APPROVED, APPROVAL_EXECUTED, APPROVAL_FAILED):
+        return f"This request was already approved by {who}{when}."
+    if approval.status == APPROVAL_REJECTED:
+        return f"This request was already rejected by {who}{when}."
+    if approval.status == APPROVAL_EXPIRED:
+        return f"This request expired at {_when(approval.expires_at)}; ask again with a new request."
+    return "This request can no longer be decided."
+
+
+def decided_text(approval: Approval, *, decision: Choice) -> str:
+    """What the winning clicker is told."""
+    if decision == DECISION_APPROVE:
+        return f"You approved the {approval.action} of `{approval.app}`; it starts now."
+    return f"You rejected the {approval.action} of `{approval.app}`; nothing was changed."
+
+
+def _when(moment: datetime) -> str:
+    return _aware(moment).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,0 +1,305 @@
+"""Approval requests kept in the database, decided atomically, expired by a sweep.
+
+`ApprovalService` is the use case behind the rollback card: `request_rollback` stores a
+pending request; `decide` answers an Approve/Reject click (the button carries only the id, so
+the request is read again from the database, checked with `flow.decide_check`, and moved with
+one conditional UPDATE: of two approvers clicking at once exactly one gets "approved");
+`mark_executed` / `mark_failed` record what the rollback did; `expire_due` closes overdue
+requests for a periodic sweep on the leader.
+
+It runs no rollback itself: when `decide` returns "approved", the caller (and only that
+caller) starts the rollback with `bot.argo.cd.request_rollback`, then calls `mark_executed`
+or `mark_failed`. It does not post to Slack either; the card comes from
+`bot.render.approvals`. The caller checks the requester's own permission
+(`applications, rollback`) before `request_rollback`. Called by the command and button
+handlers and the scheduler.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal, Protocol
+
+from bot.approvals import flow
+from bot.config import ApprovalSettings
+from bot.errors import UserError
+from bot.model import Actor
+from bot.rbac.policy import ACTION_APPROVE, ACTION_ROLLBACK, APPROVALS
+from bot.store.records import (
+    APPROVAL_APPROVED,
+    APPROVAL_EXECUTED,
+    APPROVAL_FAILED,
+    APPROVAL_REJECTED,
+    Approval,
+)
+from bot.tracking.sync_progress import HistoryEntry
+
+Outcome = Literal["approved", "rejected", "refused"]
+OUTCOME_APPROVED: Outcome = "approved"
+OUTCOME_REJECTED: Outcome = "rejected"
+OUTCOME_REFUSED: Outcome = "refused"
+
+log = logging.getLogger(__name__)
+
+MESSAGE_UNKNOWN = "This approval request no longer exists."
+
+
+class ApprovalStore(Protocol):
+    """What the service needs from storage; `bot.store.repos.ApprovalRepo` provides it."""
+
+    def create(
+        self,
+        *,
+        action: str,
+        cluster: str,
+        app: str,
+        requester_id: str,
+        channel_id: str,
+        expires_at: datetime,
+        now: datetime,
+        project: str = ...,
+        target: str = ...,
+        from_revision: str = ...,
+        to_revision: str = ...,
+        reason: str = ...,
+        requester_name: str = ...,
+    ) -> Approval: ...
+
+    def get(self, approval_id: str) -> Approval | None: ...
+
+    def set_message(self, approval_id: str, *, message_ts: str) -> None: ...
+
+    def set_run(self, approval_id: str, *, run_id: str) -> None: ...
+
+    def decide(
+        self,
+        approval_id: str,
+        *,
+        new_status: str,
+        decided_by: str | None,
+        now: datetime,
+        expected_status: str = ...,
+    ) -> bool: ...
+
+    def pending(self, *, now: datetime | None = ...) -> list[Approval]: ...
+
+    def expire_due(self, now: datetime) -> list[Approval]: ...
+
+
+class PermissionChecker(Protocol):
+    """`bot.rbac.enforcer.Enforcer` has this shape."""
+
+    def can(self, subjects: Sequence[str], *, resource: str, action: str, obj: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The answer to one click.
+
+    `outcome` is "approved" only for the single click that won the request: run the action
+    then, and only then. `approval` is the request as the database holds it after the click
+    (None when the id is unknown); `message` is the sentence for the clicker (ephemeral).
+    """
+
+    outcome: Outcome
+    approval: Approval | None
+    message: str
+
+
+def approver_check(checker: PermissionChecker, actor: Actor) -> Callable[[Approval], bool]:
+    """`can_approve` for `ApprovalService.decide`: `approvals, approve` on the request's app.
+
+    The check runs on the request read from the database at click time, so a permission
+    removed since the card was posted is honoured.
+    """
+
+    def can(approval: Approval) -> bool:
+        return checker.can(
+            actor.subjects, resource=APPROVALS, action=ACTION_APPROVE, obj=flow.object_of(approval)
+        )
+
+    return can
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ApprovalService:
+    """Stores, decides and expires approval requests.
+
+    Args:
+        repo: the approval storage (`ApprovalRepo`).
+        settings: `approvals` from the configuration (expiry, self-approval).
+        clock: the current time, timezone-aware UTC; injected so tests control expiry.
+    """
+
+    def __init__(
+        self,
+        *,
+        repo: ApprovalStore,
+        settings: ApprovalSettings,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self._repo = repo
+        self._settings = settings
+        self._clock = clock
+
+    def request_rollback(
+        self,
+        *,
+        actor: Actor,
+        channel_id: str,
+        cluster: str,
+        project: str,
+        app: str,
+        target: HistoryEntry,
+        current: HistoryEntry,
+        reason: str,
+    ) -> Approval:
+        """Store a pending rollback request that expires `expiry_minutes` from now.
+
+        Args:
+            actor: who asks (already checked for `applications, rollback`).
+            channel_id: where the card will be posted.
+            cluster, project, app: the application (the RBAC object is `cluster/project/app`).
+            target: the history entry to go back to.
+            current: the history entry deployed now.
+            reason: free text from the requester, shown on the card.
+
+        Raises:
+            UserError: the target is the entry already deployed.
+        """
+        if target.id == current.id:
+            raise UserError(f"`{app}` already runs history entry {target.id}: there is nothing to roll back.")
+        now = self._clock()
+        return self._repo.create(
+            action=ACTION_ROLLBACK,
+            cluster=cluster,
+            project=project,
+            app=app,
+            target=flow.to_target(from_id=current.id, to_id=target.id),
+            from_revision=current.revision,
+            to_revision=target.revision,
+            reason=reason.strip(),
+            requester_id=actor.user_id,
+            requester_name=actor.name,
+            channel_id=channel_id,
+            expires_at=now + timedelta(minutes=self._settings.expiry_minutes),
+            now=now,
+        )
+
+    def get(self, approval_id: str) -> Approval | None:
+        return self._repo.get(approval_id)
+
+    def set_message(self, approval_id: str, *, message_ts: str) -> None:
+        """Remember the card's `ts`, to replace it once decided or expired."""
+        self._repo.set_message(approval_id, message_ts=message_ts)
+
+    def pending(self) -> list[Approval]:
+        """Requests still open now, oldest first."""
+        return self._repo.pending(now=self._clock())
+
+    def decide(
+        self,
+        *,
+        approval_id: str,
+        clicker: Actor,
+        approve: bool,
+        can_approve: bool | Callable[[Approval], bool],
+    ) -> Decision:
+        """Answer an Approve (`approve=True`) or Reject click.
+
+        Args:
+            approval_id: the button's value, nothing more is trusted from the click.
+            clicker: who clicked.
+            approve: True for Approve, False for Reject.
+            can_approve: whether the clicker holds `approvals, approve` on the request's app;
+                pass `approver_check(enforcer, clicker)` to have it checked on the request
+                as read from the database.
+
+        Returns:
+            A `Decision`; run the rollback only when its outcome is "approved".
+        """
+        approval = self._repo.get(approval_id)
+        if approval is None:
+            return Decision(outcome=OUTCOME_REFUSED, approval=None, message=MESSAGE_UNKNOWN)
+        decision = flow.DECISION_APPROVE if approve else flow.DECISION_REJECT
+        allowed = can_approve(approval) if callable(can_approve) else can_approve
+        now = self._clock()
+        refusal = flow.decide_check(
+            approval=approval,
+            clicker=clicker,
+            decision=decision,
+            can_approve=allowed,
+            allow_self=self._settings.allow_self_approval,
+            now=now,
+        )
+        if refusal is not None:
+            return Decision(outcome=OUTCOME_REFUSED, approval=approval, message=refusal)
+        new_status = APPROVAL_APPROVED if approve else APPROVAL_REJECTED
+        won = self._repo.decide(approval_id, new_status=new_status, decided_by=clicker.user_id, now=now)
+        fresh = self._repo.get(approval_id) or approval
+        if not won:
+            # Someone else decided (or the request expired) between our read and our update:
+            # checking the fresh row names who, or says it expired.
+            message = flow.decide_check(
+                approval=fresh,
+                clicker=clicker,
+                decision=decision,
+                can_approve=allowed,
+                allow_self=self._settings.allow_self_approval,
+                now=now,
+            )
+            return Decision(
+                outcome=OUTCOME_REFUSED,
+                approval=fresh,
+                message=message or "This request was decided by someone else a moment ago.",
+            )
+        outcome = OUTCOME_APPROVED if approve else OUTCOME_REJECTED
+        return Decision(outcome=outcome, approval=fresh, message=flow.decided_text(fresh, decision=decision))
+
+    def mark_executed(self, approval_id: str, *, run_id: str) -> Approval | None:
+        """Record that the approved rollback started as run `run_id`; the updated request.
+
+        Returns None when the request was not `approved` (nothing is changed then).
+        """
+        if not self._repo.decide(
+            approval_id,
+            new_status=APPROVAL_EXECUTED,
+            decided_by=None,
+            now=self._clock(),
+            expected_status=APPROVAL_APPROVED,
+        ):
+            return None
+        self._repo.set_run(approval_id, run_id=run_id)
+        return self._repo.get(approval_id)
+
+    def mark_failed(self, approval_id: str, *, message: str) -> Approval | None:
+        """Record that the approved rollback could not start; the updated request.
+
+        `message` is logged, not stored (the table has no column for it): pass it on to
+        `render_decided(..., detail=message)` as well. Returns None when the request was not
+        `approved`.
+        """
+        log.warning("approved %s could not be carried out: %s", approval_id, message[:500])
+        if not self._repo.decide(
+            approval_id,
+            new_status=APPROVAL_FAILED,
+            decided_by=None,
+            now=self._clock(),
+            expected_status=APPROVAL_APPROVED,
+        ):
+            return None
+        return self._repo.get(approval_id)
+
+    def expire_due(self) -> list[Approval]:
+        """Close every pending request past its expiry; each closed request is returned once.
+
+        Meant for a periodic job on the leader: replace each returned request's card with
+        `render_expired` (its `message_ts` says where).
+        """
+        return self._repo.expire_due(self._clock())

@@ -1,0 +1,288 @@
+"""Where scheduled posts get their data: `BotReportSources`, the bot's `ReportSources`.
+
+It answers the schedule service's questions from the run and approval store and from the
+clusters: recent workflow runs, approvals still waiting, the Argo CD applications of every
+cluster that runs Argo CD, and, for schedules of kind `run`, the submission of a
+WorkflowTemplate as the bot itself (requester `scheduler`), recorded as a run and handed to
+the tracker so its progress follows in the schedule's channel like any other run.
+
+Every dependency is passed in as a small Protocol, so the composition root gives it the real
+`RunRepo`, `ApprovalRepo`, `ClusterRegistry`, `Tracker` and `LogArchive`, and tests give it
+sandbox-backed ones. Leaves out permission checks (a schedule is the bot's own action, allowed
+by whoever added it with `schedules create`), the report text (`reports`), and linking the
+schedule's post to the run's thread (see docs/schedules.md). Called by `ScheduleService`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from bot.argo import cd, workflows
+from bot.argo.parameters import check_parameters
+from bot.errors import KubeNotFound, PermanentError, UpstreamError
+from bot.schedules import reports
+from bot.schedules.jobs import ScheduleSpec
+from bot.store import records
+from bot.tracking import progress
+
+log = logging.getLogger(__name__)
+
+#: The requester id (and label value) of every run a schedule submits.
+SCHEDULER_ID = "scheduler"
+#: The most runs one digest reads (the store's own cap per query).
+DIGEST_MAX_RUNS = 500
+FAILED_PHASES = frozenset({progress.PHASE_FAILED, progress.PHASE_ERROR})
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ClusterInfo(Protocol):
+    """What is needed of a configured cluster (`ClusterSpec` and `ClusterSettings` fit)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def workflows_namespace(self) -> str: ...
+
+    @property
+    def argocd_namespace(self) -> str | None: ...
+
+
+class Clusters(Protocol):
+    """One API client per cluster (`ClusterRegistry` fits)."""
+
+    def api_client(self, name: str) -> Any: ...
+
+
+class RunStore(Protocol):
+    """The run rows (`RunRepo` fits)."""
+
+    def create(
+        self,
+        *,
+        kind: str,
+        cluster: str,
+        namespace: str,
+        requester_id: str,
+        channel_id: str,
+        now: datetime,
+        requester_name: str = "",
+        template: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+    ) -> records.Run: ...
+
+    def update_progress(
+        self,
+        run_id: str,
+        *,
+        now: datetime,
+        phase: str = ...,
+        message: str = ...,
+        name: str | None = ...,
+        k8s_uid: str | None = ...,
+    ) -> records.Run: ...
+
+    def recent(
+        self,
+        *,
+        requester_id: str | None = None,
+        template: str | None = None,
+        kind: str | None = None,
+        since: datetime | None = None,
+        limit: int = 20,
+    ) -> list[records.Run]: ...
+
+
+class ApprovalStore(Protocol):
+    """The approval rows (`ApprovalRepo` fits)."""
+
+    def pending(self, *, now: datetime | None = None) -> list[records.Approval]: ...
+
+
+class RunTracker(Protocol):
+    """Follows a run and posts its progress (`Tracker` fits)."""
+
+    def start_run(self, run: records.Run) -> records.Run: ...
+
+
+class LogLinks(Protocol):
+    """Presigned links to archived logs (`LogArchive` fits)."""
+
+    def presign_get(self, key: str, *, expires: int | None = None) -> str: ...
+
+
+class BotReportSources:
+    """`ReportSources` over the store, the clusters, the tracker and the log archive.
+
+    Args:
+        runs: the run store (`RunRepo`).
+        approvals: the approval store (`ApprovalRepo`).
+        clusters: API clients by cluster name (`ClusterRegistry`).
+        cluster_specs: the configured clusters, in configuration order (`list(registry)`); the
+            first one is where a `run` schedule without `cluster` submits.
+        tracker: starts following a submitted run (`Tracker`).
+        links: presigns log links for the digest; None when logs are not archived.
+        cluster_name_of_destination: Argo CD destination (name or server URL) -> the bot's
+            cluster name, as for `cd.object_for`; unmapped names are used as they are.
+        clock: the current UTC time (injected by tests).
+    """
+
+    def __init__(
+        self,
+        *,
+        runs: RunStore,
+        approvals: ApprovalStore,
+        clusters: Clusters,
+        cluster_specs: Iterable[ClusterInfo],
+        tracker: RunTracker,
+        links: LogLinks | None = None,
+        cluster_name_of_destination: Mapping[str, str] | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self._runs = runs
+        self._approvals = approvals
+        self._clusters = clusters
+        self._specs = {spec.name: spec for spec in cluster_specs}
+        self._tracker = tracker
+        self._links = links
+        self._destinations = dict(cluster_name_of_destination or {})
+        self._clock = clock
+
+    # -- reports ---------------------------------------------------------------------------
+
+    def recent_runs(self, since: datetime) -> Sequence[records.Run]:
+        """Workflow runs created at or after `since`, newest first (at most `DIGEST_MAX_RUNS`)."""
+        return self._runs.recent(kind=records.RUN_WORKFLOW, since=since, limit=DIGEST_MAX_RUNS)
+
+    def pending_approvals(self, now: datetime) -> Sequence[records.Approval]:
+        """Requests still waiting that have not expired by `now`."""
+        return self._approvals.pending(now=now)
+
+    def app_health(self, cluster: str | None) -> Sequence[reports.AppSummary]:
+        """Every application of every Argo CD, with `cluster` set to the bot's name for its destination.
+
+        Args:
+            cluster: keep only applications that deploy to this cluster (None: all of them).
+
+        Raises:
+            KubeError: an Argo CD's cluster could not be read (the report is not half-built).
+        """
+        found: list[reports.AppSummary] = []
+        for spec in self._specs.values():
+            if spec.argocd_namespace is None:
+                continue
+            api = self._clusters.api_client(spec.name)
+            for app in cd.list_apps(api, namespace=spec.argocd_namespace):
+                destination = self._destination_of(app)
+                if cluster is None or destination == cluster:
+                    found.append(
+                        reports.AppStatus(
+                            name=app.name,
+                            project=app.project,
+                            cluster=destination,
+                            sync_status=app.sync_status,
+                            health_status=app.health_status,
+                        )
+                    )
+        return found
+
+    def log_link(self, run: records.Run) -> str | None:
+        """A presigned link to the log of the step that failed first, for failed workflow runs.
+
+        Runs that did not fail are not looked up at all (a digest can hold hundreds). A
+        workflow that is gone from the cluster, or a cluster or archive that does not answer,
+        gives no link rather than no digest.
+        """
+        if self._links is None or run.kind != records.RUN_WORKFLOW or run.phase not in FAILED_PHASES:
+            return None
+        if not run.name:
+            return None
+        try:
+            api = self._clusters.api_client(run.cluster)
+            workflow = workflows.get_workflow(api, namespace=run.namespace, name=run.name)
+            step = progress.first_failed_step(progress.workflow_state(workflow))
+            if step is None or not step.log_key:
+                return None
+            return self._links.presign_get(step.log_key)
+        except KubeNotFound:
+            return None
+        except (UpstreamError, KeyError) as exc:
+            log.warning("no log link for run %s (%s/%s): %s", run.id, run.cluster, run.name, exc)
+            return None
+
+    # -- scheduled runs --------------------------------------------------------------------
+
+    def submit_run(self, schedule: ScheduleSpec) -> str:
+        """Submit the schedule's template on its cluster as the bot, record the run, track it.
+
+        The parameters are checked against the template first, as for `run`, so a template
+        whose parameters changed since the schedule was added fails before reaching the cluster.
+
+        Returns:
+            The name of the Workflow created.
+
+        Raises:
+            PermanentError: no template, or the schedule names a cluster that is not configured.
+            UserError: the parameters no longer fit the template.
+            KubeError: the cluster refused or could not be reached.
+        """
+        if not schedule.template:
+            raise PermanentError(f"schedule {schedule.name!r} has no template to submit")
+        spec = self._cluster_for(schedule)
+        namespace = spec.workflows_namespace
+        api = self._clusters.api_client(spec.name)
+        template = workflows.get_template(api, namespace=namespace, name=schedule.template)
+        values = check_parameters(template.params, tuple(schedule.parameters.items()))
+        now = self._clock()
+        run = self._runs.create(
+            kind=records.RUN_WORKFLOW,
+            cluster=spec.name,
+            namespace=namespace,
+            requester_id=SCHEDULER_ID,
+            requester_name=f"schedule {schedule.name}",
+            channel_id=schedule.channel,
+            now=now,
+            template=template.name,
+            parameters=values,
+        )
+        try:
+            ref = workflows.submit_workflow(
+                api,
+                namespace=namespace,
+                template=template.name,
+                parameters=values,
+                labels={workflows.LABEL_RUN_ID: run.id, workflows.LABEL_REQUESTER: SCHEDULER_ID},
+                annotations={
+                    workflows.ANNOTATION_REQUESTED_BY: f"schedule {schedule.name}",
+                    workflows.ANNOTATION_CHANNEL: schedule.channel,
+                },
+            )
+        except Exception:
+            self._runs.update_progress(
+                run.id, now=now, phase="Error", message="the cluster refused the submission"
+            )
+            raise
+        run = self._runs.update_progress(run.id, now=now, name=ref.name, k8s_uid=ref.uid)
+        self._tracker.start_run(run)
+        return ref.name
+
+    # -- pieces ----------------------------------------------------------------------------
+
+    def _cluster_for(self, schedule: ScheduleSpec) -> ClusterInfo:
+        name = schedule.cluster or next(iter(self._specs), None)
+        if name is None or name not in self._specs:
+            known = ", ".join(self._specs) or "none configured"
+            raise PermanentError(
+                f"schedule {schedule.name!r} names cluster {name!r}, which is not configured (known: {known})"
+            )
+        return self._specs[name]
+
+    def _destination_of(self, app: cd.AppSummary) -> str:
+        """The bot's cluster name for an app's destination (the first part of its RBAC object)."""
+        return cd.object_for(app, cluster_name_of_destination=self._destinations).split("/", 1)[0]
