@@ -19,6 +19,8 @@ from typing import Any
 
 from slack_bolt import App
 
+from bot.approvals.service import ApprovalService
+from bot.approvals.sweeper import ExpirySweeper
 from bot.argo import cd, workflows
 from bot.argo.watching import ResourceWatcher
 from bot.clusters.registry import ClusterRegistry
@@ -29,6 +31,8 @@ from bot.health import HealthServer
 from bot.leadership import LeaderElector
 from bot.logs.archive import LogArchive
 from bot.rbac.source import PolicySource
+from bot.schedules.jobs import ScheduleService
+from bot.schedules.sources import BotReportSources
 from bot.slack import listeners
 from bot.slack.client import Messenger, build_web_client
 from bot.slack.directory import SlackDirectory
@@ -36,7 +40,7 @@ from bot.slack.pacing import PacedSender
 from bot.slack.socket import SocketModeHandler
 from bot.slack.worker import CommandWorker
 from bot.store import db as store_db
-from bot.store.repos import AuditRepo, EventDedup, RunRepo
+from bot.store.repos import ApprovalRepo, AuditRepo, EventDedup, RunRepo, ScheduleRepo
 from bot.tracking.following import Following
 from bot.tracking.sync_tracker import SyncTracker
 from bot.tracking.tracker import EarlySweeper, Tracker
@@ -57,6 +61,7 @@ class Bot:
     sender: PacedSender
     following: Following
     elector: LeaderElector | None
+    schedules: ScheduleService
 
     def start(self) -> None:
         if self.health is not None:
@@ -221,7 +226,24 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
         ]
         return streams
 
-    following = Following(make_streams)
+    schedules = ScheduleService(
+        database_url=settings.database.url,
+        settings_schedules=settings.schedules,
+        schedule_repo=ScheduleRepo(database),
+        sender=sender,
+        sources=BotReportSources(
+            runs=runs,
+            approvals=ApprovalRepo(database),
+            clusters=registry,
+            cluster_specs=list(registry),
+            tracker=tracker,
+            links=links,
+        ),
+    )
+
+    approvals = ApprovalService(repo=ApprovalRepo(database), settings=settings.approvals)
+
+    following = Following(lambda: [*make_streams(), schedules, ExpirySweeper(approvals, messenger)])
     elector = _build_elector(settings, registry=registry, following=following)
     deps = handlers.Deps(
         settings=settings,
@@ -233,6 +255,9 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
         links=links,
         sync_runs=runs,
         sync_tracker=sync_tracker,
+        schedules=schedules,
+        approvals=approvals,
+        cards=messenger,
     )
     worker = CommandWorker(
         deps=deps,
@@ -256,6 +281,7 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
         sender=sender,
         following=following,
         elector=elector,
+        schedules=schedules,
     )
     if settings.server.port:
         bot.health = HealthServer(

@@ -195,7 +195,7 @@ CATALOG: dict[str, CommandInfo] = {
                 '{command} rollback payments-api 41 --reason "5xx after v1.4.2"',
             ),
             permission=(rbac.APPLICATIONS, rbac.ACTION_ROLLBACK),
-            enabled=False,
+            enabled=True,
             options=(("--reason TEXT", "why, shown to the approvers (quote it)"), _CLUSTER),
         ),
         CommandInfo(
@@ -213,7 +213,7 @@ CATALOG: dict[str, CommandInfo] = {
                 "--timezone Europe/Paris",
             ),
             permission=(rbac.SCHEDULES, rbac.ACTION_GET),
-            enabled=False,
+            enabled=True,
             options=(
                 ("--kind KIND", "app-health, workflow-digest, pending-approvals or run"),
                 ("--cron CRON", "five fields, quoted; use day names (mon-fri) for weekdays"),

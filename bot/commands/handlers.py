@@ -17,11 +17,15 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from bot import metrics
-from bot.commands import app_verbs, catalog, grammar, targets, workflow_verbs
+from bot.approvals.flow import object_of as approval_object
+from bot.approvals.service import ApprovalService
+from bot.commands import app_verbs, catalog, grammar, rollback_verbs, schedule_verbs, targets, workflow_verbs
 from bot.config import ClusterSettings, Settings
 from bot.errors import CommandSyntaxError, NotEnabled, PermissionDenied, UpstreamError, UserError
 from bot.model import Actor, Origin, Reply, Visibility
+from bot.rbac import policy as rbac_policy
 from bot.rbac.enforcer import Enforcer
+from bot.render.approvals import ACTION_APPROVE, ACTION_REJECT
 from bot.render.runs import ACTION_LOGS, ACTION_STOP
 from bot.store import records
 
@@ -60,6 +64,9 @@ class Deps:
     links: workflow_verbs.LogLinks | None = None
     sync_runs: app_verbs.SyncRunBook | None = None
     sync_tracker: app_verbs.SyncStarter | None = None
+    schedules: schedule_verbs.ScheduleBook | None = None
+    approvals: ApprovalService | None = None
+    cards: rollback_verbs.CardPoster | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +141,8 @@ def handle_button(*, origin: Origin, actor: Actor, deps: Deps, reference: str = 
     The button carries only the run id; the workflow, cluster and namespace come from the
     database, so a forged payload can name nothing the clicker could not have typed.
     """
+    if origin.action_id in (ACTION_APPROVE, ACTION_REJECT):
+        return handle_approval(origin=origin, actor=actor, deps=deps, reference=reference)
     verb = BUTTON_VERBS.get(origin.action_id or "")
     run = None
     if verb is not None and deps.runs is not None and RUN_ID.match(origin.action_value or ""):
@@ -149,6 +158,61 @@ def handle_button(*, origin: Origin, actor: Actor, deps: Deps, reference: str = 
         deps=deps,
         reference=reference,
     )
+
+
+APPROVAL_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def handle_approval(*, origin: Origin, actor: Actor, deps: Deps, reference: str = "") -> Reply:
+    """Approve or Reject on a rollback card: decided once, audited, the card replaced."""
+    approve = origin.action_id == ACTION_APPROVE
+    approval_id = origin.action_value or ""
+    if (
+        deps.approvals is None
+        or deps.cards is None
+        or deps.clusters is None
+        or deps.sync_runs is None
+        or deps.sync_tracker is None
+        or not APPROVAL_ID.match(approval_id)
+    ):
+        return Reply(text=":warning: This button no longer works. Ask for the rollback again.")
+    request = deps.approvals.get(approval_id)
+    try:
+        reply, outcome = rollback_verbs.decide(
+            approval_id=approval_id,
+            approve=approve,
+            actor=actor,
+            settings=deps.settings,
+            enforcer=deps.policy.current(),
+            clusters=deps.clusters,
+            approvals=deps.approvals,
+            cards=deps.cards,
+            runs=deps.sync_runs,
+            tracker=deps.sync_tracker,
+            now=deps.clock(),
+        )
+    except UpstreamError as exc:
+        log.error("approval %s failed upstream (ref %s): %s", approval_id, reference, exc)
+        reply, outcome = Reply(text=UPSTREAM_REPLY.format(where="Argo CD", reference=reference)), "error"
+    metrics.COMMANDS.labels(verb="approve" if approve else "reject", decision=outcome).inc()
+    deps.audit.record(
+        records.AuditEvent(
+            at=deps.clock(),
+            actor_id=actor.user_id,
+            actor_name=actor.name,
+            channel_id=origin.channel_id,
+            command="approve" if approve else "reject",
+            text=f"rollback request {approval_id}",
+            resource=rbac_policy.APPROVALS,
+            action=rbac_policy.ACTION_APPROVE,
+            object=approval_object(request) if request is not None else "",
+            decision=records.DECISION_DENY if outcome == "refused" else records.DECISION_ALLOW,
+            result=outcome,
+            detail=reply.text[:500],
+            reference=reference,
+        )
+    )
+    return reply
 
 
 def _error_reply(exc: UserError) -> Reply:
@@ -222,6 +286,16 @@ def _run_verb(
         return audit_reply(command, deps=deps)
     if isinstance(command, grammar.RunsCommand) and deps.runs is not None:
         return workflow_verbs.list_runs(command, actor=actor, enforcer=enforcer, runs=deps.runs)
+    if deps.schedules is not None:
+        if isinstance(command, grammar.ScheduleListCommand):
+            return schedule_verbs.list_schedules(command, service=deps.schedules, slash=slash)
+        if isinstance(command, grammar.ScheduleAddCommand):
+            _require_known_cluster(command.cluster, deps.settings)
+            return schedule_verbs.add_schedule(
+                command, actor=actor, origin=origin, service=deps.schedules, slash=slash
+            )
+        if isinstance(command, grammar.ScheduleRemoveCommand):
+            return schedule_verbs.remove_schedule(command, service=deps.schedules, slash=slash)
     if deps.clusters is not None:
         reply = _run_app_verb(
             command, actor=actor, origin=origin, enforcer=enforcer, deps=deps, attempt=attempt
@@ -283,6 +357,19 @@ def _run_app_verb(
             clusters=clusters,
             runs=deps.sync_runs,
             tracker=deps.sync_tracker,
+            now=deps.clock(),
+            note_object=note_object,
+        )
+    if isinstance(command, grammar.RollbackCommand) and deps.approvals is not None and deps.cards is not None:
+        return rollback_verbs.request_rollback(
+            command,
+            actor=actor,
+            origin=origin,
+            settings=deps.settings,
+            enforcer=enforcer,
+            clusters=clusters,
+            approvals=deps.approvals,
+            cards=deps.cards,
             now=deps.clock(),
             note_object=note_object,
         )
@@ -350,6 +437,13 @@ def _run_workflow_verb(
             now=deps.clock(),
         )
     return None
+
+
+def _require_known_cluster(name: str | None, settings: Settings) -> None:
+    """A schedule naming a cluster that does not exist would only fail when it fires: refuse now."""
+    if name is not None and settings.cluster(name) is None:
+        known = ", ".join(f"`{c.name}`" for c in settings.clusters) or "none"
+        raise UserError(f"There is no cluster `{name}`. Configured clusters: {known}.")
 
 
 def help_reply(command: grammar.HelpCommand, *, actor: Actor, enforcer: Enforcer, slash: str) -> Reply:

@@ -17,6 +17,7 @@ from slack_bolt import Ack, App
 from bot import metrics
 from bot.commands.grammar import strip_bot_mention
 from bot.model import Origin, Surface
+from bot.render.approvals import ACTION_APPROVE, ACTION_REJECT
 from bot.render.runs import ACTION_LOGS, ACTION_OPEN_UI, ACTION_STOP
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,8 @@ def register(app: App, *, command: str, sink: Sink, bot_user_id: str, team_id: s
 
     @app.action(ACTION_STOP)
     @app.action(ACTION_LOGS)
+    @app.action(ACTION_APPROVE)
+    @app.action(ACTION_REJECT)
     def on_button(ack: Ack, body: dict[str, Any]) -> None:
         started = time.perf_counter()
         _acked(ack, started)

@@ -40,6 +40,7 @@ POLICY = BASE_POLICY + (
     "p, role:developer, applications, get, dev/*, allow\n"
     "p, role:developer, applications, sync, dev/*, allow\n"
     "p, role:sre, applications, *, prod/*, allow\n"
+    "p, role:sre, approvals, approve, */*/*, allow\n"
 )
 
 
@@ -235,3 +236,49 @@ def test_an_approval_rule_refuses_the_sync_with_the_approval_message(
     assert "needs an approval" in refused and "not enabled yet" in refused
     assert "operation" not in _apps(sandbox)["billing-prod"]
     assert "billing-prod" not in " ".join(_text(m) for m in argo.driver.messages(PROD_CHANNEL))
+
+
+def _card(world: World, app: str) -> dict[str, Any]:
+    def find() -> dict[str, Any] | None:
+        for message in world.driver.messages(OPS_CHANNEL):
+            actions = [
+                e.get("action_id") for b in message.get("blocks") or [] for e in b.get("elements") or []
+            ]
+            if app in _text(message) and "approval_approve" in actions:
+                return message
+        return None
+
+    return wait_until(find, timeout=15, message=f"the approval card for {app}")
+
+
+def test_a_rollback_runs_only_after_someone_else_approves_it(argo: World, sandbox: SandboxWorld) -> None:
+    history = _apps(sandbox)["shop-dev"]["status"]["history"]
+    current, target = history[-1], history[-2]
+    answer = _text(argo.command(ADMIN, 'rollback shop-dev --reason "checkout errors after the deploy"'))
+    assert "requested" in answer and str(target["id"]) in answer
+    card = _card(argo, "shop-dev")
+    assert "checkout errors after the deploy" in _text(card)
+
+    # the requester may not approve their own request; a stranger may not approve at all
+    argo.driver.click(user=ADMIN, channel=OPS_CHANNEL, ts=card["ts"], action_id="approval_approve")
+    wait_until(
+        lambda: any("own" in _text(e) for e in argo.driver.ephemerals(user=ADMIN)),
+        timeout=15,
+        message="the requester's refusal",
+    )
+    assert _apps(sandbox)["shop-dev"]["status"]["history"][-1]["id"] == current["id"]  # nothing ran
+
+    argo.driver.click(user=OPS, channel=OPS_CHANNEL, ts=card["ts"], action_id="approval_approve")
+    wait_until(
+        lambda: (
+            (last := _apps(sandbox)["shop-dev"]["status"]["history"][-1])["id"] > current["id"]
+            and last["revision"] == target["revision"]
+        ),
+        timeout=30,
+        message="the rollback to the earlier revision to be deployed",
+    )
+    decided = next(m for m in argo.driver.messages(OPS_CHANNEL) if m["ts"] == card["ts"])
+    actions = [e.get("action_id") for b in decided.get("blocks") or [] for e in b.get("elements") or []]
+    assert "approval_approve" not in actions and "approval_reject" not in actions
+    assert any(r.command == "approve" and r.result == "approved" for r in argo.audit.recent(actor_id=OPS))
+    assert any(r.command == "approve" and r.decision == "deny" for r in argo.audit.recent(actor_id=ADMIN))
