@@ -19,6 +19,7 @@ CONSOLE_HELP = """\
 Type a command as you would after /ops in Slack, e.g. `help`, `whoami`, `run hello --cluster dev`.
   :as NAME        act as another person (alice, bob, carol, dave)
   :in CHANNEL     type in another channel (ops, prod-ops, approvals)
+  :click BUTTON   click a button on the newest message that has it (approve, reject, stop, logs)
   :who            who and where you are
   :help           this text
   :quit           leave (Ctrl-D works too)"""
@@ -77,6 +78,8 @@ class Console:
         elif word == "in" and rest in self.channels:
             self.channel = rest
             print(self.who(), file=out)
+        elif word == "click" and rest:
+            self.click(rest, out)
         elif word == "who":
             print(self.who(), file=out)
         elif word == "help":
@@ -88,6 +91,25 @@ class Console:
                 file=out,
             )
         return True
+
+    def click(self, button: str, out: TextIO) -> list[Json]:
+        """Click, as the current person, the newest button whose action id ends with `button`."""
+        channel_id = self.channels[self.channel]
+        for message in reversed(self.driver.messages(channel_id)):
+            for block in message.get("blocks") or []:
+                for element in block.get("elements") or []:
+                    action_id = str(element.get("action_id") or "")
+                    if element.get("type") == "button" and action_id.endswith(button):
+                        self.prime()
+                        self.driver.click(
+                            user=self.users[self.user],
+                            channel=channel_id,
+                            ts=str(message["ts"]),
+                            action_id=action_id,
+                        )
+                        return self._collect(out)
+        print(f"no message in #{self.channel} has a `{button}` button", file=out)
+        return []
 
     def _visible(self) -> list[Json]:
         """Everything this person can see now: their ephemerals and the channel's messages and threads."""
@@ -114,6 +136,10 @@ class Console:
         self.driver.send_command(
             user=self.users[self.user], channel=self.channels[self.channel], command=self.command, text=text
         )
+        return self._collect(out)
+
+    def _collect(self, out: TextIO) -> list[Json]:
+        """Print what becomes visible until things stay quiet for `quiet_period` seconds."""
         answers: list[Json] = []
         deadline = self.clock() + self.answer_timeout
         last_new = None

@@ -14,6 +14,10 @@ def test_demo_answers_typed_commands_and_applies_the_policy(tmp_path: Path) -> N
             "--run", "whoami",
             "--run", "run db-migration --cluster dev",
             "--run", "run hello --cluster prod",
+            "--run", "rollback shop-dev --reason 'demo'",
+            "--run", ":click approve",  # alice may not approve her own request
+            "--run", ":as carol",
+            "--run", ":click approve",
             "--run", ":as bob",
             "--run", "audit",
         ],
@@ -27,6 +31,7 @@ def test_demo_answers_typed_commands_and_applies_the_policy(tmp_path: Path) -> N
     assert "Submitted `db-migration-" in out
     assert "violates foreign key constraint" in out  # the failed step's last lines, in the thread
     assert "accepted only in <#C0PRODOPS>" in out
+    assert "Rollback requested: shop-dev" in out and "rollback · shop-dev: succeeded" in out
     assert "bob@#ops> audit" in out and "ask an admin for `audit, get`" in out
     assert "kubectl --kubeconfig" in result.stderr
     assert (tmp_path / "kubeconfig").exists() and (tmp_path / "chatops-demo.db").exists()
