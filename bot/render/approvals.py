@@ -19,6 +19,7 @@ import re
 from datetime import UTC, datetime
 
 from bot.approvals import flow
+from bot.render import mrkdwn
 from bot.render.blocks import MAX_HEADER, MAX_TEXT, Block, context, fields_section, header, section, truncate
 from bot.store.records import (
     APPROVAL_APPROVED,
@@ -54,15 +55,15 @@ def render_request(approval: Approval, *, now: datetime) -> tuple[str, list[Bloc
     """
     title = f":rewind: {_action(approval)} requested: {approval.app}"
     blocks = _facts(approval, title=title)
-    left = _aware(approval.expires_at) - _aware(now)
+    left = mrkdwn.aware(approval.expires_at) - mrkdwn.aware(now)
     blocks.append(
         section(f":hourglass: Expires {_date(approval.expires_at)} (in {_left(left.total_seconds())})")
     )
     blocks.append({"type": "actions", "block_id": f"approval:{approval.id}", "elements": _buttons(approval)})
     blocks.append(
         context(
-            f"approval {_code(approval.id)} · needs `approvals, approve` on "
-            f"{_code(_object(approval), limit=MAX_FIELD)}"
+            f"approval {mrkdwn.code(approval.id)} · needs `approvals, approve` on "
+            f"{mrkdwn.code(_object(approval), limit=MAX_FIELD)}"
         )
     )
     text = f"{_action(approval)} of {approval.app} requested by {_who(approval)}: approve or reject"
@@ -78,7 +79,7 @@ def render_decided(approval: Approval, *, detail: str | None = None) -> tuple[st
     """
     if approval.status == APPROVAL_EXPIRED:
         return render_expired(approval)
-    decider = f"<@{_escape(approval.decided_by)}>" if approval.decided_by else "someone"
+    decider = f"<@{mrkdwn.escape(approval.decided_by)}>" if approval.decided_by else "someone"
     when = f" {_date(approval.decided_at)}" if approval.decided_at else ""
     withdrawn = approval.status == APPROVAL_REJECTED and approval.decided_by == approval.requester_id
     if withdrawn:
@@ -88,7 +89,7 @@ def render_decided(approval: Approval, *, detail: str | None = None) -> tuple[st
     elif approval.status == APPROVAL_EXECUTED:
         emoji, line = ":white_check_mark:", f"Approved by {decider}{when}; the {_verb(approval)} started"
         if approval.run_id:
-            line += f" (run {_code(approval.run_id)})"
+            line += f" (run {mrkdwn.code(approval.run_id)})"
     elif approval.status == APPROVAL_FAILED:
         emoji, line = ":x:", f"Approved by {decider}{when}, but the {_verb(approval)} failed"
     elif approval.status == APPROVAL_APPROVED:
@@ -101,7 +102,7 @@ def render_decided(approval: Approval, *, detail: str | None = None) -> tuple[st
     blocks.append(section(f"{emoji} {line}"))
     if detail and detail.strip() and approval.status == APPROVAL_FAILED:
         blocks.append(section(_quote(detail)))
-    blocks.append(context(f"approval {_code(approval.id)}"))
+    blocks.append(context(f"approval {mrkdwn.code(approval.id)}"))
     text = f"{_action(approval)} of {approval.app}: {word.lower()}"
     return truncate(text, MAX_TEXT), blocks
 
@@ -112,7 +113,7 @@ def render_expired(approval: Approval) -> tuple[str, list[Block]]:
     blocks.append(
         section(f":hourglass: Expired {_date(approval.expires_at)} without a decision; nothing was changed.")
     )
-    blocks.append(context(f"approval {_code(approval.id)} · ask again to get a new request"))
+    blocks.append(context(f"approval {mrkdwn.code(approval.id)} · ask again to get a new request"))
     return truncate(f"{_action(approval)} of {approval.app}: expired", MAX_TEXT), blocks
 
 
@@ -126,7 +127,7 @@ def _facts(approval: Approval, *, title: str) -> list[Block]:
     blocks.extend(
         fields_section(
             (
-                ("Application", _code(_object(approval), limit=MAX_FIELD)),
+                ("Application", mrkdwn.code(_object(approval), limit=MAX_FIELD)),
                 ("Requested by", _who(approval)),
                 ("From", _revision(approval.from_revision, from_id)),
                 ("To", _revision(approval.to_revision, to_id)),
@@ -154,8 +155,8 @@ def _buttons(approval: Approval) -> list[Block]:
                 "text": {
                     "type": "mrkdwn",
                     "text": truncate(
-                        f"{_code(app)} goes back to {to_text} "
-                        f"({_code(_short(approval.to_revision))}) as soon as you approve.",
+                        f"{mrkdwn.code(app)} goes back to {to_text} "
+                        f"({mrkdwn.code(_short(approval.to_revision))}) as soon as you approve.",
                         MAX_CONFIRM_TEXT,
                     ),
                 },
@@ -200,12 +201,12 @@ def _object(approval: Approval) -> str:
 
 def _who(approval: Approval) -> str:
     if approval.requester_id:
-        return f"<@{_escape(truncate(approval.requester_id, 40))}>"
-    return _escape(truncate(approval.requester_name, MAX_NAME)) or "someone"
+        return f"<@{mrkdwn.escape(truncate(approval.requester_id, 40))}>"
+    return mrkdwn.escape(truncate(approval.requester_name, MAX_NAME)) or "someone"
 
 
 def _revision(revision: str, history_id: int | None) -> str:
-    shown = _code(_short(revision)) if revision else "_unknown revision_"
+    shown = mrkdwn.code(_short(revision)) if revision else "_unknown revision_"
     return f"{shown} (history {history_id})" if history_id is not None else shown
 
 
@@ -216,7 +217,7 @@ def _short(revision: str) -> str:
 
 def _date(moment: datetime) -> str:
     """Slack date formatting (reader's time zone), with a UTC fallback for clients without it."""
-    aware = _aware(moment)
+    aware = mrkdwn.aware(moment)
     fallback = aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"<!date^{int(aware.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
 
@@ -232,20 +233,6 @@ def _left(seconds: float) -> str:
     return f"{minutes}m" if minutes else "under a minute"
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _code(text: str, *, limit: int = MAX_NAME) -> str:
-    body = _escape(truncate(text, limit)).replace("`", "'") or " "
-    return f"`{body}`"
-
-
 def _quote(text: str, *, limit: int = MAX_DETAIL) -> str:
-    quoted = "\n".join(f"> {line}" for line in _escape(text.strip()).split("\n"))
+    quoted = "\n".join(f"> {line}" for line in mrkdwn.escape(text.strip()).split("\n"))
     return truncate(quoted, limit)
-
-
-def _escape(text: str) -> str:
-    """Slack's three control characters in mrkdwn: `&`, `<`, `>`."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

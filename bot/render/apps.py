@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bot.model import Reply
+from bot.render import mrkdwn
 from bot.render.blocks import (
     MAX_HEADER,
     MAX_SECTION_TEXT,
@@ -138,32 +139,32 @@ def app_reply(detail: AppDetail) -> Reply:
     """One application: status, destination, source, last operation, latest deploys."""
     app = detail.summary
     fields = (
-        ("Sync", f"{_SYNC_EMOJI.get(app.sync_status, _UNKNOWN)} {_escape(app.sync_status)}"),
-        ("Health", f"{_HEALTH_EMOJI.get(app.health_status, _UNKNOWN)} {_escape(app.health_status)}"),
-        ("Revision", _code(_short(app.revision)) if app.revision else "-"),
-        ("Project", _code(app.project)),
-        ("Destination", _code(f"{app.cluster}/{app.namespace}")),
+        ("Sync", f"{_SYNC_EMOJI.get(app.sync_status, _UNKNOWN)} {mrkdwn.escape(app.sync_status)}"),
+        ("Health", f"{_HEALTH_EMOJI.get(app.health_status, _UNKNOWN)} {mrkdwn.escape(app.health_status)}"),
+        ("Revision", mrkdwn.code(_short(app.revision)) if app.revision else "-"),
+        ("Project", mrkdwn.code(app.project)),
+        ("Destination", mrkdwn.code(f"{app.cluster}/{app.namespace}")),
         ("Auto-sync", "on" if app.auto_sync else "off"),
-        ("Source", _cut(_escape(f"{detail.repo} {detail.path}".strip()) or "-")),
-        ("Target revision", _code(detail.target_revision)),
+        ("Source", mrkdwn.cut(mrkdwn.escape(f"{detail.repo} {detail.path}".strip()) or "-")),
+        ("Target revision", mrkdwn.code(detail.target_revision)),
     )
     sections: list[str] = []
     op = detail.last_operation
     if op is not None:
-        line = f"*Last operation:* {_PHASE_EMOJI.get(op.phase, _UNKNOWN)} {_escape(op.phase)}"
+        line = f"*Last operation:* {_PHASE_EMOJI.get(op.phase, _UNKNOWN)} {mrkdwn.escape(op.phase)}"
         if op.revision:
-            line += f" to {_code(_short(op.revision))}"
+            line += f" to {mrkdwn.code(_short(op.revision))}"
         if op.initiated_by:
-            line += f" by {_escape(op.initiated_by)}"
+            line += f" by {mrkdwn.escape(op.initiated_by)}"
         if op.started_at:
             line += f", {_when(op.started_at)}"
             if op.finished_at:
-                line += f" (took {format_duration((op.finished_at - op.started_at).total_seconds())})"
+                line += f" (took {mrkdwn.format_duration((op.finished_at - op.started_at).total_seconds())})"
         if op.message:
-            line += "\n" + _quote(op.message)
+            line += "\n" + mrkdwn.quote(op.message)
         sections.append(line)
     if detail.conditions:
-        listed = [f"• {_escape(truncate(c, MAX_LINE))}" for c in detail.conditions[:10]]
+        listed = [f"• {mrkdwn.escape(truncate(c, MAX_LINE))}" for c in detail.conditions[:10]]
         listed.extend(_more(len(detail.conditions), 10))
         sections.append("*Conditions:*\n" + "\n".join(listed))
     if detail.history:
@@ -173,7 +174,7 @@ def app_reply(detail: AppDetail) -> Reply:
     if app.auto_sync:
         hint += " Auto-sync is on: a rollback needs it turned off first."
     return Reply(
-        text=f"{_escape(app.name)}: {app.sync_status}, {app.health_status}",
+        text=f"{mrkdwn.escape(app.name)}: {app.sync_status}, {app.health_status}",
         title=truncate(f"{app.name}", MAX_HEADER),
         fields=fields,
         sections=tuple(sections),
@@ -211,25 +212,29 @@ def render_sync_parent(
     emoji, label = _outcome(run=run, state=state)
     final = _is_final(run=run, state=state)
     title = _title(run)
-    started = _aware(state.started_at if state and state.started_at else run.created_at)
+    started = mrkdwn.aware(state.started_at if state and state.started_at else run.created_at)
     ended = state.finished_at if state and state.finished_at else run.finished_at
-    elapsed = format_duration(((_aware(ended) if final and ended else now) - started).total_seconds())
+    elapsed = mrkdwn.format_duration(
+        ((mrkdwn.aware(ended) if final and ended else now) - started).total_seconds()
+    )
     progress = (state.progress if state else run.progress) or "-"
     revision = (state.revision if state and state.revision else run.revision) or "target revision"
     fields = [
-        ("Phase", _cut(_escape(label))),
-        ("Resources", _cut(progress)),
+        ("Phase", mrkdwn.cut(mrkdwn.escape(label))),
+        ("Resources", mrkdwn.cut(progress)),
         ("Duration" if final else "Elapsed", elapsed),
-        ("Revision", _code(_short(revision))),
+        ("Revision", mrkdwn.code(_short(revision))),
         ("Requested by", f"<@{run.requester_id}>" if run.requester_id else "someone"),
-        ("Cluster / app", _cut(_escape(f"{run.cluster} / {run.name or '-'}"))),
+        ("Cluster / app", mrkdwn.cut(mrkdwn.escape(f"{run.cluster} / {run.name or '-'}"))),
     ]
     if state is not None and state.health:
-        fields.append(("Health", f"{_HEALTH_EMOJI.get(state.health, _UNKNOWN)} {_escape(state.health)}"))
+        fields.append(
+            ("Health", f"{_HEALTH_EMOJI.get(state.health, _UNKNOWN)} {mrkdwn.escape(state.health)}")
+        )
     blocks: list[Block] = [header(f"{emoji} {title}")]
     blocks.extend(fields_section(tuple(fields)))
     if state is not None and state.message:
-        blocks.append(section(_quote(state.message)))
+        blocks.append(section(mrkdwn.quote(state.message)))
     if ui_url and len(ui_url) <= MAX_BUTTON_URL:
         blocks.append(
             {
@@ -244,7 +249,7 @@ def render_sync_parent(
                 ],
             }
         )
-    blocks.append(context(_footer(run=run, started=started)))
+    blocks.append(context(mrkdwn.footer(run=run, started=started)))
     text = truncate(f"{emoji} {title}: {label} ({progress}, {elapsed})", MAX_TEXT)
     return text, blocks
 
@@ -261,21 +266,21 @@ def render_sync_transition(t: SyncTransition) -> str:
         return ":grey_question: sync event"
     name = _resource_name(resource)
     if t.kind == "hook-started":
-        return f":arrow_forward: {_escape(resource.hook_type)} hook {name} started"
+        return f":arrow_forward: {mrkdwn.escape(resource.hook_type)} hook {name} started"
     if t.kind == "hook-finished":
-        return f":white_check_mark: {_escape(resource.hook_type)} hook {name} succeeded"
+        return f":white_check_mark: {mrkdwn.escape(resource.hook_type)} hook {name} succeeded"
     if t.kind == "hook-failed":
-        line = f":x: {_escape(resource.hook_type)} hook {name} failed"
+        line = f":x: {mrkdwn.escape(resource.hook_type)} hook {name} failed"
     elif t.kind == "resource-failed":
         line = f":x: {name} failed to sync"
     else:
         word = resource.status.lower() if resource.status else "synced"
-        line = f":white_check_mark: {name} {_escape(word)}"
+        line = f":white_check_mark: {name} {mrkdwn.escape(word)}"
         if resource.message:
-            line += f" · {_escape(truncate(resource.message, MAX_LINE))}"
+            line += f" · {mrkdwn.escape(truncate(resource.message, MAX_LINE))}"
         return truncate(line, MAX_SECTION_TEXT)
     if resource.message:
-        line += f": {_escape(truncate(resource.message, MAX_MESSAGE))}"
+        line += f": {mrkdwn.escape(truncate(resource.message, MAX_MESSAGE))}"
     return truncate(line, MAX_SECTION_TEXT)
 
 
@@ -283,21 +288,21 @@ def render_sync_summary(*, run: Run, state: SyncState) -> tuple[str, list[Block]
     """The final reply in a sync's thread: outcome, duration, revision, one line per resource."""
     emoji, label = _outcome(run=run, state=state)
     title = _title(run)
-    started = _aware(state.started_at or run.created_at)
-    ended = _aware(state.finished_at) if state.finished_at else started
-    took = format_duration((ended - started).total_seconds())
+    started = mrkdwn.aware(state.started_at or run.created_at)
+    ended = mrkdwn.aware(state.finished_at) if state.finished_at else started
+    took = mrkdwn.format_duration((ended - started).total_seconds())
     done = sum(resource.is_done for resource in state.resources)
     blocks: list[Block] = [header(f"{emoji} {title}: {label.lower()}")]
     outcome = [f"*{label}* in {took}", f"{done}/{len(state.resources)} resources and hooks done"]
     if state.revision:
-        outcome.append(f"revision {_code(_short(state.revision))}")
+        outcome.append(f"revision {mrkdwn.code(_short(state.revision))}")
     if run.requester_id:
         outcome.append(f"requested by <@{run.requester_id}>")
     if state.health:
-        outcome.append(f"health {_escape(state.health)}")
+        outcome.append(f"health {mrkdwn.escape(state.health)}")
     blocks.append(section(" · ".join(outcome)))
     if state.message and state.phase != PHASE_SUCCEEDED:
-        blocks.append(section(_quote(state.message)))
+        blocks.append(section(mrkdwn.quote(state.message)))
     ordered = sorted(
         range(len(state.resources)),
         key=lambda i: (_phase_rank(state.resources[i].sync_phase), state.resources[i].wave, i),
@@ -306,26 +311,11 @@ def render_sync_summary(*, run: Run, state: SyncState) -> tuple[str, list[Block]
     lines = [_resource_line(resource) for resource in rows]
     failed = {index for index, resource in enumerate(rows) if resource.is_failed}
     if lines:
-        table = _fit_lines(lines, must_keep=failed, budget=MAX_RESOURCE_LINES)
+        table = mrkdwn.fit_lines(lines, must_keep=failed, budget=MAX_RESOURCE_LINES)
         blocks.extend(section(chunk) for chunk in split_text(table) if chunk.strip())
-    blocks.append(context(_footer(run=run, started=started)))
+    blocks.append(context(mrkdwn.footer(run=run, started=started)))
     text = truncate(f"{emoji} {title}: {label.lower()} in {took}", MAX_TEXT)
-    return text, _within_total(blocks)
-
-
-def format_duration(seconds: float) -> str:
-    """A duration as people read it: "42s", "2m 05s", "1h 02m", "3d 04h"."""
-    total = max(0, int(seconds))
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours:02d}h"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m {secs:02d}s"
-    return f"{secs}s"
+    return text, mrkdwn.within_total(blocks)
 
 
 # -- pieces ----------------------------------------------------------------------------------------
@@ -334,12 +324,15 @@ def format_duration(seconds: float) -> str:
 def _app_line(app: AppSummary) -> str:
     sync = _SYNC_EMOJI.get(app.sync_status, _UNKNOWN)
     health = _HEALTH_EMOJI.get(app.health_status, _UNKNOWN)
-    parts = [f"{sync}{health} {_code(app.name)}", f"{_escape(app.sync_status)}/{_escape(app.health_status)}"]
+    parts = [
+        f"{sync}{health} {mrkdwn.code(app.name)}",
+        f"{mrkdwn.escape(app.sync_status)}/{mrkdwn.escape(app.health_status)}",
+    ]
     if app.revision:
-        parts.append(_code(_short(app.revision)))
-    parts.append(_escape(f"{app.project} → {app.cluster}/{app.namespace}"))
+        parts.append(mrkdwn.code(_short(app.revision)))
+    parts.append(mrkdwn.escape(f"{app.project} → {app.cluster}/{app.namespace}"))
     if app.operation_phase in (PHASE_RUNNING, PHASE_PENDING, PHASE_TERMINATING):
-        parts.append(f"_{_escape(app.operation_phase or '')}_")
+        parts.append(f"_{mrkdwn.escape(app.operation_phase or '')}_")
     if app.auto_sync:
         parts.append("auto")
     return truncate(" · ".join(parts), MAX_LINE)
@@ -351,11 +344,12 @@ def _history_lines(history: Sequence[HistoryEntry], *, limit: int) -> list[str]:
     for index, entry in enumerate(newest[:limit]):
         mark = " _(current)_" if index == 0 else ""
         when = _when(entry.deployed_at) if entry.deployed_at else "-"
-        who = _escape(entry.initiated_by) if entry.initiated_by else "someone"
-        source = f" ({_escape(entry.target_revision)})" if entry.target_revision else ""
+        who = mrkdwn.escape(entry.initiated_by) if entry.initiated_by else "someone"
+        source = f" ({mrkdwn.escape(entry.target_revision)})" if entry.target_revision else ""
         lines.append(
             truncate(
-                f"*{entry.id}*{mark} · {_code(_short(entry.revision))}{source} · {when} · {who}", MAX_LINE
+                f"*{entry.id}*{mark} · {mrkdwn.code(_short(entry.revision))}{source} · {when} · {who}",
+                MAX_LINE,
             )
         )
     lines.extend(_more(len(newest), limit))
@@ -366,19 +360,19 @@ def _resource_line(resource: ResourceView) -> str:
     emoji = ":x:" if resource.is_failed else (":white_check_mark:" if resource.is_done else ":hourglass:")
     parts = [f"{emoji} {_resource_name(resource)}"]
     if resource.is_hook:
-        parts.append(f"{_escape(resource.hook_type)} hook {_escape(resource.hook_phase or '-')}")
+        parts.append(f"{mrkdwn.escape(resource.hook_type)} hook {mrkdwn.escape(resource.hook_phase or '-')}")
     else:
         parts.append(f"wave {resource.wave}")
-        parts.append(_escape(resource.status or "-"))
+        parts.append(mrkdwn.escape(resource.status or "-"))
     if resource.health:
-        parts.append(_escape(resource.health))
+        parts.append(mrkdwn.escape(resource.health))
     if resource.is_failed and resource.message:
-        parts.append(_escape(truncate(resource.message, MAX_LINE)))
+        parts.append(mrkdwn.escape(truncate(resource.message, MAX_LINE)))
     return truncate(" · ".join(parts), MAX_LINE)
 
 
 def _resource_name(resource: ResourceView) -> str:
-    return _code(f"{resource.kind}/{resource.name}")
+    return mrkdwn.code(f"{resource.kind}/{resource.name}")
 
 
 def _phase_rank(phase: str) -> int:
@@ -403,68 +397,10 @@ def _title(run: Run) -> str:
     return truncate(f"{run.kind} · {run.name or '(requesting)'}", MAX_HEADER - 30)
 
 
-def _footer(*, run: Run, started: datetime) -> str:
-    epoch = int(started.timestamp())
-    fallback = started.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return truncate(
-        f"run {_code(run.id)} · started <!date^{epoch}^{{date_short_pretty}} {{time}}|{fallback}>",
-        MAX_FIELD * 2,
-    )
-
-
 def _when(moment: datetime) -> str:
-    moment = _aware(moment)
+    moment = mrkdwn.aware(moment)
     fallback = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _fit_lines(lines: list[str], *, must_keep: set[int], budget: int) -> str:
-    """Join lines within `budget`: failed rows first (up to half the room), the rest in order, a count."""
-    if sum(len(line) + 1 for line in lines) <= budget:
-        return "\n".join(lines)
-    room = budget - 80
-    kept: set[int] = set()
-    for index in sorted(must_keep):
-        cost = len(lines[index]) + 1
-        if cost <= room - budget // 2:
-            kept.add(index)
-            room -= cost
-    for index in range(len(lines)):
-        if index in kept or index in must_keep:
-            continue
-        cost = len(lines[index]) + 1
-        if cost > room:
-            break
-        kept.add(index)
-        room -= cost
-    hidden = len(lines) - len(kept)
-    hidden_failed = len(must_keep - kept)
-    more = f"_…and {hidden} more not shown" + (
-        f" ({hidden_failed} of them failed)_" if hidden_failed else "_"
-    )
-    return "\n".join([*(lines[index] for index in sorted(kept)), more])
-
-
-def _within_total(blocks: list[Block]) -> list[Block]:
-    """Drop middle blocks (never the header or the footer) while all text together is too long."""
-    while len(blocks) > 2 and _text_length(blocks) > MAX_TOTAL_TEXT:
-        del blocks[-2]
-    return blocks
-
-
-def _text_length(item: object) -> int:
-    if isinstance(item, dict):
-        return sum(
-            len(value) if key == "text" and isinstance(value, str) else _text_length(value)
-            for key, value in item.items()
-        )
-    if isinstance(item, list):
-        return sum(_text_length(value) for value in item)
-    return 0
 
 
 def _more(total: int, shown: int) -> list[str]:
@@ -477,19 +413,4 @@ def _short(revision: str) -> str:
     return revision[:SHORT_REVISION] if is_sha else revision
 
 
-def _code(text: str, *, limit: int = MAX_NAME) -> str:
-    body = _escape(truncate(text, limit)).replace("`", "'") or " "
-    return f"`{body}`"
-
-
-def _quote(text: str) -> str:
-    return truncate("\n".join(f"> {line}" for line in _escape(text).split("\n")), MAX_MESSAGE)
-
-
-def _cut(text: str) -> str:
-    return truncate(text, MAX_FIELD)
-
-
-def _escape(text: str) -> str:
-    """Slack's three control characters in mrkdwn: `&`, `<`, `>`."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+format_duration = mrkdwn.format_duration  # public here too: callers and tests use it

@@ -19,9 +19,9 @@ reads everything else from the database. Called by the tracker; golden-tested in
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
+from bot.render import mrkdwn
 from bot.render.blocks import (
     MAX_HEADER,
     MAX_SECTION_TEXT,
@@ -102,34 +102,36 @@ def render_parent(
     progress = (state.progress if state else run.progress) or "-"
     started = _started(run=run, state=state)
     ended = _ended(run=run, state=state)
-    elapsed = format_duration(((ended if final and ended else now) - started).total_seconds())
+    elapsed = mrkdwn.format_duration(((ended if final and ended else now) - started).total_seconds())
 
     blocks: list[Block] = [header(f"{emoji} {title}")]
     blocks.extend(
         fields_section(
             (
-                ("Phase", _cut(_escape(label))),
-                ("Progress", _cut(_escape(progress))),
+                ("Phase", mrkdwn.cut(mrkdwn.escape(label))),
+                ("Progress", mrkdwn.cut(mrkdwn.escape(progress))),
                 ("Duration" if final else "Elapsed", elapsed),
-                ("Requested by", _cut(f"<@{run.requester_id}>" if run.requester_id else "someone")),
-                ("Cluster / namespace", _cut(_escape(f"{run.cluster} / {run.namespace}"))),
+                ("Requested by", mrkdwn.cut(f"<@{run.requester_id}>" if run.requester_id else "someone")),
+                ("Cluster / namespace", mrkdwn.cut(mrkdwn.escape(f"{run.cluster} / {run.namespace}"))),
             )
         )
     )
     message = state.message if state else run.message
     if message and (final or (state is not None and state.is_stopped)):
-        blocks.append(section(_quote(message)))
+        blocks.append(section(mrkdwn.quote(message)))
     if state is not None and not final:
         running = [step.name for step in state.steps if step.phase == PHASE_RUNNING]
         if running:
-            blocks.append(section(_cut_list("*Running now:* ", [_code(n) for n in running], MAX_RUNNING)))
+            blocks.append(
+                section(_cut_list("*Running now:* ", [mrkdwn.code(n) for n in running], MAX_RUNNING))
+            )
     if run.parameters:
-        pairs = [_code(f"{key}={value}", limit=MAX_PARAMETER) for key, value in run.parameters.items()]
+        pairs = [mrkdwn.code(f"{key}={value}", limit=MAX_PARAMETER) for key, value in run.parameters.items()]
         blocks.append(section(_cut_list("*Parameters:* ", pairs, MAX_PARAMETERS)))
     buttons = _buttons(run=run, state=state, final=final, ui_url=ui_url)
     if buttons:
         blocks.append({"type": "actions", "elements": buttons})
-    blocks.append(context(_footer(run=run, started=started)))
+    blocks.append(context(mrkdwn.footer(run=run, started=started)))
     text = truncate(f"{emoji} {title}: {label} ({progress}, {elapsed})", MAX_TEXT)
     return text, blocks
 
@@ -139,7 +141,7 @@ def render_transition(t: Transition, *, log_url: str | None) -> str:
     step = t.step
     if t.kind == "finished" or step is None:
         return ":checkered_flag: run finished"
-    name = _code(step.name)
+    name = mrkdwn.code(step.name)
     if t.kind == "step-started":
         return f":arrow_forward: step {name} started"
     took = _step_duration(step)
@@ -152,7 +154,7 @@ def render_transition(t: Transition, *, log_url: str | None) -> str:
     if step.exit_code is not None:
         line += f" (exit {step.exit_code})"
     if step.message:
-        line += f": {_escape(truncate(step.message, MAX_MESSAGE))}"
+        line += f": {mrkdwn.escape(truncate(step.message, MAX_MESSAGE))}"
     link = _link(log_url, "log") if log_url else ""
     budget = MAX_SECTION_TEXT - len(link) - 3
     if link and budget < 200:  # a URL too long to be of use: keep the words
@@ -183,50 +185,35 @@ def render_summary(
     title = _title(run)
     started = _started(run=run, state=state)
     ended = _ended(run=run, state=state) or started
-    took = format_duration((ended - started).total_seconds())
+    took = mrkdwn.format_duration((ended - started).total_seconds())
     done = sum(step.phase == PHASE_SUCCEEDED for step in state.steps)
 
     blocks: list[Block] = [header(f"{emoji} {title}: {label.lower()}")]
     outcome = [f"*{label}* in {took}", f"{done}/{len(state.steps)} steps succeeded"]
     if run.requester_id:
         outcome.append(f"requested by <@{run.requester_id}>")
-    outcome.append(_code(f"{run.cluster}/{run.namespace}"))
+    outcome.append(mrkdwn.code(f"{run.cluster}/{run.namespace}"))
     blocks.append(section(" · ".join(outcome)))
     if state.message and state.phase != PHASE_SUCCEEDED:
-        blocks.append(section(_quote(state.message)))
+        blocks.append(section(mrkdwn.quote(state.message)))
     lines = [_step_line(step, url=_url_for(step, log_urls)) for step in state.steps]
     failed_rows = {index for index, step in enumerate(state.steps) if step.is_failed}
-    table = _fit_lines(lines, must_keep=failed_rows, budget=MAX_STEP_LINES)
+    table = mrkdwn.fit_lines(lines, must_keep=failed_rows, budget=MAX_STEP_LINES, noun="steps")
     blocks.extend(section(chunk) for chunk in split_text(table) if chunk.strip())
     failed = first_failed_step(state)
     if failed is not None and failed_log_tail and failed_log_tail.strip():
-        blocks.append(section(f"*Last lines of the {_code(failed.name)} log*"))
+        blocks.append(section(f"*Last lines of the {mrkdwn.code(failed.name)} log*"))
         blocks.append(section(f"```{log_tail(failed_log_tail)}```"))
-    blocks.append(context(_footer(run=run, started=started)))
+    blocks.append(context(mrkdwn.footer(run=run, started=started)))
     text = truncate(f"{emoji} {title}: {label.lower()} in {took}", MAX_TEXT)
-    return text, _within_total(blocks)
-
-
-def format_duration(seconds: float) -> str:
-    """A duration as people read it: "42s", "2m 05s", "1h 02m", "3d 04h"."""
-    total = max(0, int(seconds))
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours:02d}h"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m {secs:02d}s"
-    return f"{secs}s"
+    return text, mrkdwn.within_total(blocks)
 
 
 def log_tail(text: str, *, max_lines: int = MAX_LOG_LINES, max_chars: int = MAX_LOG) -> str:
     """The last lines of a log, escaped for a code block and cut at a line start to fit `max_chars`."""
     lines = text.replace("\r\n", "\n").rstrip().split("\n")
     cut = len(lines) > max_lines
-    body = _escape("\n".join(lines[-max_lines:])).replace("```", "'''")
+    body = mrkdwn.escape("\n".join(lines[-max_lines:])).replace("```", "'''")
     if len(body) > max_chars:
         cut = True
         body = body[-max_chars:]
@@ -268,16 +255,12 @@ def _title(run: Run) -> str:
 
 def _started(*, run: Run, state: RunState | None) -> datetime:
     started = state.started_at if state and state.started_at else run.created_at
-    return _aware(started)
+    return mrkdwn.aware(started)
 
 
 def _ended(*, run: Run, state: RunState | None) -> datetime | None:
     ended = state.finished_at if state and state.finished_at else run.finished_at
-    return _aware(ended) if ended else None
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return mrkdwn.aware(ended) if ended else None
 
 
 def _buttons(*, run: Run, state: RunState | None, final: bool, ui_url: str | None) -> list[Block]:
@@ -296,7 +279,7 @@ def _buttons(*, run: Run, state: RunState | None, final: bool, ui_url: str | Non
                     "text": {
                         "type": "mrkdwn",
                         "text": truncate(
-                            f"Argo stops {_code(run.name)}: running steps are interrupted, "
+                            f"Argo stops {mrkdwn.code(run.name)}: running steps are interrupted, "
                             "exit handlers still run.",
                             300,
                         ),
@@ -328,19 +311,10 @@ def _buttons(*, run: Run, state: RunState | None, final: bool, ui_url: str | Non
     return buttons
 
 
-def _footer(*, run: Run, started: datetime) -> str:
-    epoch = int(started.timestamp())
-    fallback = started.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return truncate(
-        f"run {_code(run.id)} · started <!date^{epoch}^{{date_short_pretty}} {{time}}|{fallback}>",
-        MAX_FIELD * 2,
-    )
-
-
 def _step_line(step: StepView, *, url: str | None) -> str:
     """One row of the summary; presigned URLs are long, so only failed rows may carry a long one."""
     emoji = _STOPPED_EMOJI if step.is_interrupted else _PHASE_EMOJI.get(step.phase, _UNKNOWN_EMOJI)
-    parts = [f"{emoji} {_code(step.name)}"]
+    parts = [f"{emoji} {mrkdwn.code(step.name)}"]
     took = _step_duration(step)
     if took:
         parts.append(took)
@@ -355,58 +329,12 @@ def _step_line(step: StepView, *, url: str | None) -> str:
 
 def _step_duration(step: StepView) -> str:
     if step.started_at and step.finished_at:
-        return format_duration((step.finished_at - step.started_at).total_seconds())
+        return mrkdwn.format_duration((step.finished_at - step.started_at).total_seconds())
     return ""
 
 
 def _url_for(step: StepView, urls: Mapping[str, str]) -> str | None:
     return urls.get(step.node_id) or urls.get(step.name)
-
-
-def _fit_lines(lines: list[str], *, must_keep: set[int], budget: int) -> str:
-    """Join lines within `budget` characters; failed rows go in first, the rest in order, then a count."""
-    if sum(len(line) + 1 for line in lines) <= budget:
-        return "\n".join(lines)
-    reserve = 80  # the "…and N more" line
-    room = budget - reserve
-    kept: set[int] = set()
-    for index in sorted(must_keep):  # failed rows first, taking at most about half the space
-        cost = len(lines[index]) + 1
-        if cost <= room - budget // 2:
-            kept.add(index)
-            room -= cost
-    for index in range(len(lines)):
-        if index in kept or index in must_keep:
-            continue
-        cost = len(lines[index]) + 1
-        if cost > room:
-            break
-        kept.add(index)
-        room -= cost
-    hidden = len(lines) - len(kept)
-    hidden_failed = len(must_keep - kept)
-    rows = [lines[index] for index in sorted(kept)]
-    more = f"_…and {hidden} more steps not shown"
-    more += f" ({hidden_failed} of them failed)_" if hidden_failed else "_"
-    return "\n".join([*rows, more])
-
-
-def _within_total(blocks: list[Block]) -> list[Block]:
-    """Drop middle blocks (never the header or the end) if all text together is still too long."""
-    while len(blocks) > 2 and _text_length(blocks) > MAX_TOTAL_TEXT:
-        del blocks[-2]
-    return blocks
-
-
-def _text_length(item: Any) -> int:
-    if isinstance(item, dict):
-        return sum(
-            len(value) if key == "text" and isinstance(value, str) else _text_length(value)
-            for key, value in item.items()
-        )
-    if isinstance(item, list):
-        return sum(_text_length(value) for value in item)
-    return 0
 
 
 def _cut_list(prefix: str, items: Iterable[str], limit: int) -> str:
@@ -424,31 +352,10 @@ def _cut_list(prefix: str, items: Iterable[str], limit: int) -> str:
     return prefix + " ".join(shown)
 
 
-def _code(text: str, *, limit: int = MAX_NAME) -> str:
-    """Inline code, cut before it is wrapped so the closing backtick survives.
-
-    A backtick inside would end it early, so it becomes a quote.
-    """
-    body = _escape(truncate(text, limit)).replace("`", "'") or " "
-    return f"`{body}`"
-
-
-def _quote(text: str) -> str:
-    """A block quote of upstream text (a workflow's message), cut to `MAX_MESSAGE` once escaped."""
-    quoted = "\n".join(f"> {line}" for line in _escape(text).split("\n"))
-    return truncate(quoted, MAX_MESSAGE)
-
-
 def _link(url: str, label: str) -> str:
     """A mrkdwn link; `|`, `<` and `>` would end Slack's link syntax, so they are percent-encoded."""
     safe = url.replace("|", "%7C").replace("<", "%3C").replace(">", "%3E")
     return f"<{safe}|{label}>"
 
 
-def _cut(text: str) -> str:
-    return truncate(text, MAX_FIELD)
-
-
-def _escape(text: str) -> str:
-    """Slack's three control characters in mrkdwn: `&`, `<`, `>`."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+format_duration = mrkdwn.format_duration  # public here too: callers and tests use it

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bot.model import Reply
+from bot.render import mrkdwn
 from bot.store import records
 from bot.tracking.progress import RunState, StepView
 
@@ -70,10 +71,7 @@ def templates_reply(templates: Sequence[TemplateInfo], *, cluster: str, namespac
 def _duration(start: datetime | None, end: datetime | None) -> str:
     if start is None:
         return "-"
-    seconds = int(((end or datetime.now(UTC)) - start).total_seconds())
-    minutes, seconds = divmod(max(seconds, 0), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {seconds:02d}s"
+    return mrkdwn.format_duration(((end or datetime.now(UTC)) - start).total_seconds())
 
 
 def status_reply(*, name: str, cluster: str, namespace: str, state: RunState) -> Reply:
