@@ -10,23 +10,27 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
 from bot import metrics
-from bot.approvals.flow import object_of as approval_object
 from bot.approvals.service import ApprovalService
-from bot.commands import app_verbs, catalog, grammar, rollback_verbs, schedule_verbs, targets, workflow_verbs
+from bot.commands import (
+    app_verbs,
+    catalog,
+    grammar,
+    info_verbs,
+    rollback_verbs,
+    schedule_verbs,
+    targets,
+    workflow_verbs,
+)
 from bot.config import ClusterSettings, Settings
 from bot.errors import CommandSyntaxError, NotEnabled, PermissionDenied, UpstreamError, UserError
 from bot.model import Actor, Origin, Reply, Visibility
-from bot.rbac import policy as rbac_policy
 from bot.rbac.enforcer import Enforcer
-from bot.render.approvals import ACTION_APPROVE, ACTION_REJECT
-from bot.render.runs import ACTION_LOGS, ACTION_STOP
 from bot.store import records
 
 log = logging.getLogger(__name__)
@@ -131,90 +135,6 @@ def handle_text(*, origin: Origin, actor: Actor, deps: Deps, reference: str = ""
     return outcome.reply
 
 
-RUN_ID = re.compile(r"^[0-9a-f]{32}$")
-BUTTON_VERBS = {ACTION_STOP: "stop", ACTION_LOGS: "logs"}
-
-
-def handle_button(*, origin: Origin, actor: Actor, deps: Deps, reference: str = "") -> Reply:
-    """A click on a run's button becomes the command it stands for, checked and audited as typed.
-
-    The button carries only the run id; the workflow, cluster and namespace come from the
-    database, so a forged payload can name nothing the clicker could not have typed.
-    """
-    if origin.action_id in (ACTION_APPROVE, ACTION_REJECT):
-        return handle_approval(origin=origin, actor=actor, deps=deps, reference=reference)
-    verb = BUTTON_VERBS.get(origin.action_id or "")
-    run = None
-    if verb is not None and deps.runs is not None and RUN_ID.match(origin.action_value or ""):
-        run = deps.runs.get(origin.action_value or "")
-    if verb is None or run is None or not run.name:
-        return Reply(
-            text=":warning: This button no longer works (the run is unknown here). Type the command instead."
-        )
-    text = f"{verb} {run.name} --cluster {run.cluster} --namespace {run.namespace}"
-    return handle_text(
-        origin=replace(origin, text=text, thread_ts=run.parent_ts),
-        actor=actor,
-        deps=deps,
-        reference=reference,
-    )
-
-
-APPROVAL_ID = re.compile(r"^[0-9a-f]{32}$")
-
-
-def handle_approval(*, origin: Origin, actor: Actor, deps: Deps, reference: str = "") -> Reply:
-    """Approve or Reject on a rollback card: decided once, audited, the card replaced."""
-    approve = origin.action_id == ACTION_APPROVE
-    approval_id = origin.action_value or ""
-    if (
-        deps.approvals is None
-        or deps.cards is None
-        or deps.clusters is None
-        or deps.sync_runs is None
-        or deps.sync_tracker is None
-        or not APPROVAL_ID.match(approval_id)
-    ):
-        return Reply(text=":warning: This button no longer works. Ask for the rollback again.")
-    request = deps.approvals.get(approval_id)
-    try:
-        reply, outcome = rollback_verbs.decide(
-            approval_id=approval_id,
-            approve=approve,
-            actor=actor,
-            settings=deps.settings,
-            enforcer=deps.policy.current(),
-            clusters=deps.clusters,
-            approvals=deps.approvals,
-            cards=deps.cards,
-            runs=deps.sync_runs,
-            tracker=deps.sync_tracker,
-            now=deps.clock(),
-        )
-    except UpstreamError as exc:
-        log.error("approval %s failed upstream (ref %s): %s", approval_id, reference, exc)
-        reply, outcome = Reply(text=UPSTREAM_REPLY.format(where="Argo CD", reference=reference)), "error"
-    metrics.COMMANDS.labels(verb="approve" if approve else "reject", decision=outcome).inc()
-    deps.audit.record(
-        records.AuditEvent(
-            at=deps.clock(),
-            actor_id=actor.user_id,
-            actor_name=actor.name,
-            channel_id=origin.channel_id,
-            command="approve" if approve else "reject",
-            text=f"rollback request {approval_id}",
-            resource=rbac_policy.APPROVALS,
-            action=rbac_policy.ACTION_APPROVE,
-            object=approval_object(request) if request is not None else "",
-            decision=records.DECISION_DENY if outcome == "refused" else records.DECISION_ALLOW,
-            result=outcome,
-            detail=reply.text[:500],
-            reference=reference,
-        )
-    )
-    return reply
-
-
 def _error_reply(exc: UserError) -> Reply:
     text = str(exc)
     if isinstance(exc, CommandSyntaxError) and exc.usage and exc.usage not in text:
@@ -279,11 +199,11 @@ def _run_verb(
 ) -> Reply:
     slash = deps.settings.slack.command
     if isinstance(command, grammar.HelpCommand):
-        return help_reply(command, actor=actor, enforcer=enforcer, slash=slash)
+        return info_verbs.help_reply(command, actor=actor, enforcer=enforcer, slash=slash)
     if isinstance(command, grammar.WhoamiCommand):
-        return whoami_reply(actor=actor, enforcer=enforcer, settings=deps.settings)
+        return info_verbs.whoami_reply(actor=actor, enforcer=enforcer, settings=deps.settings)
     if isinstance(command, grammar.AuditCommand):
-        return audit_reply(command, deps=deps)
+        return info_verbs.audit_reply(command, audit=deps.audit)
     if isinstance(command, grammar.RunsCommand) and deps.runs is not None:
         return workflow_verbs.list_runs(command, actor=actor, enforcer=enforcer, runs=deps.runs)
     if deps.schedules is not None:
@@ -444,66 +364,3 @@ def _require_known_cluster(name: str | None, settings: Settings) -> None:
     if name is not None and settings.cluster(name) is None:
         known = ", ".join(f"`{c.name}`" for c in settings.clusters) or "none"
         raise UserError(f"There is no cluster `{name}`. Configured clusters: {known}.")
-
-
-def help_reply(command: grammar.HelpCommand, *, actor: Actor, enforcer: Enforcer, slash: str) -> Reply:
-    """`help` lists only what this person may run; `help VERB` explains one verb."""
-    if command.about:
-        text = catalog.help_for(command.about, command=slash)
-        permission = catalog.info_for(command.about).permission
-        if permission is not None and not enforcer.may_do_somewhere(
-            actor.subjects, resource=permission[0], action=permission[1]
-        ):
-            text += f"\n:lock: You do not have `{permission[0]}, {permission[1]}` yet: ask an admin."
-        return Reply(text=text, title=f"{slash} {command.about}")
-    allowed = enforcer.allowed_verbs(actor.subjects, catalog.verb_permissions())
-    return Reply(text=catalog.help_overview(allowed, command=slash), title=f"{slash} help")
-
-
-def whoami_reply(*, actor: Actor, enforcer: Enforcer, settings: Settings) -> Reply:
-    roles = enforcer.roles_for(actor.subjects)
-    sample = enforcer.allowed_sample(actor.subjects, limit=10)
-    lines = [f"You are *{actor.name}* (`{actor.user_id}`)."]
-    lines.append("Subjects: " + ", ".join(f"`{s}`" for s in actor.subjects))
-    lines.append("Roles: " + (", ".join(f"`{r}`" for r in roles) if roles else "_none_"))
-    if sample:
-        lines.append("You may, for example:")
-        lines.extend(f"• `{action}` {resource} on `{obj}`" for resource, action, obj in sample)
-    else:
-        lines.append("The policy grants you nothing yet: ask an admin for a role.")
-    bound = [c for c in settings.clusters if c.channels]
-    if bound:
-        lines.append(
-            "Channel-bound clusters: "
-            + "; ".join(f"`{c.name}` only in " + ", ".join(f"<#{ch}>" for ch in c.channels) for c in bound)
-        )
-    return Reply(text="\n".join(lines), title="whoami")
-
-
-def audit_reply(command: grammar.AuditCommand, *, deps: Deps) -> Reply:
-    limit = command.limit or 20
-    if command.user_name is not None:
-        wanted = command.user_name.lstrip("@").lower()
-        events = [e for e in deps.audit.recent(limit=500) if e.actor_name.lower() == wanted][:limit]
-    else:
-        events = deps.audit.recent(actor_id=command.user_id, limit=limit)
-    who = (
-        f" for {command.user_name or f'<@{command.user_id}>'}"
-        if (command.user_id or command.user_name)
-        else ""
-    )
-    if not events:
-        return Reply(text=f"No audit events{who} yet.", title="audit")
-    return Reply(text="\n".join(format_audit_lines(events)), title=f"audit: last {len(events)}{who}")
-
-
-def format_audit_lines(events: Sequence[records.AuditEvent]) -> list[str]:
-    lines = []
-    for event in events:
-        at = event.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-        what = f"`{event.command or '?'}`"
-        if event.object:
-            what += f" {event.resource} `{event.object}`"
-        outcome = event.decision if event.decision != records.DECISION_NONE else "-"
-        lines.append(f"{at} UTC <@{event.actor_id}> {what} {outcome} {event.result}".rstrip())
-    return lines

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from bot import metrics
-from bot.commands import handlers
+from bot.commands import buttons, handlers
 from bot.errors import BotError, UserError
 from bot.model import Actor, Origin, Reply, Surface, Visibility
 from bot.render.blocks import render_reply
@@ -104,7 +104,7 @@ class CommandWorker:
             if actor.is_bot:
                 return
             if origin.surface is Surface.BUTTON:
-                reply = handlers.handle_button(
+                reply = buttons.handle_button(
                     origin=origin, actor=actor, deps=self._deps, reference=reference
                 )
             else:
