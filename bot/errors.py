@@ -86,7 +86,11 @@ class KubeGone(KubeError):
 
 
 class SlackError(UpstreamError):
-    pass
+    """Slack refused or could not be reached; `transient` when trying again later may work (5xx, network)."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        self.transient = transient
+        super().__init__(message)
 
 
 class RateLimited(SlackError):

@@ -68,7 +68,7 @@ def _to_error(exc: SlackApiError, method: str) -> SlackError:
     if exc.response.status_code == 429:
         retry_after = float(exc.response.headers.get("Retry-After", "1") or 1)
         return RateLimited(f"Slack {method} rate limited", retry_after=retry_after)
-    return SlackError(f"Slack {method} failed: {code}")
+    return SlackError(f"Slack {method} failed: {code}", transient=exc.response.status_code >= 500)
 
 
 class Messenger:
@@ -93,7 +93,7 @@ class Messenger:
         except SlackApiError as exc:
             raise _to_error(exc, "chat.postMessage") from exc
         except SlackClientError as exc:
-            raise SlackError(f"Slack chat.postMessage failed: {type(exc).__name__}") from exc
+            raise SlackError(f"Slack chat.postMessage failed: {type(exc).__name__}", transient=True) from exc
         return str(response["ts"])
 
     def post_ephemeral(
@@ -116,7 +116,9 @@ class Messenger:
         except SlackApiError as exc:
             raise _to_error(exc, "chat.postEphemeral") from exc
         except SlackClientError as exc:
-            raise SlackError(f"Slack chat.postEphemeral failed: {type(exc).__name__}") from exc
+            raise SlackError(
+                f"Slack chat.postEphemeral failed: {type(exc).__name__}", transient=True
+            ) from exc
 
     def update(
         self, *, channel: str, ts: str, text: str, blocks: Sequence[dict[str, Any]] | None = None
@@ -126,7 +128,7 @@ class Messenger:
         except SlackApiError as exc:
             raise _to_error(exc, "chat.update") from exc
         except SlackClientError as exc:
-            raise SlackError(f"Slack chat.update failed: {type(exc).__name__}") from exc
+            raise SlackError(f"Slack chat.update failed: {type(exc).__name__}", transient=True) from exc
 
     def open_dm(self, *, user: str) -> str:
         try:

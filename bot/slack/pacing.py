@@ -11,8 +11,11 @@ worker thread that sends:
   most once per `update_interval` per message and at most `updates_per_minute` overall;
 - after a 429 (`RateLimited`, which the WebClient raises once its own Retry-After retries are spent)
   the same item waits out Retry-After and goes again, as often as needed: nothing is dropped and the
-  final content of a message always lands. Any other `SlackError` is logged and that one item is
-  dropped (its Future carries the error), so one bad message cannot block a channel.
+  final content of a message always lands. A transient `SlackError` (a 5xx, a dropped
+  connection) is tried again with a growing pause (1 s ... 60 s, `TRANSIENT_ATTEMPTS` times), so a
+  short Slack outage loses nothing either. Any other `SlackError` (`channel_not_found`,
+  `invalid_blocks`, ...) is logged and that one item is dropped (its Future carries the error), so
+  one bad message cannot block a channel.
 
 It leaves out persistence (a crash loses what is queued; the tracker re-renders from the database
 on restart) and the content itself. The clock and the pacing sleep are injectable for tests.
@@ -37,10 +40,16 @@ log = logging.getLogger(__name__)
 
 POST_INTERVAL = 1.0  # chat.postMessage: about one per second per channel
 UPDATE_INTERVAL = 1.2  # per message: a parent edited more often than this only flickers
+TRANSIENT_ATTEMPTS = 8  # a Slack outage of about four minutes is ridden out; longer ones drop
 UPDATES_PER_MINUTE = 45  # chat.update is Tier 3 (~50/min); keep a margin for other callers
 _WINDOW = 60.0
 _MAX_KEYS = 4096  # idempotency keys remembered for deduplicating posts
 Blocks = Sequence[dict[str, Any]]
+
+
+def _backoff(failures: int) -> float:
+    """Seconds before trying a message again after its `failures`-th transient failure: 1, 2, 4 ... 60."""
+    return float(min(2 ** (failures - 1), 60))
 
 
 class Sender(Protocol):
@@ -61,6 +70,7 @@ class _Post:
     thread_ts: str | None
     key: str | None
     future: Future[str] = field(default_factory=Future)
+    failures: int = 0
 
 
 @dataclass
@@ -70,6 +80,7 @@ class _Update:
     text: str
     blocks: Blocks | None
     futures: list[Future[None]] = field(default_factory=list)
+    failures: int = 0
 
 
 class PacedSender:
@@ -291,17 +302,31 @@ class PacedSender:
                 self._posts.setdefault(item.channel, deque()).appendleft(item)  # keeps the order
                 self._post_ready[item.channel] = self._clock() + max(exc.retry_after, self._post_interval)
             return
+        except SlackError as exc:
+            if exc.transient and item.failures < TRANSIENT_ATTEMPTS:
+                item.failures += 1
+                delay = _backoff(item.failures)
+                log.warning("chat.postMessage to %s failed (%s); again in %.0fs", item.channel, exc, delay)
+                with self._cond:
+                    self._posts.setdefault(item.channel, deque()).appendleft(item)  # keeps the order
+                    self._post_ready[item.channel] = self._clock() + delay
+                return
+            self._drop_post(item, exc)
+            return
         except Exception as exc:
-            self._log_drop("chat.postMessage", item.channel, exc)
-            with self._cond:
-                self._post_ready[item.channel] = self._clock() + self._post_interval
-                if item.key is not None and self._keys.get(item.key) is item.future:
-                    del self._keys[item.key]
-            item.future.set_exception(exc)
+            self._drop_post(item, exc)
             return
         with self._cond:
             self._post_ready[item.channel] = self._clock() + self._post_interval
         item.future.set_result(ts)
+
+    def _drop_post(self, item: _Post, exc: Exception) -> None:
+        self._log_drop("chat.postMessage", item.channel, exc)
+        with self._cond:
+            self._post_ready[item.channel] = self._clock() + self._post_interval
+            if item.key is not None and self._keys.get(item.key) is item.future:
+                del self._keys[item.key]
+        item.future.set_exception(exc)
 
     def _send_update(self, item: _Update) -> None:
         message = (item.channel, item.ts)
@@ -320,17 +345,35 @@ class PacedSender:
                 # chat.update is limited per workspace, so every message waits, not just this one.
                 self._update_pause_until = self._clock() + exc.retry_after
             return
+        except SlackError as exc:
+            if exc.transient and item.failures < TRANSIENT_ATTEMPTS:
+                item.failures += 1
+                delay = _backoff(item.failures)
+                log.warning("chat.update of %s failed (%s); again in %.0fs", item.channel, exc, delay)
+                with self._cond:
+                    newer = self._updates.get(message)
+                    if newer is not None:  # newer content came meanwhile: it goes instead, for both
+                        newer.futures[:0] = item.futures
+                    else:
+                        self._updates[message] = item
+                    self._update_ready[message] = self._clock() + delay
+                return
+            self._drop_update(item, exc)
+            return
         except Exception as exc:
-            self._log_drop("chat.update", item.channel, exc)
-            with self._cond:
-                self._update_ready[message] = self._clock() + self._update_interval
-            for future in item.futures:
-                future.set_exception(exc)
+            self._drop_update(item, exc)
             return
         with self._cond:
             self._update_ready[message] = self._clock() + self._update_interval
         for future in item.futures:
             future.set_result(None)
+
+    def _drop_update(self, item: _Update, exc: Exception) -> None:
+        self._log_drop("chat.update", item.channel, exc)
+        with self._cond:
+            self._update_ready[(item.channel, item.ts)] = self._clock() + self._update_interval
+        for future in item.futures:
+            future.set_exception(exc)
 
     def _pending_locked(self) -> int:
         return sum(len(queue) for queue in self._posts.values()) + len(self._updates)

@@ -135,6 +135,22 @@ def test_the_final_update_lands_through_more_429s_than_the_client_retries(world:
     assert statuses == [429] * 6 + [200]
 
 
+def test_the_final_update_and_a_reply_ride_out_a_short_slack_outage(world: World) -> None:
+    sender = world.sender()
+    ts = sender.post(channel=OPS, text="running").result(timeout=10)
+    # more 500s than the client's own retries: the sender waits and tries again, nothing is dropped
+    world.driver.fail_next("chat.update", status=500, error="internal_error", count=4)
+    world.driver.fail_next("chat.postMessage", status=503, error="service_unavailable", count=4)
+    final = sender.update(channel=OPS, ts=ts, text="failed after 2m 03s")
+    reply = sender.post(channel=OPS, text="summary", thread_ts=ts)
+
+    assert final.result(timeout=30) is None
+    assert reply.result(timeout=30)
+    assert [m["text"] for m in world.driver.messages(OPS)] == ["failed after 2m 03s"]
+    assert [m["text"] for m in world.driver.replies(OPS, ts)] == ["failed after 2m 03s", "summary"]
+    assert 500 in [c["status"] for c in world.driver.calls("chat.update")]
+
+
 def test_thread_replies_stay_in_order_through_rate_limits(world: World) -> None:
     # A client that does not retry 429s itself, and a faster pace than Slack allows: the
     # stand-in's own limit (burst 5, then 1/s) answers 429 and the sender has to wait and resend.
