@@ -34,8 +34,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -43,12 +42,11 @@ from typing import Any, Protocol
 from bot.errors import BotError
 from bot.render import apps as render_apps
 from bot.store.records import RUN_ROLLBACK, RUN_SYNC, Run
-from bot.tracking import sync_progress
+from bot.tracking import sync_progress, tracker
 
 log = logging.getLogger(__name__)
 
 RUN_INFO_NAME = "chatops-run"
-PARENT_TIMEOUT = 60.0
 SYNC_KINDS = frozenset({RUN_SYNC, RUN_ROLLBACK})
 DESTINATION_PARAMETER = "destination"
 _DONE_MEMORY = 10_000
@@ -56,41 +54,10 @@ _DONE_MEMORY = 10_000
 AppKey = tuple[str, str, str]  # (host cluster, namespace, app name)
 
 
-class RunStore(Protocol):
-    def get(self, run_id: str) -> Run | None: ...
-
-    def update_progress(
-        self,
-        run_id: str,
-        *,
-        now: datetime,
-        phase: str = ...,
-        progress: str = ...,
-        message: str = ...,
-        finished_at: datetime | None = ...,
-    ) -> Run: ...
-
-    def set_parent(self, run_id: str, *, parent_ts: str, now: datetime) -> bool: ...
-
-    def mark_final_posted(self, run_id: str, *, now: datetime) -> bool: ...
+class RunStore(tracker.RunStore, Protocol):
+    """The workflow tracker's store, plus the unfinished runs a new leader resumes."""
 
     def unfinished(self) -> list[Run]: ...
-
-
-class Sender(Protocol):
-    def post(
-        self,
-        *,
-        channel: str,
-        text: str,
-        blocks: Sequence[dict[str, Any]] | None = None,
-        thread_ts: str | None = None,
-        key: str | None = None,
-    ) -> Future[str]: ...
-
-    def update(
-        self, *, channel: str, ts: str, text: str, blocks: Sequence[dict[str, Any]] | None = None
-    ) -> Future[None]: ...
 
 
 def operation_info(run_id: str) -> tuple[tuple[str, str], ...]:
@@ -138,7 +105,7 @@ class SyncTracker:
         self,
         *,
         runs: RunStore,
-        sender: Sender,
+        sender: tracker.Sender,
         ui_urls: Mapping[str, str | None] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -170,7 +137,7 @@ class SyncTracker:
                 )
                 ts = self._sender.post(
                     channel=current.channel_id, text=text, blocks=blocks, key=f"parent:{current.id}"
-                ).result(timeout=PARENT_TIMEOUT)
+                ).result(timeout=tracker.PARENT_TIMEOUT)
                 self._runs.set_parent(current.id, parent_ts=ts, now=self._clock())
                 current = self._runs.get(run.id) or current
             early = self._early.pop(run.id, None)
