@@ -31,8 +31,8 @@ class Clusters(Protocol):
     def api_client(self, name: str) -> Any: ...
 
 
-class RunBook(Protocol):
-    def get(self, run_id: str) -> records.Run | None: ...
+class RunWriter(Protocol):
+    """What recording and submitting a run needs."""
 
     def create(
         self,
@@ -58,6 +58,10 @@ class RunBook(Protocol):
         name: str | None = ...,
         k8s_uid: str | None = ...,
     ) -> records.Run: ...
+
+
+class RunBook(RunWriter, Protocol):
+    def get(self, run_id: str) -> records.Run | None: ...
 
     def recent(
         self,
@@ -174,6 +178,57 @@ def run_template(
     )
 
 
+def submit_tracked(
+    *,
+    api: Any,
+    runs: RunWriter,
+    tracker: RunTracker,
+    template: str,
+    values: Mapping[str, str],
+    cluster: str,
+    namespace: str,
+    requester_id: str,
+    requester_name: str,
+    requested_by: str,
+    channel_id: str,
+    now: datetime,
+) -> records.Run:
+    """Record a run, submit its Workflow and start following it; the one path for `run`,
+    `retry` and scheduled runs.
+
+    The run row comes first, so a crash mid-submit leaves a trace; a refused submission
+    marks it Error before the error goes on.
+    """
+    run = runs.create(
+        kind=records.RUN_WORKFLOW,
+        cluster=cluster,
+        namespace=namespace,
+        requester_id=requester_id,
+        requester_name=requester_name,
+        channel_id=channel_id,
+        now=now,
+        template=template,
+        parameters=dict(values),
+    )
+    try:
+        ref = workflows.submit_workflow(
+            api,
+            namespace=namespace,
+            template=template,
+            parameters=values,
+            labels={workflows.LABEL_RUN_ID: run.id, workflows.LABEL_REQUESTER: requester_id},
+            annotations={
+                workflows.ANNOTATION_REQUESTED_BY: requested_by,
+                workflows.ANNOTATION_CHANNEL: channel_id,
+            },
+        )
+    except Exception:
+        runs.update_progress(run.id, now=now, phase="Error", message="the cluster refused the submission")
+        raise
+    run = runs.update_progress(run.id, now=now, name=ref.name, k8s_uid=ref.uid)
+    return tracker.start_run(run)
+
+
 def _submit(
     *,
     template: str,
@@ -187,36 +242,22 @@ def _submit(
     tracker: RunTracker,
     now: datetime,
 ) -> Reply:
-    run = runs.create(
-        kind=records.RUN_WORKFLOW,
+    run = submit_tracked(
+        api=api,
+        runs=runs,
+        tracker=tracker,
+        template=template,
+        values=values,
         cluster=cluster,
         namespace=namespace,
         requester_id=actor.user_id,
         requester_name=actor.name,
+        requested_by=actor.email or actor.name,
         channel_id=origin.channel_id,
         now=now,
-        template=template,
-        parameters=dict(values),
     )
-    try:
-        ref = workflows.submit_workflow(
-            api,
-            namespace=namespace,
-            template=template,
-            parameters=values,
-            labels={workflows.LABEL_RUN_ID: run.id, workflows.LABEL_REQUESTER: actor.user_id},
-            annotations={
-                workflows.ANNOTATION_REQUESTED_BY: actor.email or actor.name,
-                workflows.ANNOTATION_CHANNEL: origin.channel_id,
-            },
-        )
-    except Exception:
-        runs.update_progress(run.id, now=now, phase="Error", message="the cluster refused the submission")
-        raise
-    run = runs.update_progress(run.id, now=now, name=ref.name, k8s_uid=ref.uid)
-    tracker.start_run(run)
     return Reply(
-        text=f":rocket: Submitted `{ref.name}` from `{template}` on `{cluster}/{namespace}`. "
+        text=f":rocket: Submitted `{run.name}` from `{template}` on `{cluster}/{namespace}`. "
         "Its progress follows in the channel thread."
     )
 

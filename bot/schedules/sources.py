@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from bot.argo import cd, workflows
 from bot.argo.parameters import check_parameters
+from bot.commands import workflow_verbs
 from bot.errors import KubeNotFound, PermanentError, UpstreamError
 from bot.schedules import reports
 from bot.schedules.jobs import ScheduleSpec
@@ -60,33 +61,8 @@ class Clusters(Protocol):
     def api_client(self, name: str) -> Any: ...
 
 
-class RunStore(Protocol):
-    """The run rows (`RunRepo` fits)."""
-
-    def create(
-        self,
-        *,
-        kind: str,
-        cluster: str,
-        namespace: str,
-        requester_id: str,
-        channel_id: str,
-        now: datetime,
-        requester_name: str = "",
-        template: str | None = None,
-        parameters: Mapping[str, Any] | None = None,
-    ) -> records.Run: ...
-
-    def update_progress(
-        self,
-        run_id: str,
-        *,
-        now: datetime,
-        phase: str = ...,
-        message: str = ...,
-        name: str | None = ...,
-        k8s_uid: str | None = ...,
-    ) -> records.Run: ...
+class RunStore(workflow_verbs.RunWriter, Protocol):
+    """The run rows (`RunRepo` fits): written like any run, read back for digests."""
 
     def recent(
         self,
@@ -239,38 +215,21 @@ class BotReportSources:
         api = self._clusters.api_client(spec.name)
         template = workflows.get_template(api, namespace=namespace, name=schedule.template)
         values = check_parameters(template.params, tuple(schedule.parameters.items()))
-        now = self._clock()
-        run = self._runs.create(
-            kind=records.RUN_WORKFLOW,
+        run = workflow_verbs.submit_tracked(
+            api=api,
+            runs=self._runs,
+            tracker=self._tracker,
+            template=template.name,
+            values=values,
             cluster=spec.name,
             namespace=namespace,
             requester_id=SCHEDULER_ID,
             requester_name=f"schedule {schedule.name}",
+            requested_by=f"schedule {schedule.name}",
             channel_id=schedule.channel,
-            now=now,
-            template=template.name,
-            parameters=values,
+            now=self._clock(),
         )
-        try:
-            ref = workflows.submit_workflow(
-                api,
-                namespace=namespace,
-                template=template.name,
-                parameters=values,
-                labels={workflows.LABEL_RUN_ID: run.id, workflows.LABEL_REQUESTER: SCHEDULER_ID},
-                annotations={
-                    workflows.ANNOTATION_REQUESTED_BY: f"schedule {schedule.name}",
-                    workflows.ANNOTATION_CHANNEL: schedule.channel,
-                },
-            )
-        except Exception:
-            self._runs.update_progress(
-                run.id, now=now, phase="Error", message="the cluster refused the submission"
-            )
-            raise
-        run = self._runs.update_progress(run.id, now=now, name=ref.name, k8s_uid=ref.uid)
-        self._tracker.start_run(run)
-        return ref.name
+        return run.name or ""
 
     # -- pieces ----------------------------------------------------------------------------
 

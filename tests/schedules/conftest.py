@@ -8,12 +8,12 @@ test fails if a scheduler or worker thread outlives it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from schedules_fakes import CONFIG_SCHEDULES, NOW, RecordingSender, ScriptedSources
+from schedules_fakes import CONFIG_SCHEDULES, NOW, RecordingSender, ScriptedSources, ServiceFactory
 
 from bot.schedules.jobs import ScheduleService
 from bot.store import db
@@ -47,9 +47,6 @@ def sender() -> RecordingSender:
 @pytest.fixture
 def sources() -> ScriptedSources:
     return ScriptedSources()
-
-
-ServiceFactory = Callable[..., ScheduleService]
 
 
 @pytest.fixture

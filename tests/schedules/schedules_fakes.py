@@ -7,7 +7,7 @@ Protocols; `make_run` and `make_approval` build store records as the repositorie
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.config import ScheduleSettings
 from bot.schedules import reports
-from bot.schedules.jobs import ScheduleSpec
+from bot.schedules.jobs import ScheduleService, ScheduleSpec
 from bot.store import records
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -148,3 +148,7 @@ def make_approval(index: int, *, expires_in: timedelta) -> records.Approval:
         run_id=None,
         version=1,
     )
+
+
+# What the `make_service` fixture returns: builds a ScheduleService with the fakes above.
+ServiceFactory = Callable[..., ScheduleService]

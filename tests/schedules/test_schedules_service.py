@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -11,7 +10,7 @@ import pytest
 from apscheduler.job import Job
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
-from schedules_fakes import CONFIG_SCHEDULES, NOW, RecordingSender, ScriptedSources, make_run
+from schedules_fakes import CONFIG_SCHEDULES, NOW, RecordingSender, ScriptedSources, ServiceFactory, make_run
 from sqlalchemy import text
 
 from bot.config import ScheduleSettings
@@ -21,7 +20,6 @@ from bot.schedules import cron, jobs, reports
 from bot.store import db
 from bot.store.repos import ScheduleRepo
 
-ServiceFactory = Callable[..., jobs.ScheduleService]
 PARIS = ZoneInfo("Europe/Paris")
 NEW_YORK = ZoneInfo("America/New_York")
 

@@ -12,9 +12,8 @@ from datetime import timedelta
 from typing import Any, cast
 
 import pytest
-from conftest import ServiceFactory
 from kubernetes import client
-from schedules_fakes import NOW, RecordingSender
+from schedules_fakes import NOW, RecordingSender, ServiceFactory
 from sources_world import (
     TOKEN,
     RecordingTracker,

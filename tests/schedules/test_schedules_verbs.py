@@ -7,8 +7,7 @@ an added schedule posting in the channel where it was typed, and refusals that s
 from __future__ import annotations
 
 import pytest
-from conftest import ServiceFactory
-from schedules_fakes import RecordingSender
+from schedules_fakes import RecordingSender, ServiceFactory
 
 from bot.commands import grammar, schedule_verbs
 from bot.errors import UserError
