@@ -132,3 +132,53 @@ class Schedule:
     created_by: str
     created_at: datetime
     parameters: dict[str, Any] = field(default_factory=dict)
+
+
+OUTBOX_POST = "post"
+OUTBOX_UPDATE = "update"
+OUTBOX_PENDING = "pending"
+OUTBOX_SENDING = "sending"
+OUTBOX_DELIVERED = "delivered"
+OUTBOX_FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """A Slack message to enqueue: a post (`thread_key`/`thread_ts` for a reply) or an edit
+    (`target_key`/`target_ts` name the message). Lower `priority` goes first."""
+
+    key: str
+    method: str
+    channel_id: str
+    text: str
+    blocks: list[dict[str, Any]] | None = None
+    thread_key: str | None = None
+    thread_ts: str | None = None
+    target_key: str | None = None
+    target_ts: str | None = None
+    priority: int = 30
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """A stored outbox row. For a due row, `thread_ts`/`target_ts` are resolved from the keys."""
+
+    id: int
+    key: str
+    method: str
+    channel_id: str
+    text: str
+    blocks: list[dict[str, Any]] | None
+    thread_key: str | None
+    thread_ts: str | None
+    target_key: str | None
+    target_ts: str | None
+    priority: int
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str
+    ts: str | None
+    created_at: datetime
+    run_id: str | None

@@ -11,13 +11,13 @@ Used by the command handlers, the tracker, the approval service and the schedule
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
-from datetime import datetime
+from collections.abc import Callable, Collection, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy import CursorResult, delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.expression import Executable
 
 from bot.errors import StorageError
@@ -26,8 +26,16 @@ from bot.store.records import (
     APPROVAL_EXPIRED,
     APPROVAL_PENDING,
     APPROVAL_STATUSES,
+    OUTBOX_DELIVERED,
+    OUTBOX_FAILED,
+    OUTBOX_PENDING,
+    OUTBOX_POST,
+    OUTBOX_SENDING,
+    OUTBOX_UPDATE,
     Approval,
     AuditEvent,
+    OutboxEntry,
+    OutboxMessage,
     Run,
     Schedule,
 )
@@ -36,6 +44,7 @@ from bot.store.tables import (
     SHORT_MAX,
     ApprovalRow,
     AuditEventRow,
+    OutboxRow,
     ProcessedEventRow,
     RunRow,
     ScheduleRow,
@@ -159,6 +168,88 @@ def _to_schedule(row: ScheduleRow) -> Schedule:
         created_by=row.created_by,
         created_at=row.created_at,
     )
+
+
+PARENT_KEY_PREFIX = "parent:"
+KEY_MAX = 255
+
+
+def _to_outbox(
+    row: OutboxRow, *, thread_ts: str | None = None, target_ts: str | None = None
+) -> OutboxMessage:
+    return OutboxMessage(
+        id=row.id,
+        key=row.key,
+        method=row.method,
+        channel_id=row.channel_id,
+        text=row.text,
+        blocks=list(row.blocks) if row.blocks is not None else None,
+        thread_key=row.thread_key,
+        thread_ts=row.thread_ts or thread_ts,
+        target_key=row.target_key,
+        target_ts=row.target_ts or target_ts,
+        priority=row.priority,
+        status=row.status,
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        last_error=row.last_error,
+        ts=row.ts,
+        created_at=row.created_at,
+        run_id=row.run_id,
+    )
+
+
+def _check_key(key: str | None) -> None:
+    if key is not None and (not key or len(key) > KEY_MAX):
+        raise ValueError(f"an outbox key must have 1 to {KEY_MAX} characters, got {len(key)}")
+
+
+def _enqueue(session: Session, entry: OutboxEntry, *, now: datetime) -> bool:
+    """Add `entry` in the caller's transaction; True when something was written.
+
+    A post whose key exists already is left alone (idempotent). An edit replaces any edit
+    stored under its key, whatever its state, with a new row (new id, so it sorts after what
+    was enqueued before it): only the newest content of a message is sent.
+    """
+    for key in (entry.key, entry.thread_key, entry.target_key):
+        _check_key(key)
+    if entry.method == OUTBOX_POST:
+        if entry.target_key is not None or entry.target_ts is not None:
+            raise ValueError("a post has no target; use an edit")
+        if session.scalars(select(OutboxRow.id).where(OutboxRow.key == entry.key)).first() is not None:
+            return False
+    elif entry.method == OUTBOX_UPDATE:
+        if entry.target_key is None and entry.target_ts is None:
+            raise ValueError("an edit needs target_key or target_ts")
+        session.execute(
+            delete(OutboxRow).where(OutboxRow.key == entry.key, OutboxRow.method == OUTBOX_UPDATE)
+        )
+    else:
+        raise ValueError(f"unknown outbox method {entry.method!r}")
+    session.add(
+        OutboxRow(
+            key=entry.key,
+            method=entry.method,
+            channel_id=entry.channel_id,
+            text=entry.text,
+            blocks=[dict(block) for block in entry.blocks] if entry.blocks else None,
+            thread_key=entry.thread_key,
+            thread_ts=entry.thread_ts,
+            target_key=entry.target_key,
+            target_ts=entry.target_ts,
+            priority=int(entry.priority),
+            status=OUTBOX_PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            last_error="",
+            ts=None,
+            created_at=now,
+            updated_at=now,
+            run_id=entry.run_id,
+        )
+    )
+    session.flush()
+    return True
 
 
 class AuditRepo:
@@ -333,6 +424,56 @@ class RunRepo:
         )
         with self._db.session() as session:
             return _affected(session, statement) == 1
+
+    def advance(
+        self,
+        run_id: str,
+        *,
+        now: datetime,
+        phase: str = UNCHANGED,
+        progress: str = UNCHANGED,
+        message: str = UNCHANGED,
+        finished_at: datetime | None = UNCHANGED,
+        messages: Sequence[OutboxEntry] = (),
+        final: bool = False,
+    ) -> Run | None:
+        """Store a run's new state and enqueue its Slack messages in ONE transaction.
+
+        With `final`, the "final enqueued" flag (`final_posted`) is flipped in the same
+        transaction, conditionally: when it was set already (another replica or an earlier life
+        finished the run) nothing at all is written and None is returned. So the final state,
+        the summary and the flag land together or not at all.
+
+        Raises:
+            StorageError: no such run, or the database failed (nothing was written).
+        """
+        values: dict[str, Any] = {"updated_at": now}
+        for key, value in (("phase", phase), ("progress", progress), ("finished_at", finished_at)):
+            if value is not UNCHANGED:
+                values[key] = value
+        if message is not UNCHANGED:
+            values["message"] = _clip(message, MESSAGE_MAX)
+        with self._db.session() as session:
+            if final:
+                flipped = _affected(
+                    session,
+                    update(RunRow)
+                    .where(RunRow.id == run_id, RunRow.final_posted.is_(False))
+                    .values(final_posted=True),
+                )
+                if flipped != 1:
+                    if session.get(RunRow, run_id) is None:
+                        raise StorageError(f"no run with id {run_id!r}")
+                    return None
+            row = session.get(RunRow, run_id)
+            if row is None:
+                raise StorageError(f"no run with id {run_id!r}")
+            for key, value in values.items():
+                setattr(row, key, value)
+            for entry in messages:
+                _enqueue(session, entry, now=now)
+            session.flush()
+            return _to_run(row)
 
     def unfinished(self) -> list[Run]:
         """Runs whose final message is not posted yet: what a new leader must keep tracking."""
@@ -576,3 +717,181 @@ class ScheduleRepo:
         statement = delete(ScheduleRow).where(ScheduleRow.name == name)
         with self._db.session() as session:
             return _affected(session, statement) == 1
+
+
+class OutboxRepo:
+    """The Slack messages to deliver: enqueued by any replica, delivered by the leader.
+
+    Every state change the deliverer makes is conditional on the row's status, so a row is
+    marked delivered once, and a replaced edit (a new row) is never mistaken for the old one.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def enqueue(self, entry: OutboxEntry, *, now: datetime) -> bool:
+        """Store one message; False for a post whose key was already enqueued (a no-op)."""
+        try:
+            with self._db.session() as session:
+                return _enqueue(session, entry, now=now)
+        except StorageError as exc:
+            if isinstance(exc.__cause__, IntegrityError) and entry.method == OUTBOX_POST:
+                return False  # another replica enqueued the same key at the same moment
+            raise
+
+    def get(self, key: str) -> OutboxMessage | None:
+        with self._db.session() as session:
+            row = session.scalars(select(OutboxRow).where(OutboxRow.key == key)).first()
+            return _to_outbox(row) if row is not None else None
+
+    def delivered_ts(self, key: str) -> str | None:
+        """The ts Slack gave the post enqueued under `key`, once it is delivered."""
+        query = select(OutboxRow.ts).where(OutboxRow.key == key, OutboxRow.status == OUTBOX_DELIVERED)
+        with self._db.session() as session:
+            return session.scalars(query).first()
+
+    def due(self, *, now: datetime, limit: int = 100, exclude: Collection[int] = ()) -> list[OutboxMessage]:
+        """Rows to send now, by priority then age, with their thread/target ts resolved.
+
+        A row is due when it is pending (or `sending` from an earlier life: `exclude` holds the
+        rows this process is sending), its next attempt time has come, the message it replies
+        to or edits is delivered, and no older post of the same thread is still undelivered
+        (replies keep their order; an edit of a parent waits for the replies queued before it).
+        """
+        thread = aliased(OutboxRow)
+        target = aliased(OutboxRow)
+        earlier = aliased(OutboxRow)
+        anchor = func.coalesce(OutboxRow.thread_key, OutboxRow.target_key)
+        blocked = (
+            exists()
+            .where(
+                earlier.method == OUTBOX_POST,
+                earlier.thread_key == anchor,
+                earlier.status.in_((OUTBOX_PENDING, OUTBOX_SENDING)),
+                earlier.id < OutboxRow.id,
+            )
+            .correlate(OutboxRow)
+        )
+        query = (
+            select(OutboxRow, thread.ts, target.ts)
+            .outerjoin(thread, thread.key == OutboxRow.thread_key)
+            .outerjoin(target, target.key == OutboxRow.target_key)
+            .where(
+                OutboxRow.status.in_((OUTBOX_PENDING, OUTBOX_SENDING)),
+                OutboxRow.next_attempt_at <= now,
+                or_(OutboxRow.thread_key.is_(None), thread.status == OUTBOX_DELIVERED),
+                or_(OutboxRow.target_key.is_(None), target.status == OUTBOX_DELIVERED),
+                ~blocked,
+            )
+            .order_by(OutboxRow.priority, OutboxRow.id)
+            .limit(_limit(limit))
+        )
+        if exclude:
+            query = query.where(OutboxRow.id.not_in(list(exclude)))
+        with self._db.session() as session:
+            return [
+                _to_outbox(row, thread_ts=thread_ts, target_ts=target_ts)
+                for row, thread_ts, target_ts in session.execute(query)
+            ]
+
+    def next_due_at(self) -> datetime | None:
+        """When the earliest waiting row may be tried (None: nothing waits)."""
+        query = select(func.min(OutboxRow.next_attempt_at)).where(
+            OutboxRow.status.in_((OUTBOX_PENDING, OUTBOX_SENDING))
+        )
+        with self._db.session() as session:
+            return session.scalars(query).first()
+
+    def claim(self, row_id: int, *, status: str, now: datetime) -> bool:
+        """Mark the row `sending` (one more attempt) if it is still in `status`; True if so.
+
+        Written BEFORE a post goes to Slack: a row found `sending` later (after a crash) may
+        have reached Slack, so it is looked up before being posted again.
+        """
+        statement = (
+            update(OutboxRow)
+            .where(OutboxRow.id == row_id, OutboxRow.status == status)
+            .values(status=OUTBOX_SENDING, attempts=OutboxRow.attempts + 1, updated_at=now)
+        )
+        with self._db.session() as session:
+            return _affected(session, statement) == 1
+
+    def mark_delivered(self, row_id: int, *, ts: str | None, now: datetime) -> bool:
+        """Slack confirmed the row; a `parent:<run_id>` post also sets the run's `parent_ts`, atomically."""
+        with self._db.session() as session:
+            row = session.get(OutboxRow, row_id)
+            if row is None or row.status != OUTBOX_SENDING:
+                return False
+            changed = _affected(
+                session,
+                update(OutboxRow)
+                .where(OutboxRow.id == row_id, OutboxRow.status == OUTBOX_SENDING)
+                .values(status=OUTBOX_DELIVERED, ts=ts, last_error="", updated_at=now),
+            )
+            if changed != 1:
+                return False
+            if row.method == OUTBOX_POST and ts and row.key.startswith(PARENT_KEY_PREFIX):
+                run_id = row.run_id or row.key.removeprefix(PARENT_KEY_PREFIX)
+                session.execute(
+                    update(RunRow)
+                    .where(RunRow.id == run_id, RunRow.parent_ts.is_(None))
+                    .values(parent_ts=ts, updated_at=now)
+                )
+            return True
+
+    def retry_later(self, row_id: int, *, status: str, error: str, at: datetime, now: datetime) -> bool:
+        """Put a `sending` row back for another attempt at `at` (`status`: pending, or sending
+        when the outcome of the last post is unknown and must be looked up first)."""
+        statement = (
+            update(OutboxRow)
+            .where(OutboxRow.id == row_id, OutboxRow.status == OUTBOX_SENDING)
+            .values(status=status, last_error=_clip(error, SHORT_MAX), next_attempt_at=at, updated_at=now)
+        )
+        with self._db.session() as session:
+            return _affected(session, statement) == 1
+
+    def mark_failed(self, row_id: int, *, error: str, now: datetime) -> int:
+        """Give up on a row Slack refused for good, and on the rows that wait for it; how many."""
+        with self._db.session() as session:
+            row = session.get(OutboxRow, row_id)
+            if row is None or row.status in (OUTBOX_DELIVERED, OUTBOX_FAILED):
+                return 0
+            row.status = OUTBOX_FAILED
+            row.last_error = _clip(error, SHORT_MAX)
+            row.updated_at = now
+            failed = 1
+            keys = [row.key]
+            while keys:  # what replies to or edits a failed message cannot be sent either
+                waiting = list(
+                    session.scalars(
+                        select(OutboxRow).where(
+                            or_(OutboxRow.thread_key.in_(keys), OutboxRow.target_key.in_(keys)),
+                            OutboxRow.status == OUTBOX_PENDING,
+                        )
+                    )
+                )
+                keys = []
+                for child in waiting:
+                    child.status = OUTBOX_FAILED
+                    child.last_error = _clip(f"waits on {row.key}, which failed", SHORT_MAX)
+                    child.updated_at = now
+                    keys.append(child.key)
+                    failed += 1
+            return failed
+
+    def backlog(self) -> tuple[int, datetime | None]:
+        """Rows not delivered yet (pending or sending), and when the oldest was enqueued."""
+        query = select(func.count(OutboxRow.id), func.min(OutboxRow.created_at)).where(
+            OutboxRow.status.in_((OUTBOX_PENDING, OUTBOX_SENDING))
+        )
+        with self._db.session() as session:
+            count, oldest = session.execute(query).one()
+        if oldest is not None and oldest.tzinfo is None:  # min() bypasses the column type on SQLite
+            oldest = oldest.replace(tzinfo=UTC)
+        return int(count), oldest
+
+    def for_run(self, run_id: str) -> list[OutboxMessage]:
+        """A run's rows, oldest first (tests and diagnostics)."""
+        query = select(OutboxRow).where(OutboxRow.run_id == run_id).order_by(OutboxRow.id)
+        with self._db.session() as session:
+            return [_to_outbox(row) for row in session.scalars(query)]

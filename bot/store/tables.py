@@ -132,6 +132,43 @@ class ProcessedEventRow(Base):
     seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
+class OutboxRow(Base):
+    """One Slack message (a post or an edit) to deliver, kept until Slack confirmed it.
+
+    `key` is unique (255 characters: utf8mb4 fits MySQL's 3072-byte index limit). A post's
+    `thread_key`/an edit's `target_key` name the row whose delivered `ts` it needs; such a row
+    is not due before that one is delivered. `ts` is what Slack answered for a delivered post.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("key", name="uq_outbox_key"),
+        Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_outbox_thread_key", "thread_key"),
+        Index("ix_outbox_run_id", "run_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(255))
+    method: Mapped[str] = mapped_column(String(8))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text, default="")
+    blocks: Mapped[list[Any] | None] = mapped_column(JsonText(), nullable=True)
+    thread_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    thread_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    target_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    target_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    priority: Mapped[int] = mapped_column(Integer, default=30)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_error: Mapped[str] = mapped_column(String(SHORT_MAX), default="")
+    ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    run_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+
+
 class ScheduleRow(Base):
     """A scheduled notification post added from Slack (`schedule add`)."""
 
