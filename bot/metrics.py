@@ -20,3 +20,7 @@ WATCH_RESTARTS = Counter(
     "chatops_watch_restarts_total", "Kubernetes watch restarts, by cluster and reason", ["cluster", "reason"]
 )
 WORK_QUEUE = Gauge("chatops_work_queue", "Commands accepted and waiting for a worker")
+OUTBOX_BACKLOG = Gauge("chatops_outbox_backlog", "Slack messages in the outbox not delivered yet")
+OUTBOX_OLDEST_SECONDS = Gauge(
+    "chatops_outbox_oldest_seconds", "Age of the oldest Slack message in the outbox not delivered yet"
+)

@@ -10,7 +10,7 @@ besides the bolt transport.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from slack_sdk import WebClient
@@ -84,11 +84,16 @@ class Messenger:
         text: str,
         blocks: Sequence[dict[str, Any]] | None = None,
         thread_ts: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> str:
-        """Post a message and return its ts."""
+        """Post a message and return its ts; `metadata` is Slack message metadata."""
         try:
             response = self.client.chat_postMessage(
-                channel=channel, text=text, blocks=list(blocks) if blocks else None, thread_ts=thread_ts
+                channel=channel,
+                text=text,
+                blocks=list(blocks) if blocks else None,
+                thread_ts=thread_ts,
+                metadata=dict(metadata) if metadata else None,
             )
         except SlackApiError as exc:
             raise _to_error(exc, "chat.postMessage") from exc
@@ -129,6 +134,42 @@ class Messenger:
             raise _to_error(exc, "chat.update") from exc
         except SlackClientError as exc:
             raise SlackError(f"Slack chat.update failed: {type(exc).__name__}", transient=True) from exc
+
+    def find_by_metadata(
+        self,
+        *,
+        channel: str,
+        event_type: str,
+        match: Mapping[str, Any],
+        thread_ts: str | None = None,
+        oldest: str | None = None,
+        limit: int = 200,
+    ) -> str | None:
+        """The ts of the newest message of ours whose metadata has `event_type` and a payload
+        containing `match`, or None. Looks at the channel (`conversations.history`) or, for a
+        reply, the thread (`conversations.replies`), from `oldest` on, one page of `limit`.
+        """
+        method = "conversations.replies" if thread_ts else "conversations.history"
+        try:
+            if thread_ts:
+                response = self.client.conversations_replies(
+                    channel=channel, ts=thread_ts, oldest=oldest, limit=limit, include_all_metadata=True
+                )
+            else:
+                response = self.client.conversations_history(
+                    channel=channel, oldest=oldest, limit=limit, include_all_metadata=True
+                )
+        except SlackApiError as exc:
+            raise _to_error(exc, method) from exc
+        except SlackClientError as exc:
+            raise SlackError(f"Slack {method} failed: {type(exc).__name__}", transient=True) from exc
+        found: list[str] = []
+        for message in response.get("messages") or []:
+            meta = message.get("metadata") or {}
+            payload = meta.get("event_payload") or {}
+            if meta.get("event_type") == event_type and all(payload.get(k) == v for k, v in match.items()):
+                found.append(str(message["ts"]))
+        return max(found, key=float) if found else None
 
     def open_dm(self, *, user: str) -> str:
         try:

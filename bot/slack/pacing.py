@@ -13,13 +13,16 @@ worker thread that sends:
   the same item waits out Retry-After and goes again, as often as needed: nothing is dropped and the
   final content of a message always lands. A transient `SlackError` (a 5xx, a dropped
   connection) is tried again with a growing pause (1 s ... 60 s, `TRANSIENT_ATTEMPTS` times), so a
-  short Slack outage loses nothing either. Any other `SlackError` (`channel_not_found`,
+  short Slack outage loses nothing either; an item queued with `retry_transient=False` (outbox
+  traffic, which retries durably itself, however long Slack is down) fails its Future at the first
+  transient error instead. Any other `SlackError` (`channel_not_found`,
   `invalid_blocks`, ...) is logged and that one item is dropped (its Future carries the error), so
   one bad message cannot block a channel.
 
-It leaves out persistence (a crash loses what is queued; the tracker re-renders from the database
-on restart) and the content itself. The clock and the pacing sleep are injectable for tests.
-Called by the tracker; built in the composition root around `bot.slack.client.Messenger`.
+It leaves out persistence (a crash loses what is queued: durable messages go through
+`bot.slack.outbox`, whose deliverer sends them through here) and the content itself. The clock and
+the pacing sleep are injectable for tests. Called by the outbox deliverer and the schedules; built in
+the composition root around `bot.slack.client.Messenger`.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import math
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -56,7 +59,13 @@ class Sender(Protocol):
     """What the pacer needs from a Slack client (`bot.slack.client.Messenger` fits)."""
 
     def post(
-        self, *, channel: str, text: str, blocks: Blocks | None = None, thread_ts: str | None = None
+        self,
+        *,
+        channel: str,
+        text: str,
+        blocks: Blocks | None = None,
+        thread_ts: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> str: ...
 
     def update(self, *, channel: str, ts: str, text: str, blocks: Blocks | None = None) -> None: ...
@@ -71,6 +80,8 @@ class _Post:
     key: str | None
     future: Future[str] = field(default_factory=Future)
     failures: int = 0
+    metadata: Mapping[str, Any] | None = None
+    retry_transient: bool = True
 
 
 @dataclass
@@ -81,6 +92,7 @@ class _Update:
     blocks: Blocks | None
     futures: list[Future[None]] = field(default_factory=list)
     failures: int = 0
+    retry_transient: bool = True
 
 
 class PacedSender:
@@ -143,17 +155,29 @@ class PacedSender:
         blocks: Blocks | None = None,
         thread_ts: str | None = None,
         key: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        retry_transient: bool = True,
     ) -> Future[str]:
         """Queue a message (a reply when `thread_ts` is given); the Future gives its ts.
 
         `key` makes the post idempotent within this process: while a post with the same key is
         queued or was sent, the same Future is returned instead of posting twice (a parent message
-        per run, say). A post that failed frees its key.
+        per run, say). A post that failed frees its key. `metadata` goes to Slack with the
+        message. With `retry_transient=False` a transient failure fails the Future at once (the
+        caller retries); 429s are still waited out here.
         """
-        item = _Post(channel=channel, text=text, blocks=blocks, thread_ts=thread_ts, key=key)
+        item = _Post(
+            channel=channel,
+            text=text,
+            blocks=blocks,
+            thread_ts=thread_ts,
+            key=key,
+            metadata=metadata,
+            retry_transient=retry_transient,
+        )
         with self._cond:
             if self._closed:
-                item.future.set_exception(SlackError("the Slack sender is closed"))
+                item.future.set_exception(SlackError("the Slack sender is closed", transient=True))
                 return item.future
             if key is not None:
                 known = self._keys.get(key)
@@ -166,21 +190,35 @@ class PacedSender:
             self._wake.set()
         return item.future
 
-    def update(self, *, channel: str, ts: str, text: str, blocks: Blocks | None = None) -> Future[None]:
+    def update(
+        self,
+        *,
+        channel: str,
+        ts: str,
+        text: str,
+        blocks: Blocks | None = None,
+        retry_transient: bool = True,
+    ) -> Future[None]:
         """Queue new content for a message; content queued earlier and not sent yet is replaced.
 
         The Future resolves when this content, or newer content for the same message, landed.
+        `retry_transient` as for `post`.
         """
         future: Future[None] = Future()
         with self._cond:
             if self._closed:
-                future.set_exception(SlackError("the Slack sender is closed"))
+                future.set_exception(SlackError("the Slack sender is closed", transient=True))
                 return future
             waiting = self._updates.get((channel, ts))
             futures = [*waiting.futures, future] if waiting else [future]
             # Replacing the value keeps the message's place in the queue (dicts keep first insertion).
             self._updates[(channel, ts)] = _Update(
-                channel=channel, ts=ts, text=text, blocks=blocks, futures=futures
+                channel=channel,
+                ts=ts,
+                text=text,
+                blocks=blocks,
+                futures=futures,
+                retry_transient=retry_transient and (waiting.retry_transient if waiting else True),
             )
             self._wake.set()
         return future
@@ -212,7 +250,7 @@ class PacedSender:
             self._wake.set()
             self._cond.notify_all()
         self._thread.join(timeout)
-        closed = SlackError("the Slack sender closed before this message was sent")
+        closed = SlackError("the Slack sender closed before this message was sent", transient=True)
         for post in leftovers_posts:
             post.future.set_exception(closed)
         for update in leftovers_updates:
@@ -293,9 +331,18 @@ class PacedSender:
 
     def _send_post(self, item: _Post) -> None:
         try:
-            ts = self._messenger.post(
-                channel=item.channel, text=item.text, blocks=item.blocks, thread_ts=item.thread_ts
-            )
+            if item.metadata is not None:
+                ts = self._messenger.post(
+                    channel=item.channel,
+                    text=item.text,
+                    blocks=item.blocks,
+                    thread_ts=item.thread_ts,
+                    metadata=item.metadata,
+                )
+            else:
+                ts = self._messenger.post(
+                    channel=item.channel, text=item.text, blocks=item.blocks, thread_ts=item.thread_ts
+                )
         except RateLimited as exc:
             log.warning("chat.postMessage to %s rate limited; again in %.1fs", item.channel, exc.retry_after)
             with self._cond:
@@ -303,7 +350,7 @@ class PacedSender:
                 self._post_ready[item.channel] = self._clock() + max(exc.retry_after, self._post_interval)
             return
         except SlackError as exc:
-            if exc.transient and item.failures < TRANSIENT_ATTEMPTS:
+            if exc.transient and item.retry_transient and item.failures < TRANSIENT_ATTEMPTS:
                 item.failures += 1
                 delay = _backoff(item.failures)
                 log.warning("chat.postMessage to %s failed (%s); again in %.0fs", item.channel, exc, delay)
@@ -346,7 +393,7 @@ class PacedSender:
                 self._update_pause_until = self._clock() + exc.retry_after
             return
         except SlackError as exc:
-            if exc.transient and item.failures < TRANSIENT_ATTEMPTS:
+            if exc.transient and item.retry_transient and item.failures < TRANSIENT_ATTEMPTS:
                 item.failures += 1
                 delay = _backoff(item.failures)
                 log.warning("chat.update of %s failed (%s); again in %.0fs", item.channel, exc, delay)

@@ -316,6 +316,11 @@ def _add_fault(sb: SlackSandbox, req: _Request) -> Json:
     return {"ok": True}
 
 
+@_route("DELETE", "/faults")
+def _clear_faults(sb: SlackSandbox, req: _Request) -> Json:
+    return {"ok": True, "cleared": sb.limiter.clear_faults()}
+
+
 @_route("POST", "/disconnect")
 def _disconnect(sb: SlackSandbox, req: _Request) -> Json:
     mode = str(req.body.get("mode", "refresh"))

@@ -186,6 +186,10 @@ class SlackDriver:
         }
         self._request("POST", "faults", body=body)
 
+    def clear_faults(self) -> int:
+        """End every injected fault at once (how a test ends a Slack outage); returns how many were left."""
+        return int(self._request("DELETE", "faults")["cleared"])
+
     def disconnect(self, mode: str = "refresh") -> int:
         """Force Socket Mode down: `refresh` (disconnect message), `close` (frame), `abrupt` (TCP drop)."""
         return int(self._request("POST", "disconnect", body={"mode": mode})["disconnected"])

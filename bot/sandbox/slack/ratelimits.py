@@ -96,6 +96,13 @@ class RateLimiter:
         with self._lock:
             self._faults.append(fault)
 
+    def clear_faults(self) -> int:
+        """Drop every injected fault not used up yet (an outage ends); returns how many."""
+        with self._lock:
+            count = len(self._faults)
+            self._faults.clear()
+            return count
+
     def take_fault(self, method: str) -> Fault | None:
         """The injected fault for this call, if any (uses it up); faults apply even with limits off."""
         with self._lock:

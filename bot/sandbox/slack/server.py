@@ -169,6 +169,9 @@ class _SandboxHandler(BaseHTTPRequestHandler):
     def do_PUT(self) -> None:
         self._dispatch("PUT")
 
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
     def _dispatch(self, verb: str) -> None:
         parts = urlsplit(self.path)
         path = unquote(parts.path)

@@ -202,3 +202,17 @@ def test_driver_reports_unknown_things_plainly(slack_driver: SlackDriver) -> Non
     with pytest.raises(SandboxRequestError) as unknown:
         slack_driver.messages("C0NONE")
     assert unknown.value.status == 404 and unknown.value.error == "channel_not_found"
+
+
+def test_message_metadata_comes_back_in_history_and_replies(web_client: WebClient) -> None:
+    metadata = {"event_type": "chatops_outbox", "event_payload": {"key": "parent:r1"}}
+    parent = web_client.chat_postMessage(channel=OPS, text="parent", metadata=metadata)["ts"]
+    reply_meta = {"event_type": "chatops_outbox", "event_payload": {"key": "step:r1:1"}}
+    web_client.chat_postMessage(channel=OPS, text="reply", thread_ts=parent, metadata=reply_meta)
+    history = web_client.conversations_history(channel=OPS, include_all_metadata=True)["messages"]
+    assert [m.get("metadata") for m in history] == [metadata]
+    replies = web_client.conversations_replies(channel=OPS, ts=parent, include_all_metadata=True)["messages"]
+    assert [m.get("metadata") for m in replies] == [metadata, reply_meta]
+    web_client.chat_update(channel=OPS, ts=parent, text="edited")  # an edit without metadata keeps it
+    history = web_client.conversations_history(channel=OPS, include_all_metadata=True)["messages"]
+    assert history[0]["text"] == "edited" and history[0]["metadata"] == metadata
