@@ -36,14 +36,14 @@ from bot.schedules.sources import BotReportSources
 from bot.slack import listeners
 from bot.slack.client import Messenger, build_web_client
 from bot.slack.directory import SlackDirectory
+from bot.slack.outbox import Outbox, OutboxDeliverer
 from bot.slack.pacing import PacedSender
 from bot.slack.socket import SocketModeHandler
 from bot.slack.worker import CommandWorker
 from bot.store import db as store_db
-from bot.store.repos import ApprovalRepo, AuditRepo, EventDedup, RunRepo, ScheduleRepo
+from bot.store.repos import ApprovalRepo, AuditRepo, EventDedup, OutboxRepo, RunRepo, ScheduleRepo
+from bot.tracking.follower import Follower, SyncPart, WorkflowPart
 from bot.tracking.following import Following
-from bot.tracking.sync_tracker import SyncTracker
-from bot.tracking.tracker import EarlySweeper, Tracker
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ def _build_elector(
     )
 
 
-def _follow(tracker: Tracker, cluster: str) -> Callable[[str, dict[str, Any]], None]:
+def _follow(tracker: Follower, cluster: str) -> Callable[[str, dict[str, Any]], None]:
     def on_event(kind: str, obj: dict[str, Any]) -> None:
         if kind != "DELETED":
             tracker.on_workflow(cluster, obj)
@@ -127,7 +127,7 @@ def _follow(tracker: Tracker, cluster: str) -> Callable[[str, dict[str, Any]], N
     return on_event
 
 
-def _follow_apps(tracker: SyncTracker, cluster: str) -> Callable[[str, dict[str, Any]], None]:
+def _follow_apps(tracker: Follower, cluster: str) -> Callable[[str, dict[str, Any]], None]:
     def on_event(kind: str, obj: dict[str, Any]) -> None:
         if kind != "DELETED":
             tracker.on_application(cluster, obj)
@@ -180,23 +180,27 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
     runs = RunRepo(database)
     messenger = Messenger(client)
     sender = PacedSender(messenger)
-    tracker = Tracker(
+    outbox_repo = OutboxRepo(database)
+    outbox = Outbox(outbox_repo)
+    tracker = Follower(
         runs=runs,
-        sender=sender,
-        links=links,
-        ui_urls={c.name: c.argo_ui_url for c in settings.clusters},
-        tail_lines=settings.logs.tail_lines if settings.logs is not None else 30,
+        outbox=outbox,
+        parts=[
+            WorkflowPart(
+                links=links,
+                ui_urls={c.name: c.argo_ui_url for c in settings.clusters},
+                tail_lines=settings.logs.tail_lines if settings.logs is not None else 30,
+            ),
+            SyncPart(ui_urls={c.name: c.argocd_ui_url for c in settings.clusters}),
+        ],
     )
+    sync_tracker = tracker
 
-    sync_tracker = SyncTracker(
-        runs=runs, sender=sender, ui_urls={c.name: c.argocd_ui_url for c in settings.clusters}
-    )
-
-    def make_streams() -> list[ResourceWatcher | EarlySweeper]:
-        sync_tracker.resume()  # a new leader picks up the syncs it has not seen end
-        streams: list[ResourceWatcher | EarlySweeper] = [
-            EarlySweeper(tracker),
-            EarlySweeper(sync_tracker),
+    def make_streams() -> list[ResourceWatcher | OutboxDeliverer]:
+        tracker.resume()  # a new leader picks up the syncs it has not seen end
+        # the leader delivers what is pending in the outbox, whichever replica enqueued it
+        streams: list[ResourceWatcher | OutboxDeliverer] = [
+            OutboxDeliverer(repo=outbox_repo, sender=sender, finder=messenger, signal=outbox.signal)
         ]
         streams += [
             ResourceWatcher(

@@ -23,7 +23,7 @@ raises is logged and the watch goes on. `stop()` ends the stream at once (the cl
 
 Left out: caching objects (the consumer keeps what it needs), resync timers, sharing one
 stream between consumers (the tracker runs a few watchers per cluster, one per kind and
-namespace). Callers: `bot.tracking.tracker`.
+namespace). Callers: `bot.tracking.follower` (through `bot.app`).
 """
 
 from __future__ import annotations

@@ -753,6 +753,9 @@ class OutboxRepo:
     def due(self, *, now: datetime, limit: int = 100, exclude: Collection[int] = ()) -> list[OutboxMessage]:
         """Rows to send now, by priority then age, with their thread/target ts resolved.
 
+        A row may carry both a key and a literal ts (a run whose parent was posted before the
+        outbox existed): the literal ts is used, the key keeps the thread's order.
+
         A row is due when it is pending (or `sending` from an earlier life: `exclude` holds the
         rows this process is sending), its next attempt time has come, the message it replies
         to or edits is delivered, and no older post of the same thread is still undelivered
@@ -779,8 +782,17 @@ class OutboxRepo:
             .where(
                 OutboxRow.status.in_((OUTBOX_PENDING, OUTBOX_SENDING)),
                 OutboxRow.next_attempt_at <= now,
-                or_(OutboxRow.thread_key.is_(None), thread.status == OUTBOX_DELIVERED),
-                or_(OutboxRow.target_key.is_(None), target.status == OUTBOX_DELIVERED),
+                # a literal ts wins over the key, which then only orders the thread
+                or_(
+                    OutboxRow.thread_key.is_(None),
+                    OutboxRow.thread_ts.is_not(None),
+                    thread.status == OUTBOX_DELIVERED,
+                ),
+                or_(
+                    OutboxRow.target_key.is_(None),
+                    OutboxRow.target_ts.is_not(None),
+                    target.status == OUTBOX_DELIVERED,
+                ),
                 ~blocked,
             )
             .order_by(OutboxRow.priority, OutboxRow.id)

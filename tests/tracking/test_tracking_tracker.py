@@ -1,4 +1,4 @@
-"""The tracker against a real run store (SQLite, migrated) and a recording sender (a fake of its Protocol)."""
+"""The follower on workflows: a real store, the outbox and its deliverer, the Slack stand-in."""
 
 from __future__ import annotations
 
@@ -8,27 +8,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tracking_fakes import RecordingSender
+from tracking_world import World, slack_world
 
-from bot.store import db as store_db
 from bot.store.records import Run
 from bot.store.repos import RunRepo
-from bot.tracking.tracker import LABEL_RUN_ID, Tracker
+from bot.tracking.follower import LABEL_RUN_ID, Follower, WorkflowPart
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def runs(tmp_path: Path) -> Iterator[RunRepo]:
-    url = f"sqlite:///{tmp_path / 'runs.db'}"
-    store_db.upgrade(url)
-    database = store_db.connect(url)
-    yield RunRepo(database)
-    database.dispose()
+def world(tmp_path: Path) -> Iterator[World]:
+    with slack_world(tmp_path) as world:
+        yield world
 
 
-def _tracker(runs: RunRepo, sender: RecordingSender) -> Tracker:
-    return Tracker(runs=runs, sender=sender, links=None, ui_urls={}, clock=lambda: NOW)
+def _tracker(world: World) -> Follower:
+    return world.follower([WorkflowPart(links=None, ui_urls={})], clock=lambda: NOW)
 
 
 def _run(runs: RunRepo) -> Run:
@@ -65,55 +61,67 @@ def _workflow(run: Run, phase: str, steps: dict[str, str]) -> dict[str, Any]:
     return {"metadata": {"name": run.name, "labels": {LABEL_RUN_ID: run.id}}, "status": status}
 
 
-def test_events_before_the_parent_are_applied_after_it(runs: RunRepo) -> None:
-    sender = RecordingSender()
-    tracker = _tracker(runs, sender)
-    run = _run(runs)
+def _texts(world: World) -> list[str]:
+    return [m.get("text", "") for m in world.channel()]
+
+
+def test_a_run_gets_one_parent_its_step_replies_and_one_summary_the_parent_ending_last(world: World) -> None:
+    tracker = _tracker(world)
+    run = tracker.follow(_run(world.runs))  # returns at once: the parent is only enqueued
+    assert run.parent_ts is None
     tracker.on_workflow("dev", _workflow(run, "Running", {"build": "Running"}))
-    assert sender.posts == []  # nothing may reach the thread before its parent exists
-    tracker.start_run(run)
-    assert [p["thread_ts"] for p in sender.posts] == [None, sender.posts[0]["ts"]]
-    assert "step `build` started" in sender.replies()[0]
+    tracker.on_workflow("dev", _workflow(run, "Running", {"build": "Running"}))  # no change: quiet
+    tracker.on_workflow("dev", _workflow(run, "Succeeded", {"build": "Succeeded"}))
+    world.settle()
+    [parent] = world.channel()
+    assert "Succeeded" in parent["text"]
+    replies = world.thread(parent["ts"])
+    assert len(replies) == 3
+    assert "step `build` started" in replies[0] and "step `build` succeeded" in replies[1]
+    assert "hello-abcde: succeeded" in replies[2]
+    stored = world.runs.get(run.id)
+    assert stored is not None and stored.final_posted and stored.parent_ts == parent["ts"]
+    calls = [c["method"] for c in world.driver.calls() if c["method"] in ("chat.postMessage", "chat.update")]
+    assert calls[-1] == "chat.update"  # the parent reached its final state after the last reply
 
 
-def test_a_run_finishing_before_another_replica_posted_its_parent_still_gets_its_summary(
-    runs: RunRepo,
-) -> None:
-    leader_sender = RecordingSender()
-    leader = _tracker(runs, leader_sender)
-    run = _run(runs)
-    leader.on_workflow("dev", _workflow(run, "Succeeded", {"build": "Succeeded"}))  # parent not posted yet
-    runs.set_parent(run.id, parent_ts="1700000000.999999", now=NOW)  # the other replica posts it
-    leader.retry_early()
-    summaries = [t for t in leader_sender.replies() if "succeeded" in t.lower() and "step" not in t]
-    assert len(summaries) == 1
-    assert runs.get(run.id).final_posted  # type: ignore[union-attr]
+def test_events_before_the_parent_wait_in_the_outbox_not_in_memory(world: World) -> None:
+    tracker = _tracker(world)
+    run = _run(world.runs)
+    tracker.on_workflow("dev", _workflow(run, "Running", {"build": "Running"}))  # before `follow`
+    tracker.follow(run)
+    world.settle()
+    [parent] = world.channel()
+    assert ["step `build` started" in r for r in world.thread(parent["ts"])] == [True]
 
 
-def test_after_a_restart_nothing_is_posted_twice(runs: RunRepo) -> None:
-    first_sender = RecordingSender()
-    first = _tracker(runs, first_sender)
-    run = first.start_run(_run(runs))
-    first.on_workflow("dev", _workflow(run, "Running", {"build": "Running"}))
-    # the process restarts: a new tracker sees the same run again, then its end
-    second_sender = RecordingSender()
-    second = _tracker(runs, second_sender)
-    second.on_workflow("dev", _workflow(run, "Running", {"build": "Running"}))
-    assert second_sender.replies() == []  # no replay of "build started"
-    second.on_workflow("dev", _workflow(run, "Succeeded", {"build": "Succeeded"}))
-    third_sender = RecordingSender()
-    _tracker(runs, third_sender).on_workflow("dev", _workflow(run, "Succeeded", {"build": "Succeeded"}))
-    replies = second_sender.replies()
-    assert not any("started" in r for r in replies)
-    assert sum("hello-abcde: succeeded" in r for r in replies) == 1  # the summary, once
-    assert third_sender.posts == [] and third_sender.updates == []  # a re-list of a finished run is quiet
+def test_after_a_restart_the_thread_continues_and_nothing_is_posted_twice(world: World) -> None:
+    first = _tracker(world)
+    run = first.follow(_run(world.runs))
+    first.on_workflow("dev", _workflow(run, "Running", {"build": "Running", "test": "Pending"}))
+    world.settle()
+    # the process restarts: a new follower sees the run again from the watch's first list
+    second = _tracker(world)
+    second.on_workflow("dev", _workflow(run, "Running", {"build": "Succeeded", "test": "Running"}))
+    second.on_workflow("dev", _workflow(run, "Succeeded", {"build": "Succeeded", "test": "Succeeded"}))
+    third = _tracker(world)  # and once more, after the end: a re-list of a finished run is quiet
+    third.on_workflow("dev", _workflow(run, "Succeeded", {"build": "Succeeded", "test": "Succeeded"}))
+    world.settle()
+    [parent] = world.channel()
+    replies = world.thread(parent["ts"])
+    assert sum("step `build` started" in r for r in replies) == 1
+    assert sum("step `build` succeeded" in r for r in replies) == 1
+    assert sum("step `test` succeeded" in r for r in replies) == 1
+    assert sum("hello-abcde: succeeded" in r for r in replies) == 1
+    assert "hello-abcde: succeeded" in replies[-1]
+    assert "Succeeded" in parent["text"]
 
 
-def test_workflows_the_bot_did_not_start_are_ignored(runs: RunRepo) -> None:
-    sender = RecordingSender()
-    tracker = _tracker(runs, sender)
+def test_workflows_the_bot_did_not_start_are_ignored(world: World) -> None:
+    tracker = _tracker(world)
     tracker.on_workflow("dev", {"metadata": {"name": "someone-elses"}, "status": {"phase": "Running"}})
     tracker.on_workflow(
         "dev", {"metadata": {"labels": {LABEL_RUN_ID: "f" * 32}}, "status": {"phase": "Running"}}
     )
-    assert sender.posts == [] and sender.updates == []
+    assert world.repo.backlog() == (0, None)
+    assert _texts(world) == []
