@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 from slack_sdk import WebClient
 
 from bot.announcing import PRIORITY_FINAL, PRIORITY_PROGRESS
@@ -114,6 +115,14 @@ def test_a_thread_survives_ten_minutes_of_slack_errors_and_lands_once(world: Wor
         assert world.texts() == []
         assert _status(world, "parent:r1") == OUTBOX_SENDING  # looked up before each new try
         assert world.repo.backlog()[0] == 4
+        wait_until(
+            lambda: (
+                REGISTRY.get_sample_value("chatops_outbox_backlog") == 4
+                and (REGISTRY.get_sample_value("chatops_outbox_oldest_seconds") or 0) > 0
+            ),
+            timeout=5,
+            message="the backlog metrics to show the stuck thread",
+        )
         world.driver.clear_faults()
         world.driver.fail_next("*", status=429, retry_after=1, count=2)  # a rate limit on the way back
         wait_until(lambda: world.repo.backlog()[0] == 0, timeout=20, message="the backlog to drain")
