@@ -19,12 +19,16 @@ from typing import Any
 
 from slack_bolt import App
 
+from bot.actions.context import Deps
+from bot.actions.launcher import Launcher
+from bot.actions.scheduled import ScheduledRuns
+from bot.actions.sweeps import ApprovalCompletion
 from bot.approvals.service import ApprovalService
 from bot.approvals.sweeper import ExpirySweeper
 from bot.argo import cd, workflows
 from bot.argo.watching import ResourceWatcher
 from bot.clusters.registry import ClusterRegistry
-from bot.commands import handlers
+from bot.commands.verbs import build_registry
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.health import HealthServer
@@ -62,6 +66,7 @@ class Bot:
     following: Following
     elector: LeaderElector | None
     schedules: ScheduleService
+    deps: Deps
 
     def start(self) -> None:
         if self.health is not None:
@@ -230,6 +235,8 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
         ]
         return streams
 
+    directory = SlackDirectory(client, ttl=settings.slack.user_cache_ttl_seconds)
+    scheduled_runs = ScheduledRuns(directory=directory)
     schedules = ScheduleService(
         database_url=settings.database.url,
         settings_schedules=settings.schedules,
@@ -240,32 +247,34 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
             approvals=ApprovalRepo(database),
             clusters=registry,
             cluster_specs=list(registry),
-            tracker=tracker,
             links=links,
         ),
+        runner=scheduled_runs,
     )
-
     approvals = ApprovalService(repo=ApprovalRepo(database), settings=settings.approvals)
-
-    following = Following(lambda: [*make_streams(), schedules, ExpirySweeper(approvals, messenger)])
-    elector = _build_elector(settings, registry=registry, following=following)
-    deps = handlers.Deps(
+    deps = Deps(
         settings=settings,
         policy=policy,
         audit=AuditRepo(database),
+        registry=build_registry(),
+        directory=directory,
         clusters=registry,
         runs=runs,
-        tracker=tracker,
+        launcher=Launcher(runs=runs, follower=tracker),
         links=links,
-        sync_runs=runs,
-        sync_tracker=sync_tracker,
         schedules=schedules,
         approvals=approvals,
         cards=messenger,
     )
+    scheduled_runs.bind(deps)
+    completion = ApprovalCompletion(deps=deps, directory=directory)
+    following = Following(
+        lambda: [*make_streams(), schedules, ExpirySweeper(approvals, messenger, completer=completion)]
+    )
+    elector = _build_elector(settings, registry=registry, following=following)
     worker = CommandWorker(
         deps=deps,
-        directory=SlackDirectory(client, ttl=settings.slack.user_cache_ttl_seconds),
+        directory=directory,
         dedup=EventDedup(database),
         messenger=messenger,
     )
@@ -286,6 +295,7 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
         following=following,
         elector=elector,
         schedules=schedules,
+        deps=deps,
     )
     if settings.server.port:
         bot.health = HealthServer(

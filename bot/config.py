@@ -213,6 +213,8 @@ class ScheduleSettings(_Model):
     template: str | None = None
     parameters: dict[str, str] = Field(default_factory=dict)
     window_hours: int = Field(default=24, ge=1, le=24 * 31)
+    #: The Slack user id the schedule acts for: a `run` schedule runs with their permissions.
+    owner: str | None = Field(default=None, pattern=r"^[UW][A-Z0-9]{1,30}$")
 
     @field_validator("cron")
     @classmethod
@@ -243,6 +245,11 @@ class ScheduleSettings(_Model):
     def _run_needs_template(self) -> ScheduleSettings:
         if self.kind == "run" and not self.template:
             raise ValueError("a schedule of kind 'run' needs 'template'")
+        if self.kind == "run" and not self.owner:
+            raise ValueError(
+                "a schedule of kind 'run' needs 'owner': the Slack user id it runs for "
+                "(it runs with that person's permissions)"
+            )
         return self
 
 

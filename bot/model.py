@@ -21,6 +21,8 @@ class Surface(StrEnum):
     MENTION = "mention"
     DM = "dm"
     BUTTON = "button"
+    SCHEDULE = "schedule"  # a schedule firing on behalf of its creator
+    SWEEP = "sweep"  # the leader completing an approved request on behalf of its approver
 
 
 @dataclass(frozen=True)

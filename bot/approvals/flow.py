@@ -18,7 +18,7 @@ from typing import Literal
 
 from bot.model import Actor
 from bot.rbac import policy
-from bot.store.records import (
+from bot.records import (
     APPROVAL_APPROVED,
     APPROVAL_EXECUTED,
     APPROVAL_EXPIRED,

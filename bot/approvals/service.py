@@ -23,19 +23,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
 
+from bot.applications import HistoryEntry
 from bot.approvals import flow
 from bot.config import ApprovalSettings
 from bot.errors import UserError
 from bot.model import Actor
 from bot.rbac.policy import ACTION_APPROVE, ACTION_ROLLBACK, APPROVALS
-from bot.store.records import (
+from bot.records import (
     APPROVAL_APPROVED,
     APPROVAL_EXECUTED,
     APPROVAL_FAILED,
     APPROVAL_REJECTED,
     Approval,
 )
-from bot.tracking.sync_progress import HistoryEntry
 
 Outcome = Literal["approved", "rejected", "refused"]
 OUTCOME_APPROVED: Outcome = "approved"
@@ -87,6 +87,8 @@ class ApprovalStore(Protocol):
     def pending(self, *, now: datetime | None = ...) -> list[Approval]: ...
 
     def expire_due(self, now: datetime) -> list[Approval]: ...
+
+    def approved_before(self, cutoff: datetime) -> list[Approval]: ...
 
 
 class PermissionChecker(Protocol):
@@ -198,6 +200,14 @@ class ApprovalService:
     def set_message(self, approval_id: str, *, message_ts: str) -> None:
         """Remember the card's `ts`, to replace it once decided or expired."""
         self._repo.set_message(approval_id, message_ts=message_ts)
+
+    def set_run(self, approval_id: str, *, run_id: str) -> None:
+        """Remember the run of an approved request before its write: the sweep's marker."""
+        self._repo.set_run(approval_id, run_id=run_id)
+
+    def stuck(self, *, older_than: timedelta) -> list[Approval]:
+        """Requests approved more than `older_than` ago and neither executed nor failed."""
+        return self._repo.approved_before(self._clock() - older_than)
 
     def pending(self) -> list[Approval]:
         """Requests still open now, oldest first."""

@@ -1,7 +1,11 @@
-"""Close rollback requests nobody decided in time, and take the buttons off their cards.
+"""Close requests nobody decided in time, and finish those approved but never carried out.
 
 Runs on the leader as one of its streams (`bot.tracking.following.Following`), so each
-expired request is closed and its card replaced exactly once.
+expired request is closed and its card replaced exactly once. A request left `approved`
+(the process died between the click and the write, or before recording the run) is handed
+to the `Completing` port, which walks the action pipeline on behalf of its approver: it
+completes the rollback, or closes the request with a reason, using the marker on the
+Application to know whether the write already happened.
 """
 
 from __future__ import annotations
@@ -9,17 +13,24 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any, Protocol
 
 from bot.errors import BotError
+from bot.records import Approval
 from bot.render import approvals as render_approvals
-from bot.store.records import Approval
 
 log = logging.getLogger(__name__)
+
+#: An approved request this old with no run carried out is completed by the sweep (the click's
+#: own worker normally finishes within seconds).
+STUCK_AFTER = timedelta(seconds=60)
 
 
 class Expiring(Protocol):
     def expire_due(self) -> list[Approval]: ...
+
+    def stuck(self, *, older_than: timedelta) -> list[Approval]: ...
 
 
 class CardUpdater(Protocol):
@@ -28,10 +39,22 @@ class CardUpdater(Protocol):
     ) -> None: ...
 
 
+class Completing(Protocol):
+    def complete(self, approval: Approval) -> None: ...
+
+
 class ExpirySweeper:
-    def __init__(self, service: Expiring, cards: CardUpdater, *, interval: float = 30.0) -> None:
+    def __init__(
+        self,
+        service: Expiring,
+        cards: CardUpdater,
+        *,
+        completer: Completing | None = None,
+        interval: float = 30.0,
+    ) -> None:
         self._service = service
         self._cards = cards
+        self._completer = completer
         self._interval = interval
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -59,6 +82,12 @@ class ExpirySweeper:
                 )
             except BotError as exc:
                 log.warning("could not replace the card of expired request %s: %s", approval.id, exc)
+        if self._completer is not None:
+            for approval in self._service.stuck(older_than=STUCK_AFTER):
+                try:
+                    self._completer.complete(approval)
+                except BotError as exc:
+                    log.error("could not complete approved request %s: %s", approval.id, exc)
         return len(closed)
 
     def _run(self) -> None:

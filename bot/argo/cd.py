@@ -32,12 +32,7 @@ from urllib.parse import urlsplit
 
 from kubernetes import client
 
-from bot.argo.errors import kube_errors
-from bot.errors import KubeConflict, KubeNotFound, OperationInProgress, UserError
-from bot.tracking.sync_progress import (
-    HEALTH_DEGRADED,
-    PHASE_RUNNING,
-    SYNC_SYNCED,
+from bot.applications import (
     AppDetail,
     AppSummary,
     HistoryEntry,
@@ -46,6 +41,9 @@ from bot.tracking.sync_progress import (
     to_app_summary,
     to_history_entry,
 )
+from bot.argo.errors import kube_errors
+from bot.errors import KubeConflict, KubeNotFound, OperationInProgress, UserError
+from bot.tracking.sync_progress import HEALTH_DEGRADED, PHASE_RUNNING, SYNC_SYNCED
 
 __all__ = [
     "AppDetail",
@@ -259,6 +257,7 @@ def request_rollback(
     prune: bool = False,
     disable_auto_sync: bool = False,
     info: Sequence[tuple[str, str]] = (),
+    expected_revision: str | None = None,
     attempts: int = WRITE_ATTEMPTS,
     sleep: Callable[[float], None] = time.sleep,
 ) -> RollbackRequest:
@@ -271,7 +270,8 @@ def request_rollback(
 
     Raises:
         UserError: no such history entry (the message lists the ids), not enough history, or
-            auto-sync is on (Argo CD's message, and how to turn it off).
+            auto-sync is on (Argo CD's message, and how to turn it off), or the entry no longer
+            deploys `expected_revision` (history rewritten since the request was shown).
         OperationInProgress: an operation is already set or running.
         KubeNotFound: no such Application.
         KubeError: any other failure.
@@ -283,6 +283,12 @@ def request_rollback(
         history = _history(app)
         current, target_raw = _pick(history, history_id=history_id, app_name=name)
         target = to_history_entry(target_raw)
+        if expected_revision is not None and target.revision != expected_revision:
+            raise UserError(
+                f"History entry {target.id} of `{name}` now deploys `{target.revision[:12]}`, not the "
+                f"`{expected_revision[:12]}` that was shown for approval, so nothing was rolled back. "
+                "Ask for the rollback again."
+            )
         disabled = False
         if is_auto_sync(app):
             if not disable_auto_sync:

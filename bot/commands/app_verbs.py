@@ -1,78 +1,66 @@
 """The Argo CD verbs: apps, app, history, sync.
 
-Each function is one use case, composed from the Argo CD adapter (`bot.argo.cd`), the run store,
-the sync tracker and the policy. Argo CD hosts are the configured clusters with an
-`argocd_namespace`; an app is looked up on every host. Its RBAC object is
+Each verb is one record in `VERBS` and one use case, composed from the Argo CD adapter
+(`bot.argo.cd`), the launcher and the follower. Argo CD hosts are the configured clusters with
+an `argocd_namespace`; an app is looked up on every host. Its RBAC object is
 `<destination cluster>/<project>/<app>` (`cd.object_for`, with each host's `in-cluster` mapped
 to that host's name), and `--cluster C` always means the app's destination.
 
 Permission before existence: the project is only known once the app is read, so the app is
-read, then checked, and a missing app and a forbidden one get the same answer (a
-`PermissionDenied`, audited as a deny either way, as for workflows).
-
-A sync is refused with the channel to use when the app's destination cluster is bound to other
-channels, and with `ApprovalRequired` when an `approvals.require_for` rule covers it (approved
-syncs are not available in this version). Rollback and schedules are not here.
-Called by `bot.commands.handlers`.
+read, then checked through the pipeline (`Context.require`), and a missing app and a
+forbidden one get the same answer (a `PermissionDenied`, audited as a deny either way). The
+same check applies the destination's channel binding and, for a sync, the approval rules.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Protocol
 
+from bot import records
+from bot.actions import ports
+from bot.actions.context import Context
+from bot.actions.launcher import Plan, run_name
 from bot.argo import cd
-from bot.commands import grammar, targets
+from bot.commands import values
+from bot.commands.registry import Command, Option, Positional, Verb
 from bot.config import ClusterSettings, Settings
-from bot.errors import ApprovalRequired, PermissionDenied, UserError
-from bot.model import Actor, Origin, Reply
+from bot.errors import NotEnabled, PermissionDenied, UserError
+from bot.model import Reply
 from bot.rbac import policy as rbac
-from bot.rbac.enforcer import Enforcer, glob_match
 from bot.render import apps as render_apps
-from bot.store import records
 from bot.tracking import sync_tracker
 
-RUN_NAME_ID_CHARS = 8
+OBJECT_FORM = "<cluster>/<project>/<app>"
 
 
-class Clusters(Protocol):
-    def api_client(self, name: str) -> Any: ...
+@dataclass(frozen=True, kw_only=True)
+class AppsCommand(Command):
+    cluster: str | None = None
+    project: str | None = None
+    out_of_sync: bool = False
+    degraded: bool = False
 
 
-class SyncRunBook(Protocol):
-    def create(
-        self,
-        *,
-        kind: str,
-        cluster: str,
-        namespace: str,
-        requester_id: str,
-        channel_id: str,
-        now: datetime,
-        requester_name: str = "",
-        template: str | None = None,
-        parameters: Mapping[str, Any] | None = None,
-        revision: str | None = None,
-    ) -> records.Run: ...
-
-    def update_progress(
-        self,
-        run_id: str,
-        *,
-        now: datetime,
-        phase: str = ...,
-        message: str = ...,
-        name: str | None = ...,
-        finished_at: datetime | None = ...,
-    ) -> records.Run: ...
-
-    def mark_final_posted(self, run_id: str, *, now: datetime) -> bool: ...
+@dataclass(frozen=True, kw_only=True)
+class AppCommand(Command):
+    app: str
+    cluster: str | None = None
 
 
-class SyncStarter(Protocol):
-    def start_sync(self, run: records.Run) -> records.Run: ...
+@dataclass(frozen=True, kw_only=True)
+class HistoryCommand(Command):
+    app: str
+    cluster: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SyncCommand(Command):
+    app: str
+    revision: str | None = None
+    prune: bool = False
+    dry_run: bool = False
+    cluster: str | None = None
 
 
 @dataclass(frozen=True)
@@ -115,19 +103,19 @@ def _hosts_or_refuse(settings: Settings) -> list[ClusterSettings]:
     return hosts
 
 
-def list_apps(
-    command: grammar.AppsCommand,
-    *,
-    actor: Actor,
-    settings: Settings,
-    enforcer: Enforcer,
-    clusters: Clusters,
-) -> Reply:
+def _clients(ctx: Context) -> ports.Clusters:
+    if ctx.deps.clusters is None:
+        raise NotEnabled(f"`{ctx.verb.name}` is not available in this bot's configuration.")
+    return ctx.deps.clusters
+
+
+def list_apps(ctx: Context, command: AppsCommand) -> Reply:
     """Every app on every Argo CD host that the caller may `get`, filtered as asked."""
     shown: list[cd.AppSummary] = []
-    for host in _hosts_or_refuse(settings):
+    clusters = _clients(ctx)
+    for host in _hosts_or_refuse(ctx.settings):
         assert host.argocd_namespace is not None
-        mapping = destinations_for(host, settings)
+        mapping = destinations_for(host, ctx.settings)
         found = cd.list_apps(
             clusters.api_client(host.name),
             namespace=host.argocd_namespace,
@@ -139,7 +127,7 @@ def list_apps(
             obj = cd.object_for(app, cluster_name_of_destination=mapping)
             if command.cluster and obj.split("/", 1)[0] != command.cluster:
                 continue
-            if enforcer.can(actor.subjects, resource=rbac.APPLICATIONS, action=rbac.ACTION_GET, obj=obj):
+            if ctx.can(resource=rbac.APPLICATIONS, action=rbac.ACTION_GET, obj=obj):
                 shown.append(app)
     shown.sort(key=lambda app: (app.name, app.cluster))
     filters = tuple(
@@ -155,39 +143,37 @@ def list_apps(
 
 
 def find_app(
-    name: str,
-    *,
-    action: str,
-    verb: str,
-    destination: str | None,
-    actor: Actor,
-    settings: Settings,
-    enforcer: Enforcer,
-    clusters: Clusters,
+    ctx: Context, name: str, *, action: str, destination: str | None, approval_gate: bool = True
 ) -> Found:
     """The one app `name` (on `destination`, when given) the caller may `action`.
+
+    The lookup filters by the caller's permission on each candidate, so a forbidden app is
+    never told apart from a missing one; the one found is then checked through the pipeline,
+    which records its precise object and applies its destination's channel binding.
 
     Raises:
         PermissionDenied: no such app, or not allowed: the same sentence either way.
         UserError: the name matches apps on several destinations (say which with `--cluster`).
         KubeError: a host did not answer.
     """
+    verb = ctx.verb.name
     denial = (
         f"There is no application `{name}`"
         + (f" on `{destination}`" if destination else "")
         + f" that you may `{verb}`: check the name (`apps` lists the ones you may see), "
         f"or ask an admin for `{rbac.APPLICATIONS}, {action}`"
     )
+    clusters = _clients(ctx)
     matches: list[Found] = []
-    for host in _hosts_or_refuse(settings):
+    for host in _hosts_or_refuse(ctx.settings):
         assert host.argocd_namespace is not None
-        mapping = destinations_for(host, settings)
+        mapping = destinations_for(host, ctx.settings)
 
         def allowed(summary: cd.AppSummary, mapping: Mapping[str, str] = mapping) -> bool:
             obj = cd.object_for(summary, cluster_name_of_destination=mapping)
             if destination and obj.split("/", 1)[0] != destination:
                 return False
-            return enforcer.can(actor.subjects, resource=rbac.APPLICATIONS, action=action, obj=obj)
+            return ctx.can(resource=rbac.APPLICATIONS, action=action, obj=obj)
 
         try:
             detail = cd.require_app(
@@ -210,89 +196,44 @@ def find_app(
             f"More than one application is called `{name}` (destinations {places}): "
             f"add `--cluster` with one of them."
         )
-    return matches[0]
-
-
-def show_app(
-    command: grammar.AppCommand | grammar.HistoryCommand,
-    *,
-    actor: Actor,
-    settings: Settings,
-    enforcer: Enforcer,
-    clusters: Clusters,
-    note_object: Callable[[str], None],
-) -> Reply:
-    """`app APP` (status, source, last operation) or `history APP` (deploys with their ids)."""
-    found = find_app(
-        command.app,
-        action=rbac.ACTION_GET,
-        verb=command.verb,
-        destination=command.cluster,
-        actor=actor,
-        settings=settings,
-        enforcer=enforcer,
-        clusters=clusters,
+    found = matches[0]
+    ctx.require(
+        resource=rbac.APPLICATIONS,
+        action=action,
+        obj=found.obj,
+        cluster=found.destination,
+        denial=denial,
+        approval_gate=approval_gate,
     )
-    note_object(found.obj)
-    if isinstance(command, grammar.HistoryCommand):
+    return found
+
+
+def show_app(ctx: Context, command: AppCommand | HistoryCommand) -> Reply:
+    """`app APP` (status, source, last operation) or `history APP` (deploys with their ids)."""
+    found = find_app(ctx, command.app, action=rbac.ACTION_GET, destination=command.cluster)
+    if isinstance(command, HistoryCommand):
         return render_apps.history_reply(found.detail)
     return render_apps.app_reply(found.detail)
 
 
-def approval_rule_for(settings: Settings, *, resource: str, action: str, obj: str) -> str | None:
-    """The `approvals.require_for` rule (as "resource, action, object") covering this action, if any."""
-    for rule in settings.approvals.require_for:
-        if rule.resource == resource and glob_match(action, rule.action) and glob_match(obj, rule.object):
-            return f"{rule.resource}, {rule.action}, {rule.object}"
-    return None
-
-
-def sync_app(
-    command: grammar.SyncCommand,
-    *,
-    actor: Actor,
-    origin: Origin,
-    settings: Settings,
-    enforcer: Enforcer,
-    clusters: Clusters,
-    runs: SyncRunBook,
-    tracker: SyncStarter,
-    now: datetime,
-    note_object: Callable[[str], None],
-) -> Reply:
+def sync_app(ctx: Context, command: SyncCommand) -> Reply:
     """Request an Argo CD sync and follow it in a thread of the channel it was asked in."""
-    found = find_app(
-        command.app,
-        action=rbac.ACTION_SYNC,
-        verb="sync",
-        destination=command.cluster,
-        actor=actor,
-        settings=settings,
-        enforcer=enforcer,
-        clusters=clusters,
-    )
-    note_object(found.obj)
-    destination = settings.cluster(found.destination)
-    if destination is not None:
-        refusal = targets.channel_refusal(destination, origin.channel_id)
-        if refusal:
-            raise UserError(refusal)
-    rule = approval_rule_for(settings, resource=rbac.APPLICATIONS, action=rbac.ACTION_SYNC, obj=found.obj)
-    if rule is not None:
-        raise ApprovalRequired(
-            f"Syncing `{command.app}` needs an approval (rule `{rule}`), and approvals for `sync` "
-            "are not enabled yet in this version, so nothing was done. Ask an admin to sync it."
-        )
+    found = find_app(ctx, command.app, action=rbac.ACTION_SYNC, destination=command.cluster)
+    launcher = ctx.deps.launcher
+    if launcher is None:
+        raise NotEnabled("`sync` is not available in this bot's configuration.")
     host = found.host
     assert host.argocd_namespace is not None
-    run = runs.create(
+    namespace = host.argocd_namespace
+    actor = ctx.actor
+    api = _clients(ctx).api_client(host.name)
+    plan = Plan(
         kind=records.RUN_SYNC,
         cluster=host.name,
-        namespace=host.argocd_namespace,
+        namespace=namespace,
         requester_id=actor.user_id,
         requester_name=actor.name,
-        channel_id=origin.channel_id,
-        now=now,
+        channel_id=ctx.origin.channel_id,
         template=command.app,
         revision=command.revision,
         parameters={
@@ -301,10 +242,11 @@ def sync_app(
             "dry_run": command.dry_run,
         },
     )
-    try:
+
+    def act(run: records.Run) -> str:
         cd.request_sync(
-            clusters.api_client(host.name),
-            namespace=host.argocd_namespace,
+            api,
+            namespace=namespace,
             name=command.app,
             username=actor.email or actor.name,
             revision=command.revision,
@@ -312,27 +254,106 @@ def sync_app(
             dry_run=command.dry_run,
             info=sync_tracker.operation_info(run.id),
         )
-    except Exception as exc:
-        _close(runs, run=run, now=now, message=str(exc))
-        raise
-    run = runs.update_progress(run.id, now=now, name=f"{command.app}@{run.id[:RUN_NAME_ID_CHARS]}")
-    tracker.start_sync(run)
-    return Reply(text=_requested(command, destination=found.destination))
+        return run_name(command.app, run)
+
+    requested = _requested(command, destination=found.destination)
+    launcher.launch(plan, act, on_written=lambda run: ctx.wrote(requested, run_id=run.id))
+    return Reply(text=f":arrows_counterclockwise: {requested} Its progress follows in the channel thread.")
 
 
-def _close(runs: SyncRunBook, *, run: records.Run, now: datetime, message: str) -> None:
-    """A sync that was never written: finish its run so no tracker waits for it."""
-    runs.update_progress(run.id, now=now, phase="Error", message=message[:500], finished_at=now)
-    runs.mark_final_posted(run.id, now=now)
-
-
-def _requested(command: grammar.SyncCommand, *, destination: str) -> str:
+def _requested(command: SyncCommand, *, destination: str) -> str:
     details: Sequence[str] = [
         f"revision `{command.revision}`" if command.revision else "its target revision",
         *(["with prune"] if command.prune else []),
         *(["as a dry run"] if command.dry_run else []),
     ]
-    return (
-        f":arrows_counterclockwise: Sync of `{command.app}` on `{destination}` requested "
-        f"({', '.join(details)}). Its progress follows in the channel thread."
-    )
+    return f"Sync of `{command.app}` on `{destination}` requested ({', '.join(details)})."
+
+
+# --- the records ------------------------------------------------------------------------
+
+DESTINATION = Option(
+    ("--cluster",),
+    "cluster",
+    "the cluster the application deploys to (its Argo CD destination)",
+    metavar="C",
+    check=values.label("cluster"),
+)
+APP = Positional("APP", "app", values.subdomain("application"))
+
+VERBS = (
+    Verb(
+        name="apps",
+        command=AppsCommand,
+        summary="List Argo CD applications, optionally only those out of sync or degraded.",
+        area="apps",
+        execute=list_apps,
+        options=(
+            DESTINATION,
+            Option(
+                ("--project",),
+                "project",
+                "only applications of that Argo CD project",
+                metavar="P",
+                check=values.subdomain("project"),
+            ),
+            Option(("--out-of-sync",), "out_of_sync", "only applications not Synced", kind="flag"),
+            Option(("--degraded",), "degraded", "only applications whose health is Degraded", kind="flag"),
+        ),
+        examples=("{command} apps --out-of-sync", "{command} apps --project payments --degraded"),
+        permission=(rbac.APPLICATIONS, rbac.ACTION_GET),
+        object_form=OBJECT_FORM,
+        scope="destination",
+    ),
+    Verb(
+        name="app",
+        command=AppCommand,
+        summary="Show an application: sync and health status, revision, last operation.",
+        area="apps",
+        execute=show_app,
+        positionals=(APP,),
+        options=(DESTINATION,),
+        examples=("{command} app payments-api",),
+        permission=(rbac.APPLICATIONS, rbac.ACTION_GET),
+        object_form=OBJECT_FORM,
+        scope="destination",
+    ),
+    Verb(
+        name="history",
+        command=HistoryCommand,
+        summary="Show an application's deploy history with the ids `rollback` takes.",
+        area="apps",
+        execute=show_app,
+        positionals=(APP,),
+        options=(DESTINATION,),
+        examples=("{command} history payments-api",),
+        permission=(rbac.APPLICATIONS, rbac.ACTION_GET),
+        object_form=OBJECT_FORM,
+        scope="destination",
+    ),
+    Verb(
+        name="sync",
+        command=SyncCommand,
+        summary="Sync an Argo CD application and follow the sync in a thread.",
+        area="apps",
+        execute=sync_app,
+        positionals=(APP,),
+        options=(
+            Option(
+                ("--revision",),
+                "revision",
+                "a commit SHA, tag or branch (default: the app's target revision)",
+                metavar="R",
+                check=values.revision,
+            ),
+            Option(("--prune",), "prune", "delete resources no longer in Git", kind="flag"),
+            Option(("--dry-run",), "dry_run", "show what would change without applying it", kind="flag"),
+            DESTINATION,
+        ),
+        examples=("{command} sync payments-api", "{command} sync payments-api --revision v1.4.2 --prune"),
+        permission=(rbac.APPLICATIONS, rbac.ACTION_SYNC),
+        object_form=OBJECT_FORM,
+        scope="destination",
+        writes=True,
+    ),
+)

@@ -7,35 +7,54 @@ permissions the policy gives them; `audit` reads the audit log (for those with `
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC
-from typing import Protocol
+from typing import Any
 
-from bot.commands import catalog, grammar
-from bot.config import Settings
-from bot.model import Actor, Reply
-from bot.rbac.enforcer import Enforcer
-from bot.store import records
+from bot import records
+from bot.actions.context import Context
+from bot.commands import values
+from bot.commands.grammar import HELP_VERB, HelpCommand
+from bot.commands.registry import Command, Option, Positional, Target, Verb, help_for, help_overview
+from bot.model import Reply
+from bot.rbac import policy as rbac
+
+AUDIT_DEFAULT_LIMIT = 20
 
 
-class AuditReader(Protocol):
-    def recent(self, *, actor_id: str | None = None, limit: int = 20) -> list[records.AuditEvent]: ...
+@dataclass(frozen=True, kw_only=True)
+class WhoamiCommand(Command):
+    pass
 
 
-def help_reply(command: grammar.HelpCommand, *, actor: Actor, enforcer: Enforcer, slash: str) -> Reply:
+@dataclass(frozen=True, kw_only=True)
+class AuditCommand(Command):
+    """`user_id` is set for `<@U123>` / `U123`, `user_name` for `@name`."""
+
+    user_id: str | None = None
+    user_name: str | None = None
+    limit: int | None = None
+
+
+def help_reply(ctx: Context, command: HelpCommand) -> Reply:
     """`help` lists only what this person may run; `help VERB` explains one verb."""
+    registry, slash = ctx.deps.registry, ctx.slash
     if command.about:
-        text = catalog.help_for(command.about, command=slash)
-        permission = catalog.info_for(command.about).permission
-        if permission is not None and not enforcer.may_do_somewhere(
-            actor.subjects, resource=permission[0], action=permission[1]
-        ):
-            text += f"\n:lock: You do not have `{permission[0]}, {permission[1]}` yet: ask an admin."
+        text = help_for(registry, command.about, command=slash)
+        for verb in registry.group(command.about):
+            permission = verb.permission
+            if permission is not None and not ctx.enforcer.may_do_somewhere(
+                ctx.actor.subjects, resource=permission[0], action=permission[1]
+            ):
+                text += f"\n:lock: You do not have `{permission[0]}, {permission[1]}` yet: ask an admin."
+                break
         return Reply(text=text, title=f"{slash} {command.about}")
-    allowed = enforcer.allowed_verbs(actor.subjects, catalog.verb_permissions())
-    return Reply(text=catalog.help_overview(allowed, command=slash), title=f"{slash} help")
+    allowed = ctx.enforcer.allowed_verbs(ctx.actor.subjects, registry.permissions())
+    return Reply(text=help_overview(registry, allowed, command=slash), title=f"{slash} help")
 
 
-def whoami_reply(*, actor: Actor, enforcer: Enforcer, settings: Settings) -> Reply:
+def whoami_reply(ctx: Context, command: WhoamiCommand) -> Reply:
+    actor, enforcer = ctx.actor, ctx.enforcer
     roles = enforcer.roles_for(actor.subjects)
     sample = enforcer.allowed_sample(actor.subjects, limit=10)
     lines = [f"You are *{actor.name}* (`{actor.user_id}`)."]
@@ -46,7 +65,7 @@ def whoami_reply(*, actor: Actor, enforcer: Enforcer, settings: Settings) -> Rep
         lines.extend(f"• `{action}` {resource} on `{obj}`" for resource, action, obj in sample)
     else:
         lines.append("The policy grants you nothing yet: ask an admin for a role.")
-    bound = [c for c in settings.clusters if c.channels]
+    bound = [c for c in ctx.settings.clusters if c.channels]
     if bound:
         lines.append(
             "Channel-bound clusters: "
@@ -55,8 +74,9 @@ def whoami_reply(*, actor: Actor, enforcer: Enforcer, settings: Settings) -> Rep
     return Reply(text="\n".join(lines), title="whoami")
 
 
-def audit_reply(command: grammar.AuditCommand, *, audit: AuditReader) -> Reply:
-    limit = command.limit or 20
+def audit_reply(ctx: Context, command: AuditCommand) -> Reply:
+    audit = ctx.deps.audit
+    limit = command.limit or AUDIT_DEFAULT_LIMIT
     if command.user_name is not None:
         wanted = command.user_name.lstrip("@").lower()
         events = [e for e in audit.recent(limit=500) if e.actor_name.lower() == wanted][:limit]
@@ -82,3 +102,59 @@ def format_audit_lines(events: Sequence[records.AuditEvent]) -> list[str]:
         outcome = event.decision if event.decision != records.DECISION_NONE else "-"
         lines.append(f"{at} UTC <@{event.actor_id}> {what} {outcome} {event.result}".rstrip())
     return lines
+
+
+def _finish_audit(found: dict[str, Any]) -> dict[str, Any]:
+    user = found.pop("user", None)
+    if user is not None:
+        found["user_id"], found["user_name"] = values.user_ref(user)
+    return found
+
+
+def _help_topic(value: str) -> str:
+    return value.lower()
+
+
+VERBS = (
+    Verb(
+        name=HELP_VERB,
+        command=HelpCommand,
+        summary="Show the commands you may run, or how to use one of them.",
+        area="info",
+        execute=help_reply,
+        positionals=(Positional("COMMAND", "about", _help_topic, required=False),),
+        examples=("{command} help", "{command} help sync"),
+    ),
+    Verb(
+        name="whoami",
+        command=WhoamiCommand,
+        summary="Show who the bot thinks you are: your subjects, roles and a sample of what you may do.",
+        area="info",
+        execute=whoami_reply,
+        examples=("{command} whoami",),
+    ),
+    Verb(
+        name="audit",
+        command=AuditCommand,
+        summary="Show who did what through the bot, newest first.",
+        area="info",
+        execute=audit_reply,
+        options=(
+            Option(
+                ("--user",),
+                "user",
+                "only that person: @name, <@U123> (a mention) or a user id",
+                metavar="U",
+                check=values.user,
+            ),
+            Option(("--limit",), "limit", "how many (1-100, default 20)", metavar="N", check=values.limit),
+        ),
+        examples=("{command} audit", "{command} audit --user @alice --limit 50"),
+        permission=(rbac.AUDIT, rbac.ACTION_GET),
+        object_form="*",
+        target=lambda command, cluster: Target(
+            rbac.AUDIT, rbac.ACTION_GET, rbac.WILDCARD, None, precise=True
+        ),
+        finish=_finish_audit,
+    ),
+)

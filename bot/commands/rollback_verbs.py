@@ -1,72 +1,70 @@
-"""Rollbacks that run only after someone approves them with a button (PRODUCT.md §6).
+"""Rollbacks that run only after someone approves them with a button.
 
-`request_rollback` checks the requester may roll the app back, picks the history entry, refuses
-what Argo CD would refuse (auto-sync on, unless the bot is configured to turn it off), records
-an approval request and posts its card. `decide` handles a click on Approve or Reject: the
-button carries only the approval id, the request is re-read from the database, the clicker's
-permission is checked again, and the atomic decision in the store guarantees one rollback even
-when two approvers click at once. The approved rollback is then followed like any sync.
+Three verbs, one road. `rollback` (typed) checks the requester may roll the app back, picks the
+history entry, refuses what Argo CD would refuse, records an approval request with the entry's
+id and revision, and posts its card. `approve` and `reject` (button clicks, never typed) read
+the request again from the database, check the clicker, and decide it with one conditional
+update (of two approvers clicking at once, exactly one wins). `complete-approval` (the leader's
+sweep, on behalf of the approver) finishes a request that was approved but never carried out,
+for instance because the process died between the click and the write.
+
+Carrying out an approved request (`_execute`) re-checks the requester's own
+`applications, rollback` at decision time, writes the rollback only when the history entry
+still deploys the revision the card showed (checked in the same conditional write), records
+the run before the write and marks the Application's operation with the run id, so the sweep
+can tell whether the write happened. Every failure closes the request with a reason shown on
+the card, in its thread (naming the requester) and to the approver.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from datetime import datetime
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
+from bot import records
+from bot.actions.context import Context
+from bot.actions.launcher import Plan, run_name
+from bot.approvals import flow
 from bot.approvals.service import ApprovalService, approver_check
 from bot.argo import cd
-from bot.commands import app_verbs, grammar, targets
-from bot.config import Settings
-from bot.errors import BotError, UserError
-from bot.model import Actor, Origin, Reply
+from bot.commands import app_verbs, values
+from bot.commands.registry import Command, Option, Positional, Target, Verb
+from bot.errors import BotError, NotEnabled, PermissionDenied, UserError
+from bot.model import Actor, Reply
 from bot.rbac import policy as rbac
-from bot.rbac.enforcer import Enforcer
 from bot.render import approvals as render_approvals
-from bot.store import records
 from bot.tracking import sync_tracker
 
 log = logging.getLogger(__name__)
 
 
-class CardPoster(Protocol):
-    def post(self, *, channel: str, text: str, blocks: Sequence[dict[str, Any]] | None = None) -> str: ...
+@dataclass(frozen=True, kw_only=True)
+class RollbackCommand(Command):
+    app: str
+    history_id: int | None = None
+    reason: str | None = None
+    cluster: str | None = None
 
-    def update(
-        self, *, channel: str, ts: str, text: str, blocks: Sequence[dict[str, Any]] | None = None
-    ) -> None: ...
+
+@dataclass(frozen=True, kw_only=True)
+class DecideCommand(Command):
+    """A click on Approve or Reject (the button carries only the request's id)."""
+
+    approval_id: str
 
 
-def request_rollback(
-    command: grammar.RollbackCommand,
-    *,
-    actor: Actor,
-    origin: Origin,
-    settings: Settings,
-    enforcer: Enforcer,
-    clusters: app_verbs.Clusters,
-    approvals: ApprovalService,
-    cards: CardPoster,
-    now: datetime,
-    note_object: Callable[[str], None],
-) -> Reply:
+def _service(ctx: Context) -> ApprovalService:
+    if ctx.deps.approvals is None or ctx.deps.cards is None:
+        raise NotEnabled(f"`{ctx.verb.name}` is not available in this bot's configuration.")
+    return ctx.deps.approvals
+
+
+def request_rollback(ctx: Context, command: RollbackCommand) -> Reply:
+    approvals = _service(ctx)
     found = app_verbs.find_app(
-        command.app,
-        action=rbac.ACTION_ROLLBACK,
-        verb="rollback",
-        destination=command.cluster,
-        actor=actor,
-        settings=settings,
-        enforcer=enforcer,
-        clusters=clusters,
+        ctx, command.app, action=rbac.ACTION_ROLLBACK, destination=command.cluster, approval_gate=False
     )
-    note_object(found.obj)
-    destination = settings.cluster(found.destination)
-    if destination is not None:
-        refusal = targets.channel_refusal(destination, origin.channel_id)
-        if refusal:
-            raise UserError(refusal)
     detail = found.detail
     current = detail.current
     if current is None or len(detail.history) < 2:
@@ -80,14 +78,15 @@ def request_rollback(
             ids = ", ".join(str(entry.id) for entry in sorted(detail.history, key=lambda e: -e.id))
             raise UserError(f"`{command.app}` has no history entry {command.history_id}. Its ids: {ids}.")
         target = matches[0]
+    settings = ctx.settings
     if detail.summary.auto_sync and not settings.approvals.disable_auto_sync_on_rollback:
         raise UserError(
             f"Argo CD refuses it: rollback cannot be initiated when auto-sync is enabled on `{command.app}`. "
             "Turn automated sync off first (argocd app set APP --sync-policy none), then ask again."
         )
-    channel = settings.slack.approvals_channel or origin.channel_id
+    channel = settings.slack.approvals_channel or ctx.origin.channel_id
     approval = approvals.request_rollback(
-        actor=actor,
+        actor=ctx.actor,
         channel_id=channel,
         cluster=found.destination,
         project=detail.summary.project,
@@ -96,8 +95,10 @@ def request_rollback(
         current=current,
         reason=command.reason or "",
     )
-    text, blocks = render_approvals.render_request(approval, now=now)
-    ts = cards.post(channel=channel, text=text, blocks=blocks)
+    ctx.wrote(f"Rollback of `{command.app}` to history {target.id} was requested.")
+    text, blocks = render_approvals.render_request(approval, now=ctx.now())
+    assert ctx.deps.cards is not None
+    ts = ctx.deps.cards.post(channel=channel, text=text, blocks=blocks)
     approvals.set_message(approval.id, message_ts=ts)
     return Reply(
         text=(
@@ -108,70 +109,118 @@ def request_rollback(
     )
 
 
-def decide(
-    *,
-    approval_id: str,
-    approve: bool,
-    actor: Actor,
-    settings: Settings,
-    enforcer: Enforcer,
-    clusters: app_verbs.Clusters,
-    approvals: ApprovalService,
-    cards: CardPoster,
-    runs: app_verbs.SyncRunBook,
-    tracker: app_verbs.SyncStarter,
-    now: datetime,
-) -> tuple[Reply, str]:
-    """One click on Approve or Reject; returns the clicker's reply and the outcome for the audit."""
+def decide(ctx: Context, command: DecideCommand) -> Reply:
+    """One click on Approve or Reject."""
+    approvals = _service(ctx)
+    approve = ctx.verb.name == "approve"
+    request = approvals.get(command.approval_id)
+    if request is None:
+        raise UserError("This approval request no longer exists. Ask for the rollback again.")
+    obj = flow.object_of(request)
+    ctx.attempt.target = Target(rbac.APPROVALS, rbac.ACTION_APPROVE, obj, None, precise=True)
     decision = approvals.decide(
-        approval_id=approval_id, clicker=actor, approve=approve, can_approve=approver_check(enforcer, actor)
+        approval_id=command.approval_id,
+        approve=approve,
+        clicker=ctx.actor,
+        can_approve=approver_check(ctx.enforcer, ctx.actor),
     )
     approval = decision.approval
     if decision.outcome == "refused" or approval is None:
-        return Reply(text=f":no_entry: {decision.message}"), "refused"
+        raise PermissionDenied(decision.message, resource=rbac.APPROVALS, action=rbac.ACTION_APPROVE, obj=obj)
+    ctx.attempt.decision = records.DECISION_ALLOW
+    ctx.wrote(f"The request was {'approved' if approve else 'rejected'}.")
     if decision.outcome == "rejected":
-        _replace_card(cards, approval)
-        return Reply(text=f":white_check_mark: {decision.message}"), "rejected"
+        _replace_card(ctx, approval)
+        return Reply(text=f":white_check_mark: {decision.message}")
+    return _execute(ctx, approval, approved_message=decision.message)
+
+
+def complete_approval(ctx: Context, command: DecideCommand) -> Reply:
+    """The leader's sweep: finish a request approved but never carried out (or never recorded so)."""
+    approvals = _service(ctx)
+    approval = approvals.get(command.approval_id)
+    if approval is None or approval.status != records.APPROVAL_APPROVED:
+        raise UserError("This request is not waiting to be carried out.")
+    ctx.require(
+        resource=rbac.APPROVALS, action=rbac.ACTION_APPROVE, obj=flow.object_of(approval), approval_gate=False
+    )
+    if approval.run_id is not None and ctx.deps.runs is not None:
+        run = ctx.deps.runs.get(approval.run_id)
+        if run is not None and _was_written(ctx, approval, run):
+            executed = approvals.mark_executed(approval.id, run_id=run.id) or approval
+            _replace_card(ctx, executed)
+            ctx.wrote(
+                f"The rollback of `{approval.app}` had been written; it is followed now.", run_id=run.id
+            )
+            if ctx.deps.launcher is not None:
+                ctx.deps.launcher.follow(run)
+            return Reply(text=f"Rollback of `{approval.app}` was already written; now followed.")
+        if run is not None and ctx.deps.launcher is not None:
+            ctx.deps.launcher.close(run, message="the process stopped before the rollback was written")
+    return _execute(ctx, approval, approved_message="The approved rollback was carried out.")
+
+
+def _was_written(ctx: Context, approval: records.Approval, run: records.Run) -> bool:
+    """Whether the Application carries this run's marker (the write happened)."""
+    if ctx.deps.clusters is None:
+        return False
     try:
-        run = _execute(approval, approver=actor, settings=settings, clusters=clusters, runs=runs, now=now)
-    except (BotError, ValueError) as exc:
-        failed = approvals.mark_failed(approval.id, message=str(exc)) or approval
-        _replace_card(
-            cards, failed, detail=str(exc) if isinstance(exc, UserError) else "the rollback could not start"
+        app = cd.get_app_object(
+            ctx.deps.clusters.api_client(run.cluster), namespace=run.namespace, name=approval.app
         )
+    except BotError:
+        return False
+    return sync_tracker.run_id_of(app) == run.id
+
+
+def _execute(ctx: Context, approval: records.Approval, *, approved_message: str) -> Reply:
+    """Carry out an approved rollback as a followed run; close the request on every failure."""
+    approvals = _service(ctx)
+    ctx.attempt.run_id = None
+    try:
+        run = _write_rollback(ctx, approval)
+    except Exception as exc:
+        if ctx.attempt.run_id is not None:  # written; only following it failed: the leader resumes it
+            executed = approvals.mark_executed(approval.id, run_id=ctx.attempt.run_id) or approval
+            _replace_card(ctx, executed)
+            raise
+        reason = (
+            str(exc)
+            if isinstance(exc, UserError)
+            else f"the rollback could not start (reference `{ctx.reference}`)"
+        )
+        failed = approvals.mark_failed(approval.id, message=str(exc)) or approval
+        _replace_card(ctx, failed, detail=reason)
+        _tell_requester(ctx, failed, reason)
         log.error("approved rollback %s could not start: %s", approval.id, exc)
-        return Reply(text=":x: Approved, but the rollback could not start; the card says why."), "failed"
+        raise UserError(f"Approved, but the rollback did not run: {reason}") from exc
     executed = approvals.mark_executed(approval.id, run_id=run.id) or approval
-    _replace_card(cards, executed)
-    tracker.start_sync(run)
-    return Reply(text=f":white_check_mark: {decision.message}"), "approved"
+    _replace_card(ctx, executed)
+    return Reply(text=f":white_check_mark: {approved_message}")
 
 
-def _replace_card(cards: CardPoster, approval: records.Approval, *, detail: str | None = None) -> None:
-    if not approval.message_ts:
-        return
-    text, blocks = render_approvals.render_decided(approval, detail=detail)
-    cards.update(channel=approval.channel_id, ts=approval.message_ts, text=text, blocks=blocks)
-
-
-def _execute(
-    approval: records.Approval,
-    *,
-    approver: Actor,
-    settings: Settings,
-    clusters: app_verbs.Clusters,
-    runs: app_verbs.SyncRunBook,
-    now: datetime,
-) -> records.Run:
-    """Write the rollback operation on the Argo CD that manages the app, as a tracked run."""
-    from bot.approvals.flow import history_ids
-
-    _, to_id = history_ids(approval)
+def _write_rollback(ctx: Context, approval: records.Approval) -> records.Run:
+    settings = ctx.settings
+    launcher = ctx.deps.launcher
+    clusters = ctx.deps.clusters
+    if launcher is None or clusters is None:
+        raise NotEnabled("Rollbacks are not available in this bot's configuration.")
+    requester = _requester(ctx, approval)
+    obj = flow.object_of(approval)
+    if not ctx.enforcer.can(
+        requester.subjects, resource=rbac.APPLICATIONS, action=rbac.ACTION_ROLLBACK, obj=obj
+    ):
+        raise UserError(
+            f"<@{approval.requester_id}> may no longer roll back `{approval.app}` "
+            f"(`{rbac.APPLICATIONS}, {rbac.ACTION_ROLLBACK}` on `{obj}`), so nothing was done."
+        )
+    _, to_id = flow.history_ids(approval)
     for host in app_verbs.argocd_hosts(settings):
         assert host.argocd_namespace is not None
+        namespace = host.argocd_namespace
         api = clusters.api_client(host.name)
         try:
-            detail = cd.get_app(api, namespace=host.argocd_namespace, name=approval.app)
+            detail = cd.get_app(api, namespace=namespace, name=approval.app)
         except BotError:
             continue
         mapping = app_verbs.destinations_for(host, settings)
@@ -180,30 +229,135 @@ def _execute(
             != approval.cluster
         ):
             continue
-        run = runs.create(
+        plan = Plan(
             kind=records.RUN_ROLLBACK,
             cluster=host.name,
-            namespace=host.argocd_namespace,
+            namespace=namespace,
             requester_id=approval.requester_id,
             requester_name=approval.requester_name,
             channel_id=approval.channel_id,
-            now=now,
             template=approval.app,
+            revision=approval.to_revision or None,
             parameters={
                 sync_tracker.DESTINATION_PARAMETER: approval.cluster,
-                "approved_by": approver.user_id,
+                "approved_by": ctx.actor.user_id,
+                "history_id": to_id,
             },
         )
-        cd.request_rollback(
-            api,
-            namespace=host.argocd_namespace,
-            name=approval.app,
-            history_id=to_id,
-            username=f"{approval.requester_name} (approved by {approver.email or approver.name})",
-            disable_auto_sync=settings.approvals.disable_auto_sync_on_rollback,
-            info=sync_tracker.operation_info(run.id),
-        )
-        return runs.update_progress(
-            run.id, now=now, name=f"{approval.app}@{run.id[: app_verbs.RUN_NAME_ID_CHARS]}"
+
+        def act(run: records.Run, api: Any = api, namespace: str = namespace) -> str:
+            _service(ctx).set_run(approval.id, run_id=run.id)  # the intent, before the write
+            cd.request_rollback(
+                api,
+                namespace=namespace,
+                name=approval.app,
+                history_id=to_id,
+                username=f"{approval.requester_name} (approved by {ctx.actor.email or ctx.actor.name})",
+                disable_auto_sync=settings.approvals.disable_auto_sync_on_rollback,
+                info=sync_tracker.operation_info(run.id),
+                expected_revision=approval.to_revision or None,
+            )
+            return run_name(approval.app, run)
+
+        return launcher.launch(
+            plan,
+            act,
+            on_written=lambda run: ctx.wrote(
+                f"The rollback of `{approval.app}` to history {to_id} was written.", run_id=run.id
+            ),
         )
     raise UserError(f"`{approval.app}` is no longer managed by a configured Argo CD.")
+
+
+def _requester(ctx: Context, approval: records.Approval) -> Actor:
+    directory = ctx.deps.directory
+    if directory is None:
+        return Actor(user_id=approval.requester_id, name=approval.requester_name)
+    return directory.actor(approval.requester_id)
+
+
+def _replace_card(ctx: Context, approval: records.Approval, *, detail: str | None = None) -> None:
+    if not approval.message_ts or ctx.deps.cards is None:
+        return
+    text, blocks = render_approvals.render_decided(approval, detail=detail)
+    try:
+        ctx.deps.cards.update(channel=approval.channel_id, ts=approval.message_ts, text=text, blocks=blocks)
+    except BotError as exc:  # the decision stands; the card catches up on the next change
+        log.warning("could not replace the card of %s: %s", approval.id, exc)
+
+
+def _tell_requester(ctx: Context, approval: records.Approval, reason: str) -> None:
+    """The requester hears why their approved rollback did not run, in the card's thread."""
+    if not approval.message_ts or ctx.deps.cards is None:
+        return
+    text = f"<@{approval.requester_id}> the approved rollback of `{approval.app}` did not run: {reason}"
+    try:
+        ctx.deps.cards.post(channel=approval.channel_id, text=text, thread_ts=approval.message_ts)
+    except BotError as exc:
+        log.warning("could not tell the requester of %s: %s", approval.id, exc)
+
+
+# --- the records ------------------------------------------------------------------------
+
+_APPROVAL_OBJECT = "<cluster>/<project>/<app>"
+
+
+def _decide_verb(name: str, summary: str, execute: Any, *, prechecked: bool = True) -> Verb:
+    """`prechecked=False`: no check before the request is read (a requester may withdraw their own)."""
+    return Verb(
+        name=name,
+        command=DecideCommand,
+        summary=summary,
+        area="rollbacks",
+        execute=execute,
+        positionals=(Positional("APPROVAL_ID", "approval_id", values.subdomain("approval")),),
+        permission=(rbac.APPROVALS, rbac.ACTION_APPROVE),
+        object_form=_APPROVAL_OBJECT,
+        writes=True,
+        typed=False,
+        target=None if prechecked else (lambda command, cluster: None),
+    )
+
+
+VERBS = (
+    Verb(
+        name="rollback",
+        command=RollbackCommand,
+        summary="Ask to roll an application back (default: to the previous deploy); runs after approval.",
+        area="rollbacks",
+        execute=request_rollback,
+        positionals=(
+            app_verbs.APP,
+            Positional("HISTORY_ID", "history_id", values.history_id, required=False),
+        ),
+        options=(
+            Option(
+                ("--reason",),
+                "reason",
+                "why, shown to the approvers (quote it)",
+                metavar="TEXT",
+                check=values.reason,
+            ),
+            Option(
+                ("--cluster",),
+                "cluster",
+                "the cluster the application deploys to",
+                metavar="C",
+                check=values.label("cluster"),
+            ),
+        ),
+        examples=(
+            "{command} rollback payments-api",
+            '{command} rollback payments-api 41 --reason "5xx after v1.4.2"',
+        ),
+        permission=(rbac.APPLICATIONS, rbac.ACTION_ROLLBACK),
+        object_form=app_verbs.OBJECT_FORM,
+        scope="destination",
+        writes=True,
+    ),
+    _decide_verb("approve", "Approve a pending request (the card's Approve button).", decide),
+    _decide_verb("reject", "Reject a pending request (the card's Reject button).", decide, prechecked=False),
+    _decide_verb(
+        "complete-approval", "Carry out a request approved but not yet carried out.", complete_approval
+    ),
+)

@@ -19,9 +19,7 @@ import re
 from datetime import UTC, datetime
 
 from bot.approvals import flow
-from bot.render import mrkdwn
-from bot.render.blocks import MAX_HEADER, MAX_TEXT, Block, context, fields_section, header, section, truncate
-from bot.store.records import (
+from bot.records import (
     APPROVAL_APPROVED,
     APPROVAL_EXECUTED,
     APPROVAL_EXPIRED,
@@ -30,6 +28,8 @@ from bot.store.records import (
     APPROVAL_REJECTED,
     Approval,
 )
+from bot.render import mrkdwn
+from bot.render.blocks import MAX_HEADER, MAX_TEXT, Block, context, fields_section, header, section, truncate
 
 ACTION_APPROVE = "approval_approve"
 ACTION_REJECT = "approval_reject"

@@ -22,7 +22,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from bot.applications import AppDetail, AppSummary, HistoryEntry
 from bot.model import Reply
+from bot.records import Run
 from bot.render import mrkdwn
 from bot.render.blocks import (
     MAX_HEADER,
@@ -36,7 +38,6 @@ from bot.render.blocks import (
     split_text,
     truncate,
 )
-from bot.store.records import Run
 from bot.tracking.sync_progress import (
     FINAL_PHASES,
     HEALTH_HEALTHY,
@@ -47,9 +48,6 @@ from bot.tracking.sync_progress import (
     PHASE_SUCCEEDED,
     PHASE_TERMINATING,
     SYNC_SYNCED,
-    AppDetail,
-    AppSummary,
-    HistoryEntry,
     ResourceView,
     SyncState,
     SyncTransition,

@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.records import Run
 from bot.render.blocks import Block, truncate
-from bot.store.records import Run
 
 MAX_TOTAL_TEXT = 12_000  # Slack refuses a message past about 13,200 characters of block text
 MAX_FIELD = 200

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
+from bot.records import Run
 from bot.render import mrkdwn
 from bot.render.blocks import (
     MAX_HEADER,
@@ -34,7 +35,6 @@ from bot.render.blocks import (
     split_text,
     truncate,
 )
-from bot.store.records import Run
 from bot.tracking.progress import (
     PHASE_ERROR,
     PHASE_FAILED,

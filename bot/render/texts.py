@@ -10,9 +10,9 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from bot import records
 from bot.model import Reply
 from bot.render import mrkdwn
-from bot.store import records
 from bot.tracking.progress import RunState, StepView
 
 if TYPE_CHECKING:

@@ -19,8 +19,10 @@ is left as stored across restarts, so a run missed while no replica led still fi
 `misfire_grace_seconds`; a changed one is replaced. Schedules added on another replica reach the
 leader through a periodic resync (`sync_seconds`).
 
+A schedule of kind `run` is carried out by the `ScheduledRunner` (the action pipeline, on
+behalf of the schedule's owner, with the owner's permissions as they are at firing time).
 Leaves out the report contents (`reports`), Slack pacing (the sender) and permission checks
-(the `schedule` command handler). Built by the composition root; used by the `schedule` command.
+(the pipeline). Built by the composition root; used by the `schedule` command.
 """
 
 from __future__ import annotations
@@ -48,13 +50,13 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from bot import records
 from bot.config import SCHEDULE_KINDS, ScheduleSettings
 from bot.errors import ConfigError, UserError
 from bot.model import Reply
 from bot.render.blocks import render_reply
 from bot.schedules import cron as crontab
 from bot.schedules import reports
-from bot.store import records
 from bot.store.db import create_db_engine
 
 log = logging.getLogger(__name__)
@@ -130,6 +132,11 @@ class ScheduleSpec:
     created_by: str | None = None
 
     @property
+    def owner(self) -> str | None:
+        """The Slack user on whose behalf it acts: who added it, or the config file's `owner`."""
+        return self.created_by
+
+    @property
     def job_id(self) -> str:
         return f"{JOB_PREFIX}{self.name}"
 
@@ -152,6 +159,7 @@ def from_settings(settings: ScheduleSettings) -> ScheduleSpec:
         parameters=dict(settings.parameters),
         window_hours=settings.window_hours,
         origin="config",
+        created_by=settings.owner,
     )
 
 
@@ -181,13 +189,15 @@ class ReportSources(Protocol):
         """Every application on `cluster` (every cluster when None)."""
         ...
 
-    def submit_run(self, schedule: ScheduleSpec) -> str:
-        """Submit the schedule's template; return the Workflow's name."""
-        ...
-
     def log_link(self, run: records.Run) -> str | None:
         """The URL of a run's archived logs, when there is one."""
         ...
+
+
+class ScheduledRunner(Protocol):
+    """Carries out a `run` schedule on behalf of its owner, through the action pipeline."""
+
+    def fire(self, schedule: ScheduleSpec) -> Reply: ...
 
 
 @dataclass(frozen=True)
@@ -228,6 +238,7 @@ class ScheduleService:
         schedule_repo: ScheduleStore,
         sender: Sender,
         sources: ReportSources,
+        runner: ScheduledRunner | None = None,
         clock: Callable[[], datetime] = _utc_now,
         timezone: str = "UTC",
         scope: str = DEFAULT_SCOPE,
@@ -251,6 +262,7 @@ class ScheduleService:
         self._repo = schedule_repo
         self._sender = sender
         self._sources = sources
+        self._runner = runner
         self._clock = clock
         self._timezone = timezone
         self._scope = scope
@@ -494,13 +506,9 @@ class ScheduleService:
             clusters = [spec.cluster] if spec.cluster else sorted({app.cluster for app in apps})
             return reports.app_health(apps, clusters=clusters)
         if spec.kind == "run":
-            run_name = self._sources.submit_run(spec)
-            return reports.run_submitted(
-                schedule=spec.name,
-                template=spec.template or "",
-                cluster=spec.cluster or "",
-                run_name=run_name,
-            )
+            if self._runner is None:
+                raise ValueError("schedules of kind run need a runner")
+            return self._runner.fire(spec)
         raise ValueError(f"unknown schedule kind {spec.kind!r}")
 
     # -- the job table -----------------------------------------------------------------------

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from bot import records
 from bot.model import Reply, Visibility
 from bot.render.texts import emoji
-from bot.store import records
 
 MAX_LISTED = 30
 FAILED_PHASES = ("Failed", "Error")

@@ -2,15 +2,12 @@
 
 It answers the schedule service's questions from the run and approval store and from the
 clusters: recent workflow runs, approvals still waiting, the Argo CD applications of every
-cluster that runs Argo CD, and, for schedules of kind `run`, the submission of a
-WorkflowTemplate as the bot itself (requester `scheduler`), recorded as a run and handed to
-the tracker so its progress follows in the schedule's channel like any other run.
+cluster that runs Argo CD. (Schedules of kind `run` are carried out by the action pipeline on
+behalf of their owner, see `bot.actions.scheduled`.)
 
 Every dependency is passed in as a small Protocol, so the composition root gives it the real
-`RunRepo`, `ApprovalRepo`, `ClusterRegistry`, `Tracker` and `LogArchive`, and tests give it
-sandbox-backed ones. Leaves out permission checks (a schedule is the bot's own action, allowed
-by whoever added it with `schedules create`), the report text (`reports`), and linking the
-schedule's post to the run's thread (see docs/schedules.md). Called by `ScheduleService`.
+`RunRepo`, `ApprovalRepo`, `ClusterRegistry` and `LogArchive`, and tests give it
+sandbox-backed ones. Leaves out the report text (`reports`). Called by `ScheduleService`.
 """
 
 from __future__ import annotations
@@ -20,19 +17,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from bot import records
 from bot.argo import cd, workflows
-from bot.argo.parameters import check_parameters
-from bot.commands import workflow_verbs
-from bot.errors import KubeNotFound, PermanentError, UpstreamError
+from bot.errors import KubeNotFound, UpstreamError
 from bot.schedules import reports
-from bot.schedules.jobs import ScheduleSpec
-from bot.store import records
 from bot.tracking import progress
 
 log = logging.getLogger(__name__)
 
-#: The requester id (and label value) of every run a schedule submits.
-SCHEDULER_ID = "scheduler"
 #: The most runs one digest reads (the store's own cap per query).
 DIGEST_MAX_RUNS = 500
 FAILED_PHASES = frozenset({progress.PHASE_FAILED, progress.PHASE_ERROR})
@@ -61,8 +53,8 @@ class Clusters(Protocol):
     def api_client(self, name: str) -> Any: ...
 
 
-class RunStore(workflow_verbs.RunWriter, Protocol):
-    """The run rows (`RunRepo` fits): written like any run, read back for digests."""
+class RunStore(Protocol):
+    """The run rows (`RunRepo` fits), read back for digests."""
 
     def recent(
         self,
@@ -81,12 +73,6 @@ class ApprovalStore(Protocol):
     def pending(self, *, now: datetime | None = None) -> list[records.Approval]: ...
 
 
-class RunTracker(Protocol):
-    """Follows a run and posts its progress (`Tracker` fits)."""
-
-    def start_run(self, run: records.Run) -> records.Run: ...
-
-
 class LogLinks(Protocol):
     """Presigned links to archived logs (`LogArchive` fits)."""
 
@@ -100,9 +86,7 @@ class BotReportSources:
         runs: the run store (`RunRepo`).
         approvals: the approval store (`ApprovalRepo`).
         clusters: API clients by cluster name (`ClusterRegistry`).
-        cluster_specs: the configured clusters, in configuration order (`list(registry)`); the
-            first one is where a `run` schedule without `cluster` submits.
-        tracker: starts following a submitted run (`Tracker`).
+        cluster_specs: the configured clusters, in configuration order (`list(registry)`).
         links: presigns log links for the digest; None when logs are not archived.
         cluster_name_of_destination: Argo CD destination (name or server URL) -> the bot's
             cluster name, as for `cd.object_for`; unmapped names are used as they are.
@@ -116,7 +100,6 @@ class BotReportSources:
         approvals: ApprovalStore,
         clusters: Clusters,
         cluster_specs: Iterable[ClusterInfo],
-        tracker: RunTracker,
         links: LogLinks | None = None,
         cluster_name_of_destination: Mapping[str, str] | None = None,
         clock: Callable[[], datetime] = _utc_now,
@@ -125,7 +108,6 @@ class BotReportSources:
         self._approvals = approvals
         self._clusters = clusters
         self._specs = {spec.name: spec for spec in cluster_specs}
-        self._tracker = tracker
         self._links = links
         self._destinations = dict(cluster_name_of_destination or {})
         self._clock = clock
@@ -192,55 +174,7 @@ class BotReportSources:
             log.warning("no log link for run %s (%s/%s): %s", run.id, run.cluster, run.name, exc)
             return None
 
-    # -- scheduled runs --------------------------------------------------------------------
-
-    def submit_run(self, schedule: ScheduleSpec) -> str:
-        """Submit the schedule's template on its cluster as the bot, record the run, track it.
-
-        The parameters are checked against the template first, as for `run`, so a template
-        whose parameters changed since the schedule was added fails before reaching the cluster.
-
-        Returns:
-            The name of the Workflow created.
-
-        Raises:
-            PermanentError: no template, or the schedule names a cluster that is not configured.
-            UserError: the parameters no longer fit the template.
-            KubeError: the cluster refused or could not be reached.
-        """
-        if not schedule.template:
-            raise PermanentError(f"schedule {schedule.name!r} has no template to submit")
-        spec = self._cluster_for(schedule)
-        namespace = spec.workflows_namespace
-        api = self._clusters.api_client(spec.name)
-        template = workflows.get_template(api, namespace=namespace, name=schedule.template)
-        values = check_parameters(template.params, tuple(schedule.parameters.items()))
-        run = workflow_verbs.submit_tracked(
-            api=api,
-            runs=self._runs,
-            tracker=self._tracker,
-            template=template.name,
-            values=values,
-            cluster=spec.name,
-            namespace=namespace,
-            requester_id=SCHEDULER_ID,
-            requester_name=f"schedule {schedule.name}",
-            requested_by=f"schedule {schedule.name}",
-            channel_id=schedule.channel,
-            now=self._clock(),
-        )
-        return run.name or ""
-
     # -- pieces ----------------------------------------------------------------------------
-
-    def _cluster_for(self, schedule: ScheduleSpec) -> ClusterInfo:
-        name = schedule.cluster or next(iter(self._specs), None)
-        if name is None or name not in self._specs:
-            known = ", ".join(self._specs) or "none configured"
-            raise PermanentError(
-                f"schedule {schedule.name!r} names cluster {name!r}, which is not configured (known: {known})"
-            )
-        return self._specs[name]
 
     def _destination_of(self, app: cd.AppSummary) -> str:
         """The bot's cluster name for an app's destination (the first part of its RBAC object)."""

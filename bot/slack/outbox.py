@@ -38,7 +38,7 @@ from bot.announcing import (
     Announcer,
 )
 from bot.errors import RateLimited, SlackError, StorageError
-from bot.store.records import (
+from bot.records import (
     OUTBOX_PENDING,
     OUTBOX_POST,
     OUTBOX_SENDING,

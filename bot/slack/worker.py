@@ -10,7 +10,6 @@ and the reply delivered on the surface it came from.
 from __future__ import annotations
 
 import logging
-import secrets
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,7 +17,9 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from bot import metrics
-from bot.commands import buttons, handlers
+from bot.actions import pipeline
+from bot.actions.context import Deps
+from bot.actions.pipeline import new_reference
 from bot.errors import BotError, UserError
 from bot.model import Actor, Origin, Reply, Surface, Visibility
 from bot.render.blocks import render_reply
@@ -35,16 +36,11 @@ class Dedup(Protocol):
     def first_time(self, key: str, now: datetime) -> bool: ...
 
 
-def new_reference() -> str:
-    """A short id shown to the user and written to the log, to find one request's traces."""
-    return secrets.token_hex(4)
-
-
 class CommandWorker:
     def __init__(
         self,
         *,
-        deps: handlers.Deps,
+        deps: Deps,
         directory: Directory,
         dedup: Dedup,
         messenger: Messenger,
@@ -104,11 +100,11 @@ class CommandWorker:
             if actor.is_bot:
                 return
             if origin.surface is Surface.BUTTON:
-                reply = buttons.handle_button(
+                reply = pipeline.handle_button(
                     origin=origin, actor=actor, deps=self._deps, reference=reference
                 )
             else:
-                reply = handlers.handle_text(origin=origin, actor=actor, deps=self._deps, reference=reference)
+                reply = pipeline.handle_text(origin=origin, actor=actor, deps=self._deps, reference=reference)
         except UserError as exc:
             reply = Reply(text=f":warning: {exc}")
         except BotError as exc:

@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.expression import Executable
 
 from bot.errors import StorageError
-from bot.store.db import Database
-from bot.store.records import (
+from bot.records import (
+    APPROVAL_APPROVED,
     APPROVAL_EXPIRED,
     APPROVAL_PENDING,
     APPROVAL_STATUSES,
@@ -39,6 +39,7 @@ from bot.store.records import (
     Run,
     Schedule,
 )
+from bot.store.db import Database
 from bot.store.tables import (
     AUDIT_TEXT_MAX,
     SHORT_MAX,
@@ -280,6 +281,20 @@ class AuditRepo:
             session.add(row)
             session.flush()
             return row.id
+
+    def complete(self, event_id: int, *, event: AuditEvent) -> None:
+        """Replace a `pending` row (the intent, written before acting) with what happened."""
+        values = {
+            "resource": _clip(event.resource, 64),
+            "action": _clip(event.action, 64),
+            "object": _clip(event.object, 512),
+            "decision": _clip(event.decision, 16),
+            "result": _clip(event.result, 16),
+            "detail": _clip(event.detail, SHORT_MAX),
+            "run_id": event.run_id,
+        }
+        with self._db.session() as session:
+            session.execute(update(AuditEventRow).where(AuditEventRow.id == event_id).values(**values))
 
     def recent(self, *, actor_id: str | None = None, limit: int = 20) -> list[AuditEvent]:
         """The newest events first, optionally only one person's."""
@@ -608,6 +623,14 @@ class ApprovalRepo:
             query = query.where(ApprovalRow.expires_at > now)
         with self._db.session() as session:
             return [_to_approval(row) for row in session.scalars(query.order_by(ApprovalRow.created_at))]
+
+    def approved_before(self, cutoff: datetime) -> list[Approval]:
+        """Requests approved before `cutoff`, neither carried out nor failed: what the sweep completes."""
+        query = select(ApprovalRow).where(
+            ApprovalRow.status == APPROVAL_APPROVED, ApprovalRow.decided_at <= cutoff
+        )
+        with self._db.session() as session:
+            return [_to_approval(row) for row in session.scalars(query.order_by(ApprovalRow.decided_at))]
 
     def expire_due(self, now: datetime) -> list[Approval]:
         """Close every pending request past its expiry; return the ones this call closed.

@@ -46,9 +46,7 @@ from bot.announcing import (
     summary_key,
 )
 from bot.errors import BotError
-from bot.render import apps as render_apps
-from bot.render import runs as render_runs
-from bot.store.records import (
+from bot.records import (
     OUTBOX_POST,
     OUTBOX_UPDATE,
     RUN_ROLLBACK,
@@ -57,6 +55,8 @@ from bot.store.records import (
     OutboxEntry,
     Run,
 )
+from bot.render import apps as render_apps
+from bot.render import runs as render_runs
 from bot.tracking import progress, sync_progress
 from bot.tracking.sync_tracker import AppKey, app_name_of, display_run, key_of, run_id_of
 

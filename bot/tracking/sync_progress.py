@@ -1,12 +1,9 @@
-"""Argo CD Applications as people see them, and what changed between two reads of a sync.
+"""What changed between two reads of an Argo CD sync.
 
-Two jobs, both pure (no I/O, no clock, no Kubernetes types: plain `Mapping`s as the API returns
+Pure (no I/O, no clock, no Kubernetes types: plain `Mapping`s as the API returns
 them):
 
-- the views the `apps`/`app`/`history` commands show: `to_app_summary` and `to_app_detail` turn an
-  Application object into frozen `AppSummary` / `AppDetail` / `HistoryEntry` values. They live
-  here rather than in `bot.argo.cd` so `bot.render` can use them without importing the
-  `kubernetes` client; `bot.argo.cd` re-exports them.
+- (the views `apps`/`app`/`history` show are in `bot.applications`)
 - sync progress, mirroring `bot.tracking.progress` for workflows: `sync_state` reads the
   Application's `operation` and `status.operationState` into a `SyncState`, and `diff` lists the
   `SyncTransition`s worth a thread reply (a wave started, a resource synced or failed, a hook
@@ -31,15 +28,29 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from bot.applications import (  # the phases are the application's; re-exported for the trackers
+    FINAL_PHASES as FINAL_PHASES,
+)
+from bot.applications import (
+    PHASE_ERROR as PHASE_ERROR,
+)
+from bot.applications import (
+    PHASE_FAILED as PHASE_FAILED,
+)
+from bot.applications import (
+    PHASE_PENDING as PHASE_PENDING,
+)
+from bot.applications import (
+    PHASE_RUNNING as PHASE_RUNNING,
+)
+from bot.applications import (
+    PHASE_SUCCEEDED as PHASE_SUCCEEDED,
+)
+from bot.applications import (
+    PHASE_TERMINATING as PHASE_TERMINATING,
+)
+from bot.applications import as_list, as_mapping, as_text, initiator_of
 from bot.tracking.progress import parse_time
-
-PHASE_PENDING = "Pending"
-PHASE_RUNNING = "Running"
-PHASE_TERMINATING = "Terminating"
-PHASE_SUCCEEDED = "Succeeded"
-PHASE_FAILED = "Failed"
-PHASE_ERROR = "Error"
-FINAL_PHASES = frozenset({PHASE_SUCCEEDED, PHASE_FAILED, PHASE_ERROR})
 
 SYNC_SYNCED = "Synced"
 SYNC_OUT_OF_SYNC = "OutOfSync"
@@ -67,148 +78,6 @@ SyncTransitionKind = Literal[
     "hook-failed",
     "finished",
 ]
-
-
-# -- application views ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AppSummary:
-    """One row of `apps`: where an application deploys and how it is doing."""
-
-    name: str
-    project: str
-    cluster: str  # `spec.destination.name`, else `spec.destination.server`
-    namespace: str  # the destination namespace
-    sync_status: str
-    health_status: str
-    revision: str  # the revision last synced (`status.sync.revision`), "" before the first sync
-    auto_sync: bool
-    operation_phase: str | None  # the phase of the running or last operation
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    """One `status.history[]` entry: a sync that succeeded, and what it deployed."""
-
-    id: int
-    revision: str
-    deployed_at: datetime | None
-    repo: str
-    path: str
-    target_revision: str
-    initiated_by: str  # a username, or "automated" for auto-sync
-
-
-@dataclass(frozen=True)
-class OperationView:
-    """The running or last operation (`status.operationState`)."""
-
-    phase: str
-    message: str
-    revision: str
-    started_at: datetime | None
-    finished_at: datetime | None
-    initiated_by: str
-
-
-@dataclass(frozen=True)
-class AppDetail:
-    """What `app` and `history` show: the summary, the source, the last operation, the history."""
-
-    summary: AppSummary
-    repo: str
-    path: str
-    target_revision: str
-    last_operation: OperationView | None
-    history: tuple[HistoryEntry, ...]  # oldest first, as Argo CD keeps it
-    conditions: tuple[str, ...]  # "<type>: <message>"
-
-    @property
-    def current(self) -> HistoryEntry | None:
-        """The entry deployed last (the highest id)."""
-        return max(self.history, key=lambda entry: entry.id) if self.history else None
-
-
-def is_auto_sync(app: Mapping[str, Any]) -> bool:
-    """True when `spec.syncPolicy.automated` is set: Argo CD then syncs on its own and refuses rollbacks."""
-    policy = _mapping(_mapping(app.get("spec")).get("syncPolicy"))
-    return policy.get("automated") is not None
-
-
-def to_app_summary(app: Mapping[str, Any]) -> AppSummary:
-    """Read an Application object into an `AppSummary`; anything missing reads as empty."""
-    meta = _mapping(app.get("metadata"))
-    spec = _mapping(app.get("spec"))
-    status = _mapping(app.get("status"))
-    destination = _mapping(spec.get("destination"))
-    sync = _mapping(status.get("sync"))
-    operation_state = _mapping(status.get("operationState"))
-    phase = _text(operation_state.get("phase"))
-    if app.get("operation") is not None and (not phase or phase in FINAL_PHASES):
-        phase = PHASE_PENDING  # asked for, not picked up yet
-    return AppSummary(
-        name=_text(meta.get("name")),
-        project=_text(spec.get("project")) or "default",
-        cluster=_text(destination.get("name")) or _text(destination.get("server")),
-        namespace=_text(destination.get("namespace")),
-        sync_status=_text(sync.get("status")) or "Unknown",
-        health_status=_text(_mapping(status.get("health")).get("status")) or "Unknown",
-        revision=_text(sync.get("revision")),
-        auto_sync=is_auto_sync(app),
-        operation_phase=phase or None,
-    )
-
-
-def to_history_entry(raw: Mapping[str, Any]) -> HistoryEntry:
-    """Read one `status.history[]` entry."""
-    source = _mapping(raw.get("source"))
-    return HistoryEntry(
-        id=_int(raw.get("id")),
-        revision=_text(raw.get("revision")),
-        deployed_at=parse_time(raw.get("deployedAt")),
-        repo=_text(source.get("repoURL")),
-        path=_text(source.get("path")) or _text(source.get("chart")),
-        target_revision=_text(source.get("targetRevision")),
-        initiated_by=_initiator(raw.get("initiatedBy")),
-    )
-
-
-def to_app_detail(app: Mapping[str, Any]) -> AppDetail:
-    """Read an Application object into an `AppDetail` (history oldest first)."""
-    spec = _mapping(app.get("spec"))
-    status = _mapping(app.get("status"))
-    source = _mapping(spec.get("source"))
-    history = [to_history_entry(_mapping(raw)) for raw in _list(status.get("history"))]
-    history.sort(key=lambda entry: entry.id)
-    conditions = tuple(
-        f"{_text(_mapping(c).get('type')) or 'Condition'}: {_text(_mapping(c).get('message'))}"
-        for c in _list(status.get("conditions"))
-    )
-    return AppDetail(
-        summary=to_app_summary(app),
-        repo=_text(source.get("repoURL")),
-        path=_text(source.get("path")) or _text(source.get("chart")),
-        target_revision=_text(source.get("targetRevision")) or "HEAD",
-        last_operation=_operation_view(_mapping(status.get("operationState"))),
-        history=tuple(history),
-        conditions=conditions,
-    )
-
-
-def _operation_view(state: Mapping[str, Any]) -> OperationView | None:
-    if not state:
-        return None
-    operation = _mapping(state.get("operation"))
-    result = _mapping(state.get("syncResult"))
-    return OperationView(
-        phase=_text(state.get("phase")) or PHASE_PENDING,
-        message=_text(state.get("message")),
-        revision=_text(result.get("revision")) or _text(_mapping(operation.get("sync")).get("revision")),
-        started_at=parse_time(state.get("startedAt")),
-        finished_at=parse_time(state.get("finishedAt")),
-        initiated_by=_initiator(operation.get("initiatedBy")),
-    )
 
 
 # -- sync progress -------------------------------------------------------------------------------
@@ -296,46 +165,46 @@ def sync_state(app: Mapping[str, Any], *, waves: Mapping[ResourceKey, int] | Non
     An `operation` whose request differs from the one `operationState` describes is a new
     sync the controller has not started: `Pending`, no resources, nothing of the old one.
     """
-    status = _mapping(app.get("status"))
-    state = _mapping(status.get("operationState"))
+    status = as_mapping(app.get("status"))
+    state = as_mapping(status.get("operationState"))
     operation = app.get("operation")
     pending = isinstance(operation, Mapping)
-    health = _text(_mapping(status.get("health")).get("status"))
-    sync_status = _text(_mapping(status.get("sync")).get("status"))
-    if pending and not _same_operation(_mapping(operation), _mapping(state.get("operation"))):
-        sync = _mapping(_mapping(operation).get("sync"))
+    health = as_text(as_mapping(status.get("health")).get("status"))
+    sync_status = as_text(as_mapping(status.get("sync")).get("status"))
+    if pending and not _same_operation(as_mapping(operation), as_mapping(state.get("operation"))):
+        sync = as_mapping(as_mapping(operation).get("sync"))
         return SyncState(
             phase=PHASE_PENDING,
             message="",
-            revision=_text(sync.get("revision")),
+            revision=as_text(sync.get("revision")),
             started_at=None,
             finished_at=None,
             health=health,
             sync_status=sync_status,
             resources=(),
             operation_pending=True,
-            initiated_by=_initiator(_mapping(operation).get("initiatedBy")),
+            initiated_by=initiator_of(as_mapping(operation).get("initiatedBy")),
         )
-    result = _mapping(state.get("syncResult"))
+    result = as_mapping(state.get("syncResult"))
     healths = _healths(status.get("resources"))
-    namespace = _text(_mapping(_mapping(app.get("spec")).get("destination")).get("namespace"))
+    namespace = as_text(as_mapping(as_mapping(app.get("spec")).get("destination")).get("namespace"))
     resources = tuple(
-        _resource(_mapping(raw), waves=waves or {}, healths=healths, default_namespace=namespace)
-        for raw in _list(result.get("resources"))
+        _resource(as_mapping(raw), waves=waves or {}, healths=healths, default_namespace=namespace)
+        for raw in as_list(result.get("resources"))
     )
-    operation_of_state = _mapping(state.get("operation"))
+    operation_of_state = as_mapping(state.get("operation"))
     return SyncState(
-        phase=_text(state.get("phase")) or PHASE_PENDING,
-        message=_text(state.get("message")),
-        revision=_text(result.get("revision"))
-        or _text(_mapping(operation_of_state.get("sync")).get("revision")),
+        phase=as_text(state.get("phase")) or PHASE_PENDING,
+        message=as_text(state.get("message")),
+        revision=as_text(result.get("revision"))
+        or as_text(as_mapping(operation_of_state.get("sync")).get("revision")),
         started_at=parse_time(state.get("startedAt")),
         finished_at=parse_time(state.get("finishedAt")),
         health=health,
         sync_status=sync_status,
         resources=resources,
         operation_pending=pending,
-        initiated_by=_initiator(operation_of_state.get("initiatedBy")),
+        initiated_by=initiator_of(operation_of_state.get("initiatedBy")),
     )
 
 
@@ -419,30 +288,30 @@ def _resource(
     healths: Mapping[ResourceKey, str],
     default_namespace: str,
 ) -> ResourceView:
-    kind = _text(raw.get("kind"))
-    namespace = _text(raw.get("namespace")) or default_namespace
-    name = _text(raw.get("name"))
+    kind = as_text(raw.get("kind"))
+    namespace = as_text(raw.get("namespace")) or default_namespace
+    name = as_text(raw.get("name"))
     key = (kind, namespace, name)
     return ResourceView(
         kind=kind,
         namespace=namespace,
         name=name,
-        status=_text(raw.get("status")),
+        status=as_text(raw.get("status")),
         health=healths.get(key, ""),
-        message=_text(raw.get("message")),
-        hook_type=_text(raw.get("hookType")),
-        hook_phase=_text(raw.get("hookPhase")),
-        sync_phase=_text(raw.get("syncPhase")) or "Sync",
+        message=as_text(raw.get("message")),
+        hook_type=as_text(raw.get("hookType")),
+        hook_phase=as_text(raw.get("hookPhase")),
+        sync_phase=as_text(raw.get("syncPhase")) or "Sync",
         wave=int(waves.get(key, 0)),
     )
 
 
 def _healths(resources: Any) -> dict[ResourceKey, str]:
     out: dict[ResourceKey, str] = {}
-    for raw in _list(resources):
-        item = _mapping(raw)
-        key = (_text(item.get("kind")), _text(item.get("namespace")), _text(item.get("name")))
-        out[key] = _text(_mapping(item.get("health")).get("status"))
+    for raw in as_list(resources):
+        item = as_mapping(raw)
+        key = (as_text(item.get("kind")), as_text(item.get("namespace")), as_text(item.get("name")))
+        out[key] = as_text(as_mapping(item.get("health")).get("status"))
     return out
 
 
@@ -456,33 +325,3 @@ def wave_of(annotations: Mapping[str, Any] | None) -> int:
         return int(str(value).strip()) if value is not None else 0
     except ValueError:
         return 0
-
-
-def _initiator(raw: Any) -> str:
-    initiated = _mapping(raw)
-    if initiated.get("automated"):
-        return "automated"
-    return _text(initiated.get("username"))
-
-
-def _int(value: Any) -> int:
-    if isinstance(value, bool):
-        return 0
-    if isinstance(value, int):
-        return value
-    try:
-        return int(str(value))
-    except ValueError:
-        return 0
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""

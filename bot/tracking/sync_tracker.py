@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from bot.store.records import RUN_ROLLBACK, RUN_SYNC, Run
+from bot.records import RUN_ROLLBACK, RUN_SYNC, Run
 
 RUN_INFO_NAME = "chatops-run"
 SYNC_KINDS = frozenset({RUN_SYNC, RUN_ROLLBACK})

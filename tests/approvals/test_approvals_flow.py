@@ -9,7 +9,7 @@ import pytest
 
 from bot.approvals import flow
 from bot.model import Actor
-from bot.store.records import Approval
+from bot.records import Approval
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 REQUESTER = Actor(user_id="U1", name="alice")

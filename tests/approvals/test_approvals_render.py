@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.records import Approval
 from bot.render import approvals as card
-from bot.store.records import Approval
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 SHA_FROM = "9f1c2ab" + "0" * 31 + "aa"

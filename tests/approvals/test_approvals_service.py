@@ -8,14 +8,14 @@ from datetime import timedelta
 import pytest
 from approvals_world import T0, Clock, ServiceFactory
 
+from bot.applications import HistoryEntry
 from bot.approvals import flow
 from bot.approvals.service import ApprovalService, Decision, approver_check
 from bot.errors import UserError
 from bot.model import Actor
 from bot.rbac import policy
 from bot.rbac.enforcer import Enforcer
-from bot.store.records import Approval
-from bot.tracking.sync_progress import HistoryEntry
+from bot.records import Approval
 
 REQUESTER = Actor(user_id="U1", name="alice")
 APPROVER = Actor(user_id="U2", name="bob")

@@ -280,5 +280,7 @@ def test_a_rollback_runs_only_after_someone_else_approves_it(argo: World, sandbo
     decided = next(m for m in argo.driver.messages(OPS_CHANNEL) if m["ts"] == card["ts"])
     actions = [e.get("action_id") for b in decided.get("blocks") or [] for e in b.get("elements") or []]
     assert "approval_approve" not in actions and "approval_reject" not in actions
-    assert any(r.command == "approve" and r.result == "approved" for r in argo.audit.recent(actor_id=OPS))
+    approved = [r for r in argo.audit.recent(actor_id=OPS) if r.command == "approve"]
+    assert approved and approved[0].result == "ok" and approved[0].run_id
+    assert approved[0].object.endswith("/shop-dev") and approved[0].resource == "approvals"
     assert any(r.command == "approve" and r.decision == "deny" for r in argo.audit.recent(actor_id=ADMIN))

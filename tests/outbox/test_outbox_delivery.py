@@ -14,13 +14,13 @@ from prometheus_client import REGISTRY
 from slack_sdk import WebClient
 
 from bot.announcing import PRIORITY_FINAL, PRIORITY_PROGRESS
+from bot.records import OUTBOX_DELIVERED, OUTBOX_FAILED, OUTBOX_PENDING, OUTBOX_SENDING
 from bot.sandbox.slack import SlackDriver, SlackSandbox
 from bot.sandbox.waiting import wait_until
 from bot.slack.client import Messenger
 from bot.slack.outbox import Outbox, OutboxDeliverer, metadata_for
 from bot.slack.pacing import TRANSIENT_ATTEMPTS, PacedSender
 from bot.store import db as store_db
-from bot.store.records import OUTBOX_DELIVERED, OUTBOX_FAILED, OUTBOX_PENDING, OUTBOX_SENDING
 from bot.store.repos import OutboxRepo
 
 OPS = "C0OPS"

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from bot.records import Run
 from bot.render.runs import render_parent, render_summary, render_transition
 from bot.sandbox.slack.blocks import MAX_COMBINED_BLOCK_TEXT, check_message_blocks, combined_text_length
-from bot.store.records import Run
 from bot.tracking.progress import RunState, diff, first_failed_step, workflow_state
 
 START = datetime(2024, 5, 1, 2, 0, tzinfo=UTC)

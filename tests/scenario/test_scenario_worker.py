@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.commands import handlers
+from bot.actions.context import Deps
+from bot.commands.verbs import build_registry
 from bot.config import parse_settings
 from bot.model import Origin, Reply, Surface, Visibility
 from bot.rbac.source import PolicySource
@@ -45,8 +46,11 @@ def worker(tmp_path: Path, sandbox: tuple[SlackSandbox, SlackDriver]) -> Iterato
     )
     client = build_web_client(token=slack.bot_token, base_url=slack.api_url)
     command_worker = CommandWorker(
-        deps=handlers.Deps(
-            settings=settings, policy=PolicySource.from_settings(settings), audit=AuditRepo(database)
+        deps=Deps(
+            settings=settings,
+            policy=PolicySource.from_settings(settings),
+            audit=AuditRepo(database),
+            registry=build_registry(),
         ),
         directory=SlackDirectory(client, ttl=60),
         dedup=EventDedup(database),

@@ -64,6 +64,7 @@ def make_service(
             "schedule_repo": schedule_repo,
             "sender": sender,
             "sources": sources,
+            "runner": sources,
             "clock": lambda: NOW,
         }
         options.update(overrides)

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot import records
 from bot.config import ScheduleSettings
+from bot.model import Reply, Visibility
 from bot.schedules import reports
 from bot.schedules.jobs import ScheduleService, ScheduleSpec
-from bot.store import records
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -70,7 +71,7 @@ class RecordingSender:
 
 @dataclass
 class ScriptedSources:
-    """Implements `ReportSources` from plain lists; `gate` (when set) holds a fire until released."""
+    """`ReportSources` and `ScheduledRunner` from plain lists; `gate` holds a fire until released."""
 
     runs: list[records.Run] = field(default_factory=list)
     approvals: list[records.Approval] = field(default_factory=list)
@@ -91,9 +92,14 @@ class ScriptedSources:
     def app_health(self, cluster: str | None) -> Sequence[reports.AppSummary]:
         return [app for app in self.apps if cluster is None or app.cluster == cluster]
 
-    def submit_run(self, schedule: ScheduleSpec) -> str:
+    def fire(self, schedule: ScheduleSpec) -> Reply:
+        """The `ScheduledRunner` side: what the pipeline would answer for a `run` schedule."""
         self.submitted.append(schedule.name)
-        return f"{schedule.template}-abc12"
+        return Reply(
+            text=f":calendar: Schedule *{schedule.name}* (for <@{schedule.owner}>): "
+            f"`{schedule.template}-abc12`",
+            visibility=Visibility.IN_CHANNEL,
+        )
 
     def log_link(self, run: records.Run) -> str | None:
         return f"https://logs.example/{run.id}" if run.phase == "Failed" else None

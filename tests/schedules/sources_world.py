@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from bot import records
 from bot.clusters.registry import ClusterRegistry
 from bot.config import ClusterSettings, LogsSettings
 from bot.logs.archive import LogArchive
@@ -25,7 +26,7 @@ from bot.sandbox.aws import AwsSandbox
 from bot.sandbox.kube import KubeApiServer
 from bot.sandbox.waiting import wait_until
 from bot.schedules.sources import BotReportSources
-from bot.store import db, records
+from bot.store import db
 from bot.store.repos import ApprovalRepo, RunRepo
 
 TOKEN = "schedules-sources-bot"
@@ -34,12 +35,12 @@ TIME_SCALE = 0.01
 
 
 class RecordingTracker:
-    """Implements the sources' `RunTracker`: remembers the runs it was asked to follow."""
+    """A follower that remembers the runs it was asked to follow."""
 
     def __init__(self) -> None:
         self.started: list[records.Run] = []
 
-    def start_run(self, run: records.Run) -> records.Run:
+    def follow(self, run: records.Run) -> records.Run:
         self.started.append(run)
         return run
 
@@ -148,6 +149,5 @@ def bot_sources(
         approvals=approval_repo,
         clusters=registry,
         cluster_specs=list(registry),
-        tracker=tracker,
         links=archive,
     )

@@ -7,10 +7,10 @@ from datetime import timedelta
 
 from schedules_fakes import NOW, make_approval, make_run
 
+from bot import records
 from bot.model import Reply
 from bot.render.blocks import MAX_BLOCKS, MAX_SECTION_TEXT, MAX_TEXT, render_reply
 from bot.schedules import reports
-from bot.store import records
 
 
 def _fits_slack(reply: Reply) -> None:

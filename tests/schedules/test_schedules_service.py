@@ -138,7 +138,7 @@ def test_fire_now_of_a_run_schedule_submits_and_says_so(
     [posted] = sender.snapshot()
     assert (posted.channel, posted.text) == (
         "C0DEV0001",
-        ":calendar: Schedule *nightly* submitted `backfill` on prod-eu: `backfill-abc12`",
+        ":calendar: Schedule *nightly* (for <@U1>): `backfill-abc12`",
     )
 
 

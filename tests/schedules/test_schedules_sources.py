@@ -11,7 +11,6 @@ import urllib.request
 from datetime import timedelta
 from typing import Any, cast
 
-import pytest
 from kubernetes import client
 from schedules_fakes import NOW, RecordingSender, ServiceFactory
 from sources_world import (
@@ -31,16 +30,17 @@ from sources_world import (
     workflow_controller,
 )
 
+from bot import records
+from bot.actions.launcher import Launcher, Plan
+from bot.argo import workflows
+from bot.clusters.registry import ClusterRegistry
 from bot.config import ScheduleSettings
-from bot.errors import PermanentError, UserError
 from bot.sandbox.argo import ApplicationController, WorkflowController
 from bot.sandbox.argo.samples import seed_applications
 from bot.sandbox.argo.watching import build_api_client
 from bot.sandbox.kube import KubeApiServer
 from bot.sandbox.waiting import wait_until
-from bot.schedules.jobs import ScheduleSpec
-from bot.schedules.sources import SCHEDULER_ID, BotReportSources
-from bot.store import records
+from bot.schedules.sources import BotReportSources
 from bot.store.repos import ApprovalRepo, RunRepo
 
 __all__ = [  # fixtures imported from sources_world, named so linters keep the imports
@@ -82,10 +82,21 @@ def _wait_phase(kube: KubeApiServer, name: str, phase: str) -> dict[str, Any]:
     )
 
 
-def _run_spec(template: str, **fields: Any) -> ScheduleSpec:
-    return ScheduleSpec(
-        name="nightly", kind="run", cron="0 2 * * *", channel="C0OPS0002", template=template, **fields
-    )
+def _launch(registry: ClusterRegistry, runs: RunRepo, tracker: RecordingTracker, template: str) -> str:
+    """Start a workflow run the way every entry point does (the launcher); returns its name."""
+    api = registry.api_client("dev")
+    plan = Plan(kind=records.RUN_WORKFLOW, cluster="dev", namespace="argo", requester_id="U1",
+                requester_name="alice", channel_id="C0OPS0002", template=template)  # fmt: skip
+
+    def act(run: records.Run) -> str:
+        labels = {workflows.LABEL_RUN_ID: run.id}
+        ref = workflows.submit_workflow(
+            api, namespace="argo", template=template, parameters={}, labels=labels, annotations={}
+        )
+        return ref.name
+
+    run = Launcher(runs=runs, follower=tracker).launch(plan, act, on_written=lambda run: None)
+    return run.name or ""
 
 
 def test_digest_counts_the_window_and_reminder_lists_live_approvals(
@@ -150,57 +161,16 @@ def test_health_lists_apps_of_every_argo_cd_by_destination(
     assert "All 2 application(s) are Synced and Healthy (prod)" in post.text
 
 
-def test_a_run_schedule_submits_its_template_as_the_bot_and_tracks_it(
-    bot_sources: BotReportSources,
-    run_repo: RunRepo,
-    tracker: RecordingTracker,
-    kube: KubeApiServer,
-    workflow_controller: WorkflowController,
-) -> None:
-    name = bot_sources.submit_run(_run_spec("hello", parameters={"greeting": "bonjour"}))
-
-    workflow = _wait_phase(kube, name, "Succeeded")
-    labels = workflow["metadata"]["labels"]
-    assert labels["argo-chatops/requester"] == SCHEDULER_ID
-    assert workflow["spec"]["arguments"]["parameters"] == [{"name": "greeting", "value": "bonjour"}]
-    assert workflow["metadata"]["annotations"]["argo-chatops/requested-by"] == "schedule nightly"
-    (run,) = tracker.started
-    assert run.id == labels["argo-chatops/run-id"]
-    assert (run.name, run.cluster, run.channel_id, run.requester_id) == (
-        name,
-        "dev",
-        "C0OPS0002",
-        "scheduler",
-    )
-    assert run_repo.get(run.id) == run
-
-
-def test_a_run_schedule_whose_parameters_no_longer_fit_submits_nothing(
-    bot_sources: BotReportSources, run_repo: RunRepo, tracker: RecordingTracker, kube: KubeApiServer
-) -> None:
-    with pytest.raises(UserError, match="must be one of `dev`, `staging`, `prod`"):
-        bot_sources.submit_run(_run_spec("deploy-report", parameters={"env": "qa"}))
-    with pytest.raises(PermanentError, match="cluster 'staging', which is not configured"):
-        bot_sources.submit_run(_run_spec("hello", cluster="staging"))
-
-    assert tracker.started == []
-    assert run_repo.recent() == []
-    api_client = build_api_client(url=kube.url, token=TOKEN)
-    try:
-        listed = client.CustomObjectsApi(api_client).list_namespaced_custom_object(G, V, "argo", "workflows")
-    finally:
-        api_client.close()  # type: ignore[no-untyped-call]
-    assert cast(dict[str, Any], listed)["items"] == []
-
-
 def test_log_link_opens_the_failed_steps_log(
     bot_sources: BotReportSources,
     run_repo: RunRepo,
     kube: KubeApiServer,
     workflow_controller: WorkflowController,
+    registry: ClusterRegistry,
+    tracker: RecordingTracker,
 ) -> None:
-    failing = bot_sources.submit_run(_run_spec("db-migration"))
-    passing = bot_sources.submit_run(_run_spec("hello"))
+    failing = _launch(registry, run_repo, tracker, "db-migration")
+    passing = _launch(registry, run_repo, tracker, "hello")
     _wait_phase(kube, failing, "Failed")
     _wait_phase(kube, passing, "Succeeded")
     runs = {run.name: run for run in run_repo.recent()}

@@ -5,14 +5,14 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
-from bot.store.db import Database
-from bot.store.records import (
+from bot.records import (
     APPROVAL_APPROVED,
     APPROVAL_EXECUTED,
     APPROVAL_EXPIRED,
     APPROVAL_PENDING,
     APPROVAL_REJECTED,
 )
+from bot.store.db import Database
 from bot.store.repos import ApprovalRepo
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)

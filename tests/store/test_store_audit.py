@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+from bot.records import DECISION_ALLOW, DECISION_DENY, AuditEvent
 from bot.store.db import Database
-from bot.store.records import DECISION_ALLOW, DECISION_DENY, AuditEvent
 from bot.store.repos import AuditRepo
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)

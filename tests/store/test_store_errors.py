@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.errors import StorageError
+from bot.records import AuditEvent
 from bot.store import db
-from bot.store.records import AuditEvent
 from bot.store.repos import AuditRepo
 
 SECRET = "s3cr3t-Pa55"

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.store.db import Database
-from bot.store.records import (
+from bot.records import (
     OUTBOX_DELIVERED,
     OUTBOX_FAILED,
     OUTBOX_PENDING,
@@ -16,6 +15,7 @@ from bot.store.records import (
     RUN_WORKFLOW,
     OutboxEntry,
 )
+from bot.store.db import Database
 from bot.store.repos import OutboxRepo, RunRepo
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.errors import StorageError
+from bot.records import RUN_SYNC, RUN_WORKFLOW
 from bot.store.db import Database
-from bot.store.records import RUN_SYNC, RUN_WORKFLOW
 from bot.store.repos import RunRepo
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)

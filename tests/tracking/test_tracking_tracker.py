@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from tracking_world import World, slack_world
 
-from bot.store.records import Run
+from bot.records import Run
 from bot.store.repos import RunRepo
 from bot.tracking.follower import LABEL_RUN_ID, Follower, WorkflowPart
 

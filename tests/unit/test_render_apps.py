@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
+from bot.applications import AppDetail, AppSummary, HistoryEntry, OperationView
 from bot.model import Reply
+from bot.records import Run
 from bot.render.apps import (
     PageInfo,
     app_reply,
@@ -24,16 +26,7 @@ from bot.render.apps import (
 )
 from bot.render.blocks import MAX_TEXT, render_reply
 from bot.sandbox.slack.blocks import MAX_COMBINED_BLOCK_TEXT, check_message_blocks, combined_text_length
-from bot.store.records import Run
-from bot.tracking.sync_progress import (
-    AppDetail,
-    AppSummary,
-    HistoryEntry,
-    OperationView,
-    ResourceView,
-    SyncState,
-    SyncTransition,
-)
+from bot.tracking.sync_progress import ResourceView, SyncState, SyncTransition
 
 START = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 SHA = "0123456789abcdef0123456789abcdef01234567"

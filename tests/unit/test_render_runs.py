@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.records import Run
 from bot.render.blocks import MAX_TEXT
 from bot.render.runs import (
     ACTION_LOGS,
@@ -26,7 +27,6 @@ from bot.render.runs import (
     render_transition,
 )
 from bot.sandbox.slack.blocks import MAX_COMBINED_BLOCK_TEXT, check_message_blocks, combined_text_length
-from bot.store.records import Run
 from bot.tracking.progress import RunState, StepView, Transition
 
 START = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)

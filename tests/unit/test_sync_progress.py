@@ -7,15 +7,8 @@ from typing import Any
 
 import pytest
 
-from bot.tracking.sync_progress import (
-    SyncState,
-    diff,
-    is_auto_sync,
-    sync_state,
-    to_app_detail,
-    to_app_summary,
-    wave_of,
-)
+from bot.applications import is_auto_sync, to_app_detail, to_app_summary
+from bot.tracking.sync_progress import SyncState, diff, sync_state, wave_of
 
 OP = {"sync": {"revision": "v2"}, "initiatedBy": {"username": "alice"}}
 OLD_OP = {"sync": {"revision": "v1"}, "initiatedBy": {"username": "bob"}}

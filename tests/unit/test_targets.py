@@ -1,10 +1,13 @@
-"""Which cluster and which permission each command needs (pure)."""
+"""Which cluster and which permission each verb record says a command needs (pure)."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.commands import grammar, targets
+from bot.actions.context import channel_refusal
+from bot.actions.pipeline import resolve_cluster
+from bot.commands import grammar
+from bot.commands.verbs import build_registry
 from bot.config import parse_settings
 from bot.errors import UserError
 
@@ -23,6 +26,11 @@ SETTINGS = parse_settings(
     source="t.yaml",
     environ={},
 )
+REGISTRY = build_registry()
+
+
+def parse(text: str) -> grammar.Invocation:
+    return grammar.parse_command(text, registry=REGISTRY)
 
 
 @pytest.mark.parametrize(
@@ -36,31 +44,36 @@ SETTINGS = parse_settings(
         ),
         ("templates --cluster prod", ("workflows", "run", "prod/jobs/*", "prod", False)),
         ("sync api --cluster prod", ("applications", "sync", "*", "prod", False)),
+        ("schedule add nightly --kind run --template t --cron '0 2 * * *'",
+         ("schedules", "create", "nightly", None, True)),
+        ("schedule remove nightly", ("schedules", "delete", "nightly", None, True)),
         ("audit", ("audit", "get", "*", None, True)),
     ],
 )
 def test_target_for(text: str, expected: tuple[str, str, str, str | None, bool]) -> None:
-    command = grammar.parse_command(text)
-    cluster = targets.resolve_cluster(command, SETTINGS)
-    target = targets.target_for(command, cluster=cluster)
+    invocation = parse(text)
+    cluster = resolve_cluster(invocation.verb, invocation.command, SETTINGS)
+    target = invocation.verb.target_for(invocation.command, cluster)
     assert target is not None
     assert (target.resource, target.action, target.obj, target.cluster, target.precise) == expected
 
 
 def test_help_and_whoami_need_no_permission() -> None:
     for text in ("help", "whoami"):
-        assert targets.target_for(grammar.parse_command(text), cluster=None) is None
+        invocation = parse(text)
+        assert invocation.verb.target_for(invocation.command, None) is None
 
 
 def test_unknown_cluster_names_the_known_ones() -> None:
     with pytest.raises(UserError, match="`dev`, `prod`"):
-        targets.resolve_cluster(grammar.parse_command("run x --cluster nope"), SETTINGS)
+        invocation = parse("run x --cluster nope")
+        resolve_cluster(invocation.verb, invocation.command, SETTINGS)
 
 
 def test_channel_binding() -> None:
     prod = SETTINGS.cluster("prod")
     assert prod is not None
-    assert targets.channel_refusal(prod, "CPROD001") is None
-    assert "<#CPROD001>" in (targets.channel_refusal(prod, "COTHER01") or "")
+    assert channel_refusal(prod, "CPROD001") is None
+    assert "<#CPROD001>" in (channel_refusal(prod, "COTHER01") or "")
     dev = SETTINGS.cluster("dev")
-    assert dev is not None and targets.channel_refusal(dev, "CANY0001") is None
+    assert dev is not None and channel_refusal(dev, "CANY0001") is None

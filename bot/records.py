@@ -1,7 +1,10 @@
-"""Frozen dataclasses the repositories return: the store's public vocabulary.
+"""The shared records: runs, approvals, schedules and audit events, as frozen dataclasses. Pure.
 
-They are plain values, safe to pass between threads and to keep after the session closed.
-Status and kind strings are module constants so callers do not retype them.
+The store's repositories return them, and rendering, tracking and the use cases read them, so
+they live in the pure core rather than in the store: nothing that renders or tracks a run
+needs to import the database layer. They are plain values, safe to pass between threads and
+to keep after the session closed. Status and kind strings are module constants so callers do
+not retype them.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""The road every action walks: authorise, record, act, announce, audit (see `pipeline`)."""

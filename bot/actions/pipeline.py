@@ -1,0 +1,310 @@
+"""The one road every action walks, from every entry point.
+
+    resolve the person -> may they use the bot -> authorise the precise object (permission
+    before existence) -> channel binding -> approval rule -> record the intent -> act ->
+    announce -> audit
+
+Entry points: a typed command (slash command, mention, DM: `handle_text`), a button
+(`handle_button`: a run's Stop and Logs, an approval card's Approve and Reject), a schedule
+firing and the leader's completion of approved requests (`perform` with the person on whose
+behalf it acts). Each builds an `Invocation` (a verb record and its arguments) and calls
+`perform`, which owns every check; a use case asks for the precise check through
+`Context.require` once its lookup found the object, and never decides on its own.
+
+The audit row is written in a `finally`, whatever happens, with the precise object once it is
+known, the outcome and the reference shown to the person. For a verb that writes, the intent
+is recorded (an audit row with result `pending`) before it acts, so even a crash mid-action
+leaves a trace. Once the write happened (`Context.wrote`), a later failure of Slack or the
+database is answered "done, the announcement follows", never "nothing was done".
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from dataclasses import replace
+from typing import Any
+
+from bot import metrics, records
+from bot.actions.context import Attempt, Context, Deps, binds_channels, channel_refusal
+from bot.commands import grammar
+from bot.commands.registry import Target, Verb
+from bot.config import ClusterSettings, Settings
+from bot.errors import (
+    BotError,
+    CommandSyntaxError,
+    NotEnabled,
+    PermissionDenied,
+    UpstreamError,
+    UserError,
+)
+from bot.model import Actor, Origin, Reply, Visibility
+from bot.rbac import policy as rbac
+from bot.render.approvals import ACTION_APPROVE, ACTION_REJECT
+from bot.render.runs import ACTION_LOGS, ACTION_STOP
+
+log = logging.getLogger(__name__)
+
+AUDIT_TEXT_MAX = 2000
+RESULT_INVALID = "invalid"
+RESULT_NOT_ENABLED = "not-enabled"
+UPSTREAM_REPLY = (
+    ":x: `{where}` did not answer as expected, so nothing was done (reference `{reference}`). "
+    "Please try again; if it keeps failing, tell the bot's operators."
+)
+WRITTEN_REPLY = (
+    ":white_check_mark: {written} The progress message will follow in the channel as soon as "
+    "Slack answers (reference `{reference}`)."
+)
+STALE_BUTTON = ":warning: This button no longer works (the run is unknown here). Type the command instead."
+_ID = re.compile(r"^[0-9a-f]{32}$")
+
+#: button action_id -> the verb it stands for; the button carries only a run or approval id.
+RUN_BUTTONS = {ACTION_STOP: "stop", ACTION_LOGS: "logs"}
+APPROVAL_BUTTONS = {ACTION_APPROVE: "approve", ACTION_REJECT: "reject"}
+
+
+def new_reference() -> str:
+    """A short id shown to the person and written to the log and audit, to find one action's traces."""
+    return secrets.token_hex(4)
+
+
+def handle_text(*, origin: Origin, actor: Actor, deps: Deps, reference: str = "") -> Reply:
+    """A typed command: parse it, then walk the road. Always answers, always audits."""
+    try:
+        invocation = grammar.parse_command(
+            origin.text, registry=deps.registry, command=deps.settings.slack.command
+        )
+    except CommandSyntaxError as exc:
+        _audit(
+            deps,
+            origin=origin,
+            actor=actor,
+            verb="",
+            attempt=Attempt(),
+            result=RESULT_INVALID,
+            detail=str(exc),
+            reference=reference,
+        )
+        metrics.COMMANDS.labels(verb="invalid", decision=records.DECISION_NONE).inc()
+        return error_reply(exc)
+    return perform(invocation, origin=origin, actor=actor, deps=deps, reference=reference)
+
+
+def handle_button(*, origin: Origin, actor: Actor, deps: Deps, reference: str = "") -> Reply:
+    """A click: the id it carries is looked up in the database; the rest is the typed road."""
+    action = origin.action_id or ""
+    value = origin.action_value or ""
+    if action in APPROVAL_BUTTONS and _ID.match(value):
+        verb = deps.registry[APPROVAL_BUTTONS[action]]
+        command = _build(verb, raw=f"{verb.name} {value}", approval_id=value)
+        return perform(
+            grammar.Invocation(verb, command), origin=origin, actor=actor, deps=deps, reference=reference
+        )
+    name = RUN_BUTTONS.get(action)
+    run = deps.runs.get(value) if name is not None and deps.runs is not None and _ID.match(value) else None
+    if name is None or run is None or not run.name:
+        return Reply(text=STALE_BUTTON)
+    text = f"{name} {run.name} --cluster {run.cluster} --namespace {run.namespace}"
+    verb = deps.registry[name]
+    command = _build(verb, raw=text, workflow=run.name, cluster=run.cluster, namespace=run.namespace)
+    return perform(
+        grammar.Invocation(verb, command),
+        origin=replace(origin, text=text, thread_ts=run.parent_ts),
+        actor=actor,
+        deps=deps,
+        reference=reference,
+    )
+
+
+def _build(verb: Verb, **fields: Any) -> Any:
+    """A verb's command from values read from the database (a button carries only an id)."""
+    command_type: Any = verb.command
+    return command_type(**fields)
+
+
+def perform(
+    invocation: grammar.Invocation, *, origin: Origin, actor: Actor, deps: Deps, reference: str = ""
+) -> Reply:
+    """Walk the road for one action on behalf of `actor`; returns the answer for them."""
+    verb = invocation.verb
+    ctx = Context(
+        verb=verb, actor=actor, origin=origin, deps=deps, enforcer=deps.policy.current(), reference=reference
+    )
+    attempt = ctx.attempt
+    pending_id: int | None = None
+    result, detail = records.RESULT_ERROR, ""
+    reply = Reply(text=UPSTREAM_REPLY.format(where="a service the bot depends on", reference=reference))
+    try:
+        _admit(actor)
+        ctx.cluster = _authorise(ctx, invocation.command)
+        if verb.writes:
+            pending_id = _audit(
+                deps,
+                origin=origin,
+                actor=actor,
+                verb=verb.name,
+                attempt=attempt,
+                result=records.RESULT_PENDING,
+                detail="",
+                reference=reference,
+            )
+        reply = verb.execute(ctx, invocation.command)
+        result, detail = records.RESULT_OK, ""
+    except PermissionDenied as exc:
+        reply, result, detail = error_reply(exc), records.RESULT_REFUSED, str(exc)
+        attempt.decision = records.DECISION_DENY
+        known = attempt.target
+        if exc.resource and (known is None or exc.obj != rbac.WILDCARD or known.resource != exc.resource):
+            cluster = known.cluster if known else None
+            attempt.target = Target(exc.resource, exc.action, exc.obj, cluster, precise=True)
+    except NotEnabled as exc:
+        reply, result, detail = Reply(text=f":construction: {exc}"), RESULT_NOT_ENABLED, str(exc)
+    except UserError as exc:
+        # refused after the permission check (no such template, bad parameters, channel, ...)
+        reply, result, detail = error_reply(exc), records.RESULT_REFUSED, str(exc)
+    except (UpstreamError, BotError) as exc:
+        log.error("%s failed (ref %s): %s", verb.name, reference, exc)
+        reply, result, detail = _failure_reply(ctx), records.RESULT_ERROR, str(exc)[:500]
+    except Exception as exc:
+        log.exception("%s crashed (ref %s)", verb.name, reference)
+        reply, result, detail = _failure_reply(ctx), records.RESULT_ERROR, type(exc).__name__
+    finally:
+        metrics.COMMANDS.labels(verb=verb.name, decision=attempt.decision).inc()
+        try:
+            _audit(
+                deps,
+                origin=origin,
+                actor=actor,
+                verb=verb.name,
+                attempt=attempt,
+                result=result,
+                detail=detail,
+                reference=reference,
+                pending_id=pending_id,
+            )
+        except BotError as exc:  # the answer still goes out; the log keeps the trace
+            log.error("could not write the audit row (ref %s): %s", reference, exc)
+    return reply
+
+
+def error_reply(exc: UserError) -> Reply:
+    text = str(exc)
+    if isinstance(exc, CommandSyntaxError) and exc.usage and exc.usage not in text:
+        text = f"{text}\nUsage: `{exc.usage}`"
+    return Reply(text=f":warning: {text}", visibility=Visibility.EPHEMERAL)
+
+
+def _failure_reply(ctx: Context) -> Reply:
+    """After a write: say what happened. Before it: say nothing was done, and where it failed."""
+    attempt = ctx.attempt
+    if attempt.written is not None:
+        return Reply(text=WRITTEN_REPLY.format(written=attempt.written, reference=ctx.reference))
+    target = attempt.target
+    where = target.cluster if target is not None and target.cluster else "a service the bot depends on"
+    return Reply(text=UPSTREAM_REPLY.format(where=where, reference=ctx.reference))
+
+
+def _admit(actor: Actor) -> None:
+    """Who may use the bot at all: people, not bots (the workspace is pinned at the transport)."""
+    if actor.is_bot:
+        raise PermissionDenied("Bots cannot use this bot's commands.")
+
+
+def _authorise(ctx: Context, command: Any) -> ClusterSettings | None:
+    """Permission first (on the precise object when it is known), then the cluster and its channel."""
+    verb, settings = ctx.verb, ctx.settings
+    try:
+        cluster = resolve_cluster(verb, command, settings)
+    except UserError:
+        cluster = None  # said only after the permission check, so it reveals nothing
+    target = verb.target_for(command, cluster)
+    ctx.attempt.target = target
+    if target is None:
+        return None
+    subjects = ctx.actor.subjects
+    if target.precise:
+        decision = ctx.enforcer.require(
+            subjects, resource=target.resource, action=target.action, obj=target.obj
+        )
+        ctx.attempt.decision = decision.outcome
+    elif ctx.enforcer.may_do_somewhere(subjects, resource=target.resource, action=target.action):
+        ctx.attempt.decision = records.DECISION_ALLOW
+    else:
+        ctx.attempt.decision = records.DECISION_DENY
+        # names the permission, not the policy; the audit row keeps the object as asked
+        ctx.enforcer.require(subjects, resource=target.resource, action=target.action, obj=rbac.WILDCARD)
+    cluster = resolve_cluster(verb, command, settings)
+    if cluster is not None and binds_channels(verb):
+        refusal = channel_refusal(cluster, ctx.origin.channel_id)
+        if refusal:
+            raise UserError(refusal)
+    return cluster
+
+
+def default_cluster(settings: Settings, channel_id: str = "") -> ClusterSettings | None:
+    """The first configured cluster is the default (docs/configuration.md says so)."""
+    return settings.clusters[0] if settings.clusters else None
+
+
+def resolve_cluster(verb: Verb, command: Any, settings: Settings) -> ClusterSettings | None:
+    """The cluster a command is aimed at, or None for commands that are not about one.
+
+    Raises:
+        UserError: the named cluster is not configured, or none is configured at all.
+    """
+    name: str | None = getattr(command, "cluster", None)
+    if verb.scope == "none" or (verb.scope == "destination" and name is None):
+        return None
+    if verb.scope == "destination":
+        # an app's destination need not be a cluster the bot talks to; bound channels apply
+        # when it is one (and once more after the lookup, in `Context.require`)
+        return settings.cluster(name) if name else None
+    if name is None:
+        cluster = default_cluster(settings)
+        if cluster is None:
+            raise UserError(
+                "No cluster is configured for this bot yet: ask an admin to add one under `clusters`."
+            )
+        return cluster
+    cluster = settings.cluster(name)
+    if cluster is None:
+        known = ", ".join(f"`{c.name}`" for c in settings.clusters) or "none"
+        raise UserError(f"There is no cluster `{name}`. Configured clusters: {known}.")
+    return cluster
+
+
+def _audit(
+    deps: Deps,
+    *,
+    origin: Origin,
+    actor: Actor,
+    verb: str,
+    attempt: Attempt,
+    result: str,
+    detail: str,
+    reference: str,
+    pending_id: int | None = None,
+) -> int:
+    target = attempt.target
+    event = records.AuditEvent(
+        at=deps.clock(),
+        actor_id=actor.user_id,
+        actor_name=actor.name,
+        channel_id=origin.channel_id,
+        command=verb,
+        text=origin.text[:AUDIT_TEXT_MAX],
+        resource=target.resource if target else "",
+        action=target.action if target else "",
+        object=target.obj if target else "",
+        decision=attempt.decision,
+        result=result,
+        detail=detail[:500],
+        reference=reference,
+        run_id=attempt.run_id,
+    )
+    if pending_id is not None:
+        deps.audit.complete(pending_id, event=event)
+        return pending_id
+    return deps.audit.record(event)

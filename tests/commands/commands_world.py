@@ -1,0 +1,65 @@
+"""The use-case tier: every verb through the action pipeline, with the real store, policy and stand-ins.
+
+The bot is the real one (`build_bot` over the sandbox world of the end-to-end tests: Slack,
+two clusters with Argo controllers, S3), started so its follower and outbox run; a test hands
+an action straight to the pipeline (`Tier.do`, as the command worker would after the ack) and
+reads the answer, the audit row, the run rows and the clusters. A new verb's tests belong here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from e2e_world import OPS_CHANNEL, World
+
+from bot import records
+from bot.actions import pipeline
+from bot.actions.context import Deps
+from bot.model import Origin, Reply, Surface
+from bot.sandbox.world import SandboxWorld
+from bot.store.repos import RunRepo
+
+GROUP, VERSION = "argoproj.io", "v1alpha1"
+
+
+@dataclass
+class Tier:
+    world: World
+    sandbox: SandboxWorld
+    deps: Deps
+    runs: RunRepo
+
+    def do(self, user: str, text: str, *, channel: str = OPS_CHANNEL, deps: Deps | None = None) -> Reply:
+        """`text` typed by `user` in `channel`, carried out by the pipeline; the answer they get."""
+        deps = deps or self.deps
+        assert deps.directory is not None
+        origin = Origin(surface=Surface.SLASH, channel_id=channel, user_id=user, text=text)
+        return pipeline.handle_text(
+            origin=origin, actor=deps.directory.actor(user), deps=deps, reference="ref00001"
+        )
+
+    def click(self, user: str, action_id: str, value: str, *, channel: str = OPS_CHANNEL) -> Reply:
+        assert self.deps.directory is not None
+        origin = Origin(surface=Surface.BUTTON, channel_id=channel, user_id=user, text="",
+                        action_id=action_id, action_value=value)  # fmt: skip
+        return pipeline.handle_button(
+            origin=origin, actor=self.deps.directory.actor(user), deps=self.deps, reference="ref00002"
+        )
+
+    def last_audit(self, user: str) -> records.AuditEvent:
+        return self.world.audit.recent(actor_id=user, limit=1)[0]
+
+    def workflows(self, cluster: str = "dev") -> list[dict[str, Any]]:
+        """The Workflows the cluster holds (read from the stand-in's store)."""
+        return list(self.sandbox.kube[cluster].store.list(GROUP, VERSION, "workflows", "argo"))
+
+    def wait(self, condition: Callable[[], Any], *, message: str, timeout: float = 30) -> Any:
+        return self.world.driver.wait_for(condition, timeout=timeout, message=message)
+
+
+@pytest.fixture
+def tier(world: World, sandbox: SandboxWorld) -> Tier:
+    return Tier(world=world, sandbox=sandbox, deps=world.bot.deps, runs=RunRepo(world.bot.database))

@@ -1,0 +1,91 @@
+"""Workflow verbs through the pipeline: permission on the precise object, the run row, the audit row."""
+
+from __future__ import annotations
+
+from commands_world import Tier
+from e2e_world import ADMIN, DEV, PROD_CHANNEL, STRANGER
+
+from bot.errors import SlackError
+
+
+def test_run_records_the_run_submits_it_and_audits_the_precise_object(tier: Tier) -> None:
+    before = len(tier.workflows())
+    reply = tier.do(DEV, "run hello -p greeting=hi")
+
+    assert reply.text.startswith(":rocket: Submitted `hello-")
+    name = reply.text.split("`")[1]
+    assert any(w["metadata"]["name"] == name for w in tier.workflows())
+    assert len(tier.workflows()) == before + 1
+    audit = tier.last_audit(DEV)
+    assert (audit.command, audit.resource, audit.action) == ("run", "workflows", "run")
+    assert audit.object == "dev/argo/hello"
+    assert (audit.decision, audit.result) == ("allow", "ok")
+    assert audit.run_id is not None
+    run = tier.runs.get(audit.run_id)
+    assert run is not None and run.name == name and run.requester_id == DEV
+
+
+def test_a_run_outside_the_persons_clusters_is_refused_and_nothing_is_written(tier: Tier) -> None:
+    before = len(tier.workflows("prod"))
+    reply = tier.do(DEV, "run hello --cluster prod", channel=PROD_CHANNEL)
+
+    assert "workflows, run" in reply.text
+    assert len(tier.workflows("prod")) == before
+    audit = tier.last_audit(DEV)
+    assert (audit.object, audit.decision, audit.result) == ("prod/argo/hello", "deny", "refused")
+
+
+def test_stop_of_a_workflow_is_audited_with_its_precise_object_never_a_wildcard(tier: Tier) -> None:
+    name = tier.do(ADMIN, "run hello").text.split("`")[1]
+    reply = tier.do(ADMIN, f"stop {name}")
+
+    assert "asked" in reply.text and name in reply.text
+    audit = tier.last_audit(ADMIN)
+    assert (audit.command, audit.object, audit.result) == ("stop", "dev/argo/hello", "ok")
+    refused = tier.do(STRANGER, f"terminate {name}")
+    assert "workflows, terminate" in refused.text and "hello" not in refused.text.replace(name, "")
+    assert tier.last_audit(STRANGER).object == f"dev/argo/{name}"  # what was asked, not `*`
+
+
+def test_slack_failing_after_the_write_says_it_started_and_audits_it(tier: Tier) -> None:
+    """Act is not announce: once the workflow exists, a failure to follow it is no 'nothing was done'."""
+
+    class BrokenFollower:
+        def follow(self, run: object) -> object:
+            raise SlackError("chat.postMessage failed: service unavailable", transient=True)
+
+    launcher = tier.deps.launcher
+    assert launcher is not None
+    broken = type(launcher)(runs=tier.runs, follower=BrokenFollower())
+    deps = type(tier.deps)(**{**tier.deps.__dict__, "launcher": broken})
+    before = {w["metadata"]["name"] for w in tier.workflows()}
+
+    reply = tier.do(DEV, "run hello", deps=deps)
+
+    created = {w["metadata"]["name"] for w in tier.workflows()} - before
+    assert len(created) == 1
+    (name,) = created
+    assert reply.text.startswith(f":white_check_mark: Started `{name}`")
+    assert "nothing was done" not in reply.text and "progress message will follow" in reply.text
+    audit = tier.last_audit(DEV)
+    assert audit.result == "error" and audit.run_id is not None and audit.object == "dev/argo/hello"
+
+
+def test_a_refused_submission_closes_its_run_row(tier: Tier) -> None:
+    reply = tier.do(DEV, "run no-such-template")
+    assert "There is no WorkflowTemplate `no-such-template`" in reply.text
+    assert all(run.template != "no-such-template" for run in tier.runs.unfinished())
+
+
+def test_the_stop_button_is_the_stop_verb_with_the_same_checks(tier: Tier) -> None:
+    name = tier.do(ADMIN, "run hello").text.split("`")[1]
+    run = next(r for r in tier.runs.recent(limit=5) if r.name == name)
+
+    refused = tier.click(STRANGER, "run_stop", run.id)
+    assert "workflows, stop" in refused.text
+    assert tier.last_audit(STRANGER).object == f"dev/argo/{name}"
+    stopped = tier.click(ADMIN, "run_stop", run.id)
+    assert "asked" in stopped.text
+    audit = tier.last_audit(ADMIN)
+    assert (audit.command, audit.object) == ("stop", "dev/argo/hello")
+    assert ":warning:" in tier.click(ADMIN, "run_stop", "0" * 32).text
