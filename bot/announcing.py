@@ -36,6 +36,16 @@ def parent_edit_key(run_id: str) -> str:
     return f"edit:parent:{run_id}"
 
 
+def card_key(approval_id: str) -> str:
+    """The key of an approval request's card."""
+    return f"card:{approval_id}"
+
+
+def card_edit_key(approval_id: str) -> str:
+    """The key under which an approval card is replaced (newest content wins)."""
+    return f"edit:card:{approval_id}"
+
+
 class Announcer(Protocol):
     """Enqueue Slack messages durably; returns at once, delivery happens on the leader."""
 
@@ -65,3 +75,33 @@ class Announcer(Protocol):
     ) -> None: ...
 
     def delivered_ts(self, key: str) -> str | None: ...
+
+
+def edit_card(
+    cards: Announcer,
+    *,
+    approval_id: str,
+    channel: str,
+    message_ts: str | None,
+    text: str,
+    blocks: Sequence[Mapping[str, Any]],
+) -> None:
+    """Replace an approval card's content (a card posted before the outbox is named by its ts)."""
+    if message_ts:
+        cards.edit(
+            key=card_edit_key(approval_id),
+            channel=channel,
+            text=text,
+            blocks=blocks,
+            target_ts=message_ts,
+            priority=PRIORITY_CARD,
+        )
+    else:
+        cards.edit(
+            key=card_edit_key(approval_id),
+            channel=channel,
+            text=text,
+            blocks=blocks,
+            target_key=card_key(approval_id),
+            priority=PRIORITY_CARD,
+        )

@@ -264,12 +264,12 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
         links=links,
         schedules=schedules,
         approvals=approvals,
-        cards=messenger,
+        cards=outbox,
     )
     scheduled_runs.bind(deps)
     completion = ApprovalCompletion(deps=deps, directory=directory)
     following = Following(
-        lambda: [*make_streams(), schedules, ExpirySweeper(approvals, messenger, completer=completion)]
+        lambda: [*make_streams(), schedules, ExpirySweeper(approvals, outbox, completer=completion)]
     )
     elector = _build_elector(settings, registry=registry, following=following)
     worker = CommandWorker(

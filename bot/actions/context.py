@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from bot import records
 from bot.actions import ports
+from bot.announcing import Announcer
 from bot.commands.registry import Registry, Target, Verb
 from bot.config import ClusterSettings, Settings
 from bot.errors import ApprovalRequired, PermissionDenied, UserError
@@ -47,7 +48,7 @@ class Deps:
     links: ports.LogLinks | None = None
     schedules: ports.ScheduleBook | None = None
     approvals: ApprovalService | None = None
-    cards: ports.CardPoster | None = None
+    cards: Announcer | None = None
 
 
 @dataclass

@@ -114,4 +114,3 @@ def run_name(app: str, run: records.Run) -> str:
 def _short(exc: Exception) -> str:
     text = str(exc) or type(exc).__name__
     return text[:500]
-

@@ -111,20 +111,3 @@ class AuditLog(Protocol):
     def complete(self, event_id: int, *, event: records.AuditEvent) -> None: ...
 
     def recent(self, *, actor_id: str | None = None, limit: int = 20) -> list[records.AuditEvent]: ...
-
-
-class CardPoster(Protocol):
-    """Posts and replaces approval cards (the Slack messenger, or the outbox)."""
-
-    def post(
-        self,
-        *,
-        channel: str,
-        text: str,
-        blocks: Sequence[dict[str, Any]] | None = None,
-        thread_ts: str | None = None,
-    ) -> str: ...
-
-    def update(
-        self, *, channel: str, ts: str, text: str, blocks: Sequence[dict[str, Any]] | None = None
-    ) -> None: ...

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
+from bot.announcing import Announcer, edit_card
 from bot.errors import BotError
 from bot.records import Approval
 from bot.render import approvals as render_approvals
@@ -33,12 +33,6 @@ class Expiring(Protocol):
     def stuck(self, *, older_than: timedelta) -> list[Approval]: ...
 
 
-class CardUpdater(Protocol):
-    def update(
-        self, *, channel: str, ts: str, text: str, blocks: Sequence[dict[str, Any]] | None = None
-    ) -> None: ...
-
-
 class Completing(Protocol):
     def complete(self, approval: Approval) -> None: ...
 
@@ -47,7 +41,7 @@ class ExpirySweeper:
     def __init__(
         self,
         service: Expiring,
-        cards: CardUpdater,
+        cards: Announcer,
         *,
         completer: Completing | None = None,
         interval: float = 30.0,
@@ -73,15 +67,15 @@ class ExpirySweeper:
         """Close what is due now; returns how many requests were closed."""
         closed = self._service.expire_due()
         for approval in closed:
-            if not approval.message_ts:
-                continue
             text, blocks = render_approvals.render_expired(approval)
-            try:
-                self._cards.update(
-                    channel=approval.channel_id, ts=approval.message_ts, text=text, blocks=blocks
-                )
-            except BotError as exc:
-                log.warning("could not replace the card of expired request %s: %s", approval.id, exc)
+            edit_card(
+                self._cards,
+                approval_id=approval.id,
+                channel=approval.channel_id,
+                message_ts=approval.message_ts,
+                text=text,
+                blocks=blocks,
+            )
         if self._completer is not None:
             for approval in self._service.stuck(older_than=STUCK_AFTER):
                 try:

@@ -25,6 +25,7 @@ from typing import Any
 from bot import records
 from bot.actions.context import Context
 from bot.actions.launcher import Plan, run_name
+from bot.announcing import PRIORITY_CARD, PRIORITY_FAILURE, card_key, edit_card
 from bot.approvals import flow
 from bot.approvals.service import ApprovalService, approver_check
 from bot.argo import cd
@@ -98,8 +99,10 @@ def request_rollback(ctx: Context, command: RollbackCommand) -> Reply:
     ctx.wrote(f"Rollback of `{command.app}` to history {target.id} was requested.")
     text, blocks = render_approvals.render_request(approval, now=ctx.now())
     assert ctx.deps.cards is not None
-    ts = ctx.deps.cards.post(channel=channel, text=text, blocks=blocks)
-    approvals.set_message(approval.id, message_ts=ts)
+    # through the outbox: the card appears once, even if Slack is down right now
+    ctx.deps.cards.post(
+        key=card_key(approval.id), channel=channel, text=text, blocks=blocks, priority=PRIORITY_CARD
+    )
     return Reply(
         text=(
             f":hourglass: Rollback of `{command.app}` to history {target.id} "
@@ -277,24 +280,33 @@ def _requester(ctx: Context, approval: records.Approval) -> Actor:
 
 
 def _replace_card(ctx: Context, approval: records.Approval, *, detail: str | None = None) -> None:
-    if not approval.message_ts or ctx.deps.cards is None:
+    """The card's new state goes through the outbox: it lands even if Slack is down right now."""
+    if ctx.deps.cards is None:
         return
     text, blocks = render_approvals.render_decided(approval, detail=detail)
-    try:
-        ctx.deps.cards.update(channel=approval.channel_id, ts=approval.message_ts, text=text, blocks=blocks)
-    except BotError as exc:  # the decision stands; the card catches up on the next change
-        log.warning("could not replace the card of %s: %s", approval.id, exc)
+    edit_card(
+        ctx.deps.cards,
+        approval_id=approval.id,
+        channel=approval.channel_id,
+        message_ts=approval.message_ts,
+        text=text,
+        blocks=blocks,
+    )
 
 
 def _tell_requester(ctx: Context, approval: records.Approval, reason: str) -> None:
     """The requester hears why their approved rollback did not run, in the card's thread."""
-    if not approval.message_ts or ctx.deps.cards is None:
+    if ctx.deps.cards is None:
         return
     text = f"<@{approval.requester_id}> the approved rollback of `{approval.app}` did not run: {reason}"
-    try:
-        ctx.deps.cards.post(channel=approval.channel_id, text=text, thread_ts=approval.message_ts)
-    except BotError as exc:
-        log.warning("could not tell the requester of %s: %s", approval.id, exc)
+    ctx.deps.cards.post(
+        key=f"{card_key(approval.id)}:not-run",
+        channel=approval.channel_id,
+        text=text,
+        priority=PRIORITY_FAILURE,
+        thread_ts=approval.message_ts,
+        thread_key=None if approval.message_ts else card_key(approval.id),
+    )
 
 
 # --- the records ------------------------------------------------------------------------

@@ -8,18 +8,19 @@ reads the answer, the audit row, the run rows and the clusters. A new verb's tes
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_world import OPS_CHANNEL, World
+from e2e_world import BASE_POLICY, OPS_CHANNEL, PROD_CHANNEL, World, running_bot, token_auth
 
 from bot import records
 from bot.actions import pipeline
 from bot.actions.context import Deps
 from bot.model import Origin, Reply, Surface
-from bot.sandbox.world import SandboxWorld
+from bot.sandbox.world import ARGOCD_NAMESPACE, SandboxWorld
 from bot.store.repos import RunRepo
 
 GROUP, VERSION = "argoproj.io", "v1alpha1"
@@ -43,14 +44,25 @@ class Tier:
 
     def click(self, user: str, action_id: str, value: str, *, channel: str = OPS_CHANNEL) -> Reply:
         assert self.deps.directory is not None
-        origin = Origin(surface=Surface.BUTTON, channel_id=channel, user_id=user, text="",
-                        action_id=action_id, action_value=value)  # fmt: skip
+        origin = Origin(
+            surface=Surface.BUTTON,
+            channel_id=channel,
+            user_id=user,
+            text="",
+            action_id=action_id,
+            action_value=value,
+        )
         return pipeline.handle_button(
             origin=origin, actor=self.deps.directory.actor(user), deps=self.deps, reference="ref00002"
         )
 
     def last_audit(self, user: str) -> records.AuditEvent:
         return self.world.audit.recent(actor_id=user, limit=1)[0]
+
+    def app(self, name: str) -> dict[str, Any]:
+        """An Argo CD Application as the `dev` cluster (where Argo CD runs) holds it."""
+        items = self.sandbox.kube["dev"].store.list(GROUP, VERSION, "applications", ARGOCD_NAMESPACE)
+        return next(item for item in items if item["metadata"]["name"] == name)
 
     def workflows(self, cluster: str = "dev") -> list[dict[str, Any]]:
         """The Workflows the cluster holds (read from the stand-in's store)."""
@@ -63,3 +75,24 @@ class Tier:
 @pytest.fixture
 def tier(world: World, sandbox: SandboxWorld) -> Tier:
     return Tier(world=world, sandbox=sandbox, deps=world.bot.deps, runs=RunRepo(world.bot.database))
+
+
+#: Developers read and sync the dev apps; the sre group may approve and do anything on prod apps.
+ARGO_POLICY = BASE_POLICY + (
+    "p, role:developer, applications, get, dev/*, allow\n"
+    "p, role:developer, applications, sync, dev/*, allow\n"
+    "p, role:developer, applications, rollback, dev/*, allow\n"
+    "p, role:sre, applications, *, */*, allow\n"
+    "p, role:sre, approvals, approve, */*/*, allow\n"
+)
+
+
+@pytest.fixture
+def argo_tier(tmp_path: Path, sandbox: SandboxWorld) -> Iterator[Tier]:
+    """The tier with Argo CD on `dev` (apps `shop-<cluster>`, `billing-<cluster>`) and rollbacks."""
+    clusters = [
+        {"name": "dev", "auth": token_auth(sandbox, "dev"), "argocd_namespace": ARGOCD_NAMESPACE},
+        {"name": "prod", "auth": token_auth(sandbox, "prod"), "channels": [PROD_CHANNEL]},
+    ]
+    with running_bot(tmp_path, sandbox, policy=ARGO_POLICY, clusters=clusters) as world:
+        yield Tier(world=world, sandbox=sandbox, deps=world.bot.deps, runs=RunRepo(world.bot.database))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from commands_world import tier
+from commands_world import argo_tier, tier
 from e2e_world import sandbox, slack, world
 
-__all__ = ["sandbox", "slack", "tier", "world"]
+__all__ = ["argo_tier", "sandbox", "slack", "tier", "world"]

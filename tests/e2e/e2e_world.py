@@ -9,6 +9,7 @@ Mode over a WebSocket, the Web API over HTTP, the kubernetes client, boto3). Tes
 
 from __future__ import annotations
 
+import contextlib
 import os
 import textwrap
 from collections.abc import Iterator
@@ -69,7 +70,8 @@ class World:
         return dict(answers[0])
 
 
-def _token_auth(world: SandboxWorld, cluster: str) -> dict[str, str]:
+def token_auth(world: SandboxWorld, cluster: str) -> dict[str, str]:
+    """A cluster entry's `auth` for the sandbox `world`: its API server and a token from the environment."""
     return {"kind": "token", "server": world.clusters[cluster]["api_url"], "token_env": TOKEN_ENV[cluster]}
 
 
@@ -84,8 +86,8 @@ def write_config(tmp_path: Path, world: SandboxWorld, **overrides: Any) -> Path:
         },
         "database": {"url": f"sqlite:///{tmp_path / 'chatops.db'}"},
         "clusters": [
-            {"name": "dev", "auth": _token_auth(world, "dev")},
-            {"name": "prod", "auth": _token_auth(world, "prod"), "channels": [PROD_CHANNEL]},
+            {"name": "dev", "auth": token_auth(world, "dev")},
+            {"name": "prod", "auth": token_auth(world, "prod"), "channels": [PROD_CHANNEL]},
         ],
         "logs": {
             "bucket": world.logs_bucket,
@@ -145,14 +147,17 @@ def slack(sandbox: SandboxWorld) -> SlackSandbox:
     return sandbox.slack
 
 
-@pytest.fixture
-def world(tmp_path: Path, sandbox: SandboxWorld) -> Iterator[World]:
+@contextlib.contextmanager
+def running_bot(
+    tmp_path: Path, sandbox: SandboxWorld, *, policy: str = BASE_POLICY, **overrides: Any
+) -> Iterator[World]:
+    """The real bot over `sandbox`, with `policy` and config sections replaced by `overrides`."""
     slack = sandbox.slack
     driver = SlackDriver(slack.control_url)
     seed_workspace(driver)
     policy_file = tmp_path / "policy.csv"
-    policy_file.write_text(BASE_POLICY, encoding="utf-8")
-    config = write_config(tmp_path, sandbox)
+    policy_file.write_text(policy, encoding="utf-8")
+    config = write_config(tmp_path, sandbox, **overrides)
     env = {"SLACK_BOT_TOKEN": slack.bot_token, "SLACK_APP_TOKEN": slack.app_token}
     settings = parse_settings(yaml.safe_load(config.read_text()), source=str(config), environ=env)
     bot = build_bot(settings)
@@ -171,3 +176,9 @@ def world(tmp_path: Path, sandbox: SandboxWorld) -> Iterator[World]:
         database.dispose()
     finally:
         bot.stop()
+
+
+@pytest.fixture
+def world(tmp_path: Path, sandbox: SandboxWorld) -> Iterator[World]:
+    with running_bot(tmp_path, sandbox) as started:
+        yield started

@@ -21,7 +21,7 @@ from e2e_world import (
     OPS_CHANNEL,
     PROD_CHANNEL,
     World,
-    _token_auth,
+    token_auth,
     seed_workspace,
     write_config,
 )
@@ -71,8 +71,8 @@ def argo(tmp_path: Path, sandbox: SandboxWorld) -> Iterator[World]:
         tmp_path,
         sandbox,
         clusters=[
-            {"name": "dev", "auth": _token_auth(sandbox, "dev"), "argocd_namespace": ARGOCD_NAMESPACE},
-            {"name": "prod", "auth": _token_auth(sandbox, "prod"), "channels": [PROD_CHANNEL]},
+            {"name": "dev", "auth": token_auth(sandbox, "dev"), "argocd_namespace": ARGOCD_NAMESPACE},
+            {"name": "prod", "auth": token_auth(sandbox, "prod"), "channels": [PROD_CHANNEL]},
         ],
         approvals={
             "require_for": [{"resource": "applications", "action": "sync", "object": "prod/*/billing-*"}]
