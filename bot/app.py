@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import secrets
 import socket
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,8 +24,6 @@ from bot.actions.scheduled import ScheduledRuns
 from bot.actions.sweeps import ApprovalCompletion
 from bot.approvals.service import ApprovalService
 from bot.approvals.sweeper import ExpirySweeper
-from bot.argo import cd, workflows
-from bot.argo.watching import ResourceWatcher
 from bot.clusters.registry import ClusterRegistry
 from bot.commands.verbs import build_registry
 from bot.config import Settings
@@ -48,6 +45,7 @@ from bot.store import db as store_db
 from bot.store.repos import ApprovalRepo, AuditRepo, EventDedup, OutboxRepo, RunRepo, ScheduleRepo
 from bot.tracking.follower import Follower, SyncPart, WorkflowPart
 from bot.tracking.following import Following
+from bot.tracking.streams import LeaderStreams
 
 log = logging.getLogger(__name__)
 
@@ -124,22 +122,6 @@ def _build_elector(
     )
 
 
-def _follow(tracker: Follower, cluster: str) -> Callable[[str, dict[str, Any]], None]:
-    def on_event(kind: str, obj: dict[str, Any]) -> None:
-        if kind != "DELETED":
-            tracker.on_workflow(cluster, obj)
-
-    return on_event
-
-
-def _follow_apps(tracker: Follower, cluster: str) -> Callable[[str, dict[str, Any]], None]:
-    def on_event(kind: str, obj: dict[str, Any]) -> None:
-        if kind != "DELETED":
-            tracker.on_application(cluster, obj)
-
-    return on_event
-
-
 def _secret(value: Any, *, env: str, prefix: str) -> str:
     if value is None:
         raise ConfigError(
@@ -187,7 +169,7 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
     sender = PacedSender(messenger)
     outbox_repo = OutboxRepo(database)
     outbox = Outbox(outbox_repo)
-    tracker = Follower(
+    follower = Follower(
         runs=runs,
         outbox=outbox,
         parts=[
@@ -199,42 +181,6 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
             SyncPart(ui_urls={c.name: c.argocd_ui_url for c in settings.clusters}),
         ],
     )
-    sync_tracker = tracker
-
-    def make_streams() -> list[ResourceWatcher | OutboxDeliverer]:
-        tracker.resume()  # a new leader picks up the syncs it has not seen end
-        # the leader delivers what is pending in the outbox, whichever replica enqueued it
-        streams: list[ResourceWatcher | OutboxDeliverer] = [
-            OutboxDeliverer(repo=outbox_repo, sender=sender, finder=messenger, signal=outbox.signal)
-        ]
-        streams += [
-            ResourceWatcher(
-                registry.api_client(cluster.name),
-                cluster=cluster.name,
-                group=workflows.GROUP,
-                version=workflows.VERSION,
-                plural=workflows.WORKFLOWS,
-                namespace=cluster.workflows_namespace,
-                label_selector=workflows.LABEL_RUN_ID,
-                on_event=_follow(tracker, cluster.name),
-            )
-            for cluster in settings.clusters
-        ]
-        streams += [
-            ResourceWatcher(
-                registry.api_client(cluster.name),
-                cluster=cluster.name,
-                group=cd.GROUP,
-                version=cd.VERSION,
-                plural=cd.APPLICATIONS,
-                namespace=cluster.argocd_namespace,
-                on_event=_follow_apps(sync_tracker, cluster.name),
-            )
-            for cluster in settings.clusters
-            if cluster.argocd_namespace
-        ]
-        return streams
-
     directory = SlackDirectory(client, ttl=settings.slack.user_cache_ttl_seconds)
     scheduled_runs = ScheduledRuns(directory=directory)
     schedules = ScheduleService(
@@ -260,7 +206,7 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
         directory=directory,
         clusters=registry,
         runs=runs,
-        launcher=Launcher(runs=runs, follower=tracker),
+        launcher=Launcher(runs=runs, follower=follower),
         links=links,
         schedules=schedules,
         approvals=approvals,
@@ -269,7 +215,15 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
     scheduled_runs.bind(deps)
     completion = ApprovalCompletion(deps=deps, directory=directory)
     following = Following(
-        lambda: [*make_streams(), schedules, ExpirySweeper(approvals, outbox, completer=completion)]
+        LeaderStreams(
+            follower=follower,
+            clusters=settings.clusters,
+            api_client=registry.api_client,
+            deliverer=lambda: OutboxDeliverer(
+                repo=outbox_repo, sender=sender, finder=messenger, signal=outbox.signal
+            ),
+            extra=lambda: [schedules, ExpirySweeper(approvals, outbox, completer=completion)],
+        )
     )
     elector = _build_elector(settings, registry=registry, following=following)
     worker = CommandWorker(

@@ -1,0 +1,88 @@
+"""What the leader runs while it leads: the outbox deliverer, the watches, and the leader-only jobs.
+
+Built anew each time this replica becomes the leader (`Following` calls it): a new leader
+first resumes the runs it has not seen end (from the database), then delivers what is pending
+in the outbox whichever replica enqueued it, and follows every cluster with one
+list-then-watch stream for the Workflows the bot started and one per Argo CD host for the
+Applications. Deleted objects are not news for a thread.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from bot.argo import cd, workflows
+from bot.argo.watching import ResourceWatcher
+from bot.config import ClusterSettings
+from bot.tracking.follower import Follower
+from bot.tracking.following import Stream
+
+DELETED = "DELETED"
+
+
+class LeaderStreams:
+    """`Following`'s stream factory.
+
+    Args:
+        follower: the follower the watch events go to.
+        clusters: the configured clusters (Workflows on each; Applications where Argo CD runs).
+        api_client: the Kubernetes client of a cluster, by name.
+        deliverer: builds the outbox deliverer.
+        extra: builds the other leader-only streams (schedules, the approval sweep).
+    """
+
+    def __init__(
+        self,
+        *,
+        follower: Follower,
+        clusters: Sequence[ClusterSettings],
+        api_client: Callable[[str], Any],
+        deliverer: Callable[[], Stream],
+        extra: Callable[[], Sequence[Stream]] = tuple,
+    ) -> None:
+        self._follower = follower
+        self._clusters = list(clusters)
+        self._api_client = api_client
+        self._deliverer = deliverer
+        self._extra = extra
+
+    def __call__(self) -> list[Stream]:
+        self._follower.resume()
+        streams: list[Stream] = [self._deliverer()]
+        streams += [
+            ResourceWatcher(
+                self._api_client(cluster.name),
+                cluster=cluster.name,
+                group=workflows.GROUP,
+                version=workflows.VERSION,
+                plural=workflows.WORKFLOWS,
+                namespace=cluster.workflows_namespace,
+                label_selector=workflows.LABEL_RUN_ID,
+                on_event=functools.partial(self._on_workflow, cluster.name),
+            )
+            for cluster in self._clusters
+        ]
+        streams += [
+            ResourceWatcher(
+                self._api_client(cluster.name),
+                cluster=cluster.name,
+                group=cd.GROUP,
+                version=cd.VERSION,
+                plural=cd.APPLICATIONS,
+                namespace=cluster.argocd_namespace,
+                on_event=functools.partial(self._on_application, cluster.name),
+            )
+            for cluster in self._clusters
+            if cluster.argocd_namespace
+        ]
+        return [*streams, *self._extra()]
+
+    def _on_workflow(self, cluster: str, kind: str, obj: Mapping[str, Any]) -> None:
+        if kind != DELETED:
+            self._follower.on_workflow(cluster, obj)
+
+    def _on_application(self, cluster: str, kind: str, obj: Mapping[str, Any]) -> None:
+        if kind != DELETED:
+            self._follower.on_application(cluster, obj)
