@@ -1,6 +1,9 @@
-"""Commands people type: the grammar (`grammar.parse_command`) and the command table (`catalog`).
+"""The verbs people type, one record each, and the grammar that reads them.
 
-Both are pure. The handlers that carry commands out live elsewhere.
+`registry` (the `Verb` record and the help and docs it yields), `values` (the checks of every
+value a person types) and `grammar` (text -> verb and arguments) are pure. The `*_verbs`
+modules, one per area, hold the records and their use cases; `verbs.build_registry` collects
+them. Carrying a command out is `bot.actions.pipeline`'s job.
 """
 
 from __future__ import annotations

@@ -1,1 +1,2 @@
-"""Following runs: pure run state and its transitions (`progress`), and the tracker that posts them."""
+"""Following runs: their pure state (`progress`, `sync_progress`), the follower that keeps each
+run's thread true, and what the leader runs while it leads (`streams`)."""
