@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot import records
 from bot.actions import ports
@@ -67,6 +67,47 @@ def channel_refusal(cluster: ClusterSettings, channel_id: str) -> str | None:
         return None
     places = ", ".join(f"<#{c}>" for c in cluster.channels)
     return f"Commands for cluster `{cluster.name}` are accepted only in {places}. Please ask there."
+
+
+def default_cluster(settings: Settings, channel_id: str = "") -> ClusterSettings | None:
+    """The cluster a command without `--cluster` is for.
+
+    In a channel that exactly one cluster is bound to, that cluster (typing `run x` in the prod
+    channel means prod); anywhere else, the first configured cluster (docs/configuration.md).
+    """
+    bound = [cluster for cluster in settings.clusters if channel_id and channel_id in cluster.channels]
+    if len(bound) == 1:
+        return bound[0]
+    return settings.clusters[0] if settings.clusters else None
+
+
+def resolve_cluster(
+    verb: Verb, command: Any, settings: Settings, *, channel_id: str = ""
+) -> ClusterSettings | None:
+    """The cluster a command is aimed at, or None for commands that are not about one.
+
+    Raises:
+        UserError: the named cluster is not configured, or none is configured at all.
+    """
+    name: str | None = getattr(command, "cluster", None)
+    if verb.scope == "none" or (verb.scope == "destination" and name is None):
+        return None
+    if verb.scope == "destination":
+        # an app's destination need not be a cluster the bot talks to; bound channels apply
+        # when it is one (and once more after the lookup, in `Context.require`)
+        return settings.cluster(name) if name else None
+    if name is None:
+        cluster = default_cluster(settings, channel_id)
+        if cluster is None:
+            raise UserError(
+                "No cluster is configured for this bot yet: ask an admin to add one under `clusters`."
+            )
+        return cluster
+    cluster = settings.cluster(name)
+    if cluster is None:
+        known = ", ".join(f"`{c.name}`" for c in settings.clusters) or "none"
+        raise UserError(f"There is no cluster `{name}`. Configured clusters: {known}.")
+    return cluster
 
 
 def binds_channels(verb: Verb) -> bool:

@@ -27,10 +27,10 @@ from dataclasses import replace
 from typing import Any
 
 from bot import metrics, records
-from bot.actions.context import Attempt, Context, Deps, binds_channels, channel_refusal
+from bot.actions.context import Attempt, Context, Deps, binds_channels, channel_refusal, resolve_cluster
 from bot.commands import grammar
 from bot.commands.registry import Target, Verb
-from bot.config import ClusterSettings, Settings
+from bot.config import ClusterSettings
 from bot.errors import (
     BotError,
     CommandSyntaxError,
@@ -216,7 +216,7 @@ def _authorise(ctx: Context, command: Any) -> ClusterSettings | None:
     """Permission first (on the precise object when it is known), then the cluster and its channel."""
     verb, settings = ctx.verb, ctx.settings
     try:
-        cluster = resolve_cluster(verb, command, settings)
+        cluster = resolve_cluster(verb, command, settings, channel_id=ctx.origin.channel_id)
     except UserError:
         cluster = None  # said only after the permission check, so it reveals nothing
     target = verb.target_for(command, cluster)
@@ -235,43 +235,11 @@ def _authorise(ctx: Context, command: Any) -> ClusterSettings | None:
         ctx.attempt.decision = records.DECISION_DENY
         # names the permission, not the policy; the audit row keeps the object as asked
         ctx.enforcer.require(subjects, resource=target.resource, action=target.action, obj=rbac.WILDCARD)
-    cluster = resolve_cluster(verb, command, settings)
+    cluster = resolve_cluster(verb, command, settings, channel_id=ctx.origin.channel_id)
     if cluster is not None and binds_channels(verb):
         refusal = channel_refusal(cluster, ctx.origin.channel_id)
         if refusal:
             raise UserError(refusal)
-    return cluster
-
-
-def default_cluster(settings: Settings, channel_id: str = "") -> ClusterSettings | None:
-    """The first configured cluster is the default (docs/configuration.md says so)."""
-    return settings.clusters[0] if settings.clusters else None
-
-
-def resolve_cluster(verb: Verb, command: Any, settings: Settings) -> ClusterSettings | None:
-    """The cluster a command is aimed at, or None for commands that are not about one.
-
-    Raises:
-        UserError: the named cluster is not configured, or none is configured at all.
-    """
-    name: str | None = getattr(command, "cluster", None)
-    if verb.scope == "none" or (verb.scope == "destination" and name is None):
-        return None
-    if verb.scope == "destination":
-        # an app's destination need not be a cluster the bot talks to; bound channels apply
-        # when it is one (and once more after the lookup, in `Context.require`)
-        return settings.cluster(name) if name else None
-    if name is None:
-        cluster = default_cluster(settings)
-        if cluster is None:
-            raise UserError(
-                "No cluster is configured for this bot yet: ask an admin to add one under `clusters`."
-            )
-        return cluster
-    cluster = settings.cluster(name)
-    if cluster is None:
-        known = ", ".join(f"`{c.name}`" for c in settings.clusters) or "none"
-        raise UserError(f"There is no cluster `{name}`. Configured clusters: {known}.")
     return cluster
 
 

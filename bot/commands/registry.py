@@ -298,4 +298,3 @@ def reference_markdown(registry: Registry, *, command: str = "/ops") -> str:
             if verb.permission:
                 out += [f"Needs `{verb.permission[0]}, {verb.permission[1]}`.", ""]
     return "\n".join(out).rstrip() + "\n"
-

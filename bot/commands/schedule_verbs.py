@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.actions import ports
-from bot.actions.context import Context
+from bot.actions.context import Context, default_cluster
 from bot.argo import workflows
 from bot.argo.parameters import check_parameters
 from bot.commands import values
@@ -106,7 +106,7 @@ def _check_run(ctx: Context, command: ScheduleAddCommand) -> None:
     settings = ctx.settings
     cluster: ClusterSettings | None
     if command.cluster is None:
-        cluster = settings.clusters[0] if settings.clusters else None
+        cluster = default_cluster(settings, ctx.origin.channel_id)
         if cluster is None:
             raise UserError("No cluster is configured for this bot yet: a `run` schedule needs one.")
     else:
@@ -217,7 +217,7 @@ VERBS = (
             Option(
                 ("--cluster",),
                 "cluster",
-                "the cluster (default: the only or first configured one)",
+                "the cluster (default: the one bound to this channel, else the first configured)",
                 metavar="C",
                 check=values.label("cluster"),
             ),

@@ -295,7 +295,7 @@ def list_runs(ctx: Context, command: RunsCommand) -> Reply:
 _CLUSTER = Option(
     ("--cluster",),
     "cluster",
-    "the cluster (default: the only or first configured one)",
+    "the cluster (default: the one bound to this channel, else the first configured)",
     metavar="C",
     check=values.label("cluster"),
 )

@@ -227,29 +227,35 @@ def _enqueue(session: Session, entry: OutboxEntry, *, now: datetime) -> bool:
         )
     else:
         raise ValueError(f"unknown outbox method {entry.method!r}")
-    session.add(
-        OutboxRow(
-            key=entry.key,
-            method=entry.method,
-            channel_id=entry.channel_id,
-            text=entry.text,
-            blocks=[dict(block) for block in entry.blocks] if entry.blocks else None,
-            thread_key=entry.thread_key,
-            thread_ts=entry.thread_ts,
-            target_key=entry.target_key,
-            target_ts=entry.target_ts,
-            priority=int(entry.priority),
-            status=OUTBOX_PENDING,
-            attempts=0,
-            next_attempt_at=now,
-            last_error="",
-            ts=None,
-            created_at=now,
-            updated_at=now,
-            run_id=entry.run_id,
-        )
+    row = OutboxRow(
+        key=entry.key,
+        method=entry.method,
+        channel_id=entry.channel_id,
+        text=entry.text,
+        blocks=[dict(block) for block in entry.blocks] if entry.blocks else None,
+        thread_key=entry.thread_key,
+        thread_ts=entry.thread_ts,
+        target_key=entry.target_key,
+        target_ts=entry.target_ts,
+        priority=int(entry.priority),
+        status=OUTBOX_PENDING,
+        attempts=0,
+        next_attempt_at=now,
+        last_error="",
+        ts=None,
+        created_at=now,
+        updated_at=now,
+        run_id=entry.run_id,
     )
-    session.flush()
+    try:
+        # a savepoint: two transactions may both have seen the key missing (PostgreSQL and
+        # MySQL do not serialise them); the loser's row is refused by the unique key, and
+        # only this insert is undone, not the caller's whole transaction
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        return False
     return True
 
 

@@ -21,8 +21,8 @@ from e2e_world import (
     OPS_CHANNEL,
     PROD_CHANNEL,
     World,
-    token_auth,
     seed_workspace,
+    token_auth,
     write_config,
 )
 

@@ -3,7 +3,10 @@ their parent, and delivering a parent records the run's thread in the same trans
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import text
 
 from bot.records import (
     OUTBOX_DELIVERED,
@@ -15,8 +18,9 @@ from bot.records import (
     RUN_WORKFLOW,
     OutboxEntry,
 )
+from bot.sandbox.waiting import wait_until
 from bot.store.db import Database
-from bot.store.repos import OutboxRepo, RunRepo
+from bot.store.repos import OutboxRepo, RunRepo, _enqueue
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -164,3 +168,73 @@ def test_advance_writes_the_final_state_the_messages_and_the_flag_together_once(
     assert stored is not None and stored.phase == "Succeeded"
     assert [row.key for row in outbox.for_run(run.id)] == [f"summary:{run.id}"]
     assert run.id not in {r.id for r in runs.unfinished()}
+
+
+def _a_transaction_waits_on_a_lock(database: Database) -> bool:
+    """Whether another session of this database is held inside its outbox insert.
+
+    SQLite serialises writers at BEGIN, so there is nothing to wait for. MySQL shows a
+    session's own threads without extra privileges: the insert still running is the one held.
+    """
+    with database.engine.connect() as connection:
+        if database.dialect == "postgresql":
+            query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            return bool(connection.execute(text(query)).scalar())
+        if database.dialect == "mysql":
+            rows = connection.execute(text("SHOW FULL PROCESSLIST")).all()
+            return any(str(row[7] or "").upper().startswith("INSERT INTO OUTBOX") for row in rows)
+    return True
+
+
+def test_two_transactions_enqueueing_one_key_keep_one_row_and_lose_no_other_write(database: Database) -> None:
+    """The leader's first event and the submitting replica may both enqueue a run's parent at once.
+
+    Transaction A holds the parent's row uncommitted while B, a run's state change that also
+    enqueues the parent and a step reply, starts: B must end with its state and its reply
+    stored and the parent stored once, whichever way the backend orders the two.
+    """
+    runs = RunRepo(database)
+    run = runs.create(
+        kind=RUN_WORKFLOW, cluster="dev", namespace="argo", requester_id="U1", channel_id="C1", now=T0
+    )
+    holding, b_started = threading.Event(), threading.Event()
+    outcome: dict[str, object] = {}
+
+    def transaction_a() -> None:
+        with database.session() as session:
+            _enqueue(session, _post(f"parent:{run.id}", text="from A"), now=T0)
+            holding.set()
+            b_started.wait(timeout=10)
+            # commit only once B waits on A's row (it did not see it, and its insert is held by
+            # the unique key): the race itself, on the servers that allow it
+            wait_until(
+                lambda: _a_transaction_waits_on_a_lock(database),
+                timeout=10,
+                message="transaction B to wait on A's row",
+            )
+
+    def transaction_b() -> None:
+        holding.wait(timeout=10)
+        b_started.set()
+        outcome["run"] = runs.advance(
+            run.id,
+            now=T0,
+            phase="Running",
+            messages=[
+                _post(f"parent:{run.id}", text="from B"),
+                _post(f"step:{run.id}:1", thread_key=f"parent:{run.id}"),
+            ],
+        )
+
+    threads = [threading.Thread(target=transaction_a), threading.Thread(target=transaction_b)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    stored = runs.get(run.id)
+    assert stored is not None and stored.phase == "Running"
+    repo = OutboxRepo(database)
+    parent = repo.get(f"parent:{run.id}")
+    assert parent is not None and parent.text == "from A"
+    assert repo.get(f"step:{run.id}:1") is not None

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.actions.context import channel_refusal
-from bot.actions.pipeline import resolve_cluster
+from bot.actions.context import channel_refusal, resolve_cluster
 from bot.commands import grammar
 from bot.commands.verbs import build_registry
 from bot.config import parse_settings
@@ -77,3 +76,11 @@ def test_channel_binding() -> None:
     assert "<#CPROD001>" in (channel_refusal(prod, "COTHER01") or "")
     dev = SETTINGS.cluster("dev")
     assert dev is not None and channel_refusal(dev, "CANY0001") is None
+
+
+def test_in_a_channel_bound_to_one_cluster_a_command_without_cluster_is_for_that_cluster() -> None:
+    invocation = parse("run build")
+    in_prod = resolve_cluster(invocation.verb, invocation.command, SETTINGS, channel_id="CPROD001")
+    elsewhere = resolve_cluster(invocation.verb, invocation.command, SETTINGS, channel_id="COTHER01")
+    assert in_prod is not None and in_prod.name == "prod"
+    assert elsewhere is not None and elsewhere.name == "dev"
