@@ -15,13 +15,15 @@ from collections.abc import Iterator
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from bot.errors import StorageError
+
+VERSION_TABLE = "alembic_version"  # alembic's own record of the schema revision
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 MESSAGE_MAX = 300
@@ -180,12 +182,17 @@ def head_revision() -> str:
 
 
 def current_revision(db: Database) -> str | None:
-    """The revision the database is at, or None when it has never been upgraded."""
-    from alembic.runtime.migration import MigrationContext
+    """The revision the database is at, or None when it has never been upgraded.
 
+    Read with one query rather than through alembic's migration context, which logs two INFO
+    lines per call: the readiness probe asks every few seconds.
+    """
     try:
         with db.engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+            if not inspect(connection).has_table(VERSION_TABLE):
+                return None
+            value = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+            return str(value) if value is not None else None
     except SQLAlchemyError as exc:
         raise db.to_storage_error(exc, doing="reading the schema revision") from exc
 

@@ -38,7 +38,7 @@ class Following:
             self._streams = list(self._make_streams())
             for stream in self._streams:
                 stream.start()
-        log.info("following runs on %d cluster(s)", len(self._streams))
+        log.info("leading: %d stream(s) running (outbox, watches, schedules, sweeps)", len(self._streams))
 
     def stop(self) -> None:
         with self._lock:
