@@ -32,10 +32,24 @@ def register(subparsers: SubParsers) -> None:
     parser.set_defaults(handler=_handle)
 
 
-def _handle(args: argparse.Namespace) -> int:
+def configure_logging(level_name: str) -> None:
+    """The bot logs at `level_name`; libraries only warn, unless DEBUG asks for everything.
+
+    At the default INFO, the Slack, Kubernetes, AWS, database and scheduler clients would
+    otherwise fill the log with their own progress lines.
+    """
+    level = logging.getLevelName(str(level_name).upper())
+    if not isinstance(level, int):
+        level = logging.INFO
     logging.basicConfig(
-        level=str(args.log_level).upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        level=level if level <= logging.DEBUG else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    logging.getLogger("bot").setLevel(level)
+
+
+def _handle(args: argparse.Namespace) -> int:
+    configure_logging(args.log_level)
     from bot.app import build_bot
 
     settings = settings_from_args(args)

@@ -48,10 +48,16 @@ class InstrumentedWebClient(WebClient):
 
 
 def build_web_client(
-    *, token: str, base_url: str | None = None, max_rate_limit_retries: int = 5
+    *,
+    token: str,
+    base_url: str | None = None,
+    max_rate_limit_retries: int = 5,
+    logger: logging.Logger | None = None,
 ) -> WebClient:
     """A WebClient that rides through 429s (sleeping Retry-After), 5xx answers and dropped connections."""
     kwargs: dict[str, Any] = {"token": token, "timeout": 15}
+    if logger is not None:
+        kwargs["logger"] = logger
     if base_url:
         kwargs["base_url"] = base_url
     client = InstrumentedWebClient(**kwargs)
@@ -200,6 +206,28 @@ class Messenger:
         metrics.SLACK_CALLS.labels(method="response_url", status=str(response.status_code)).inc()
         if response.status_code >= 300:
             raise SlackError(f"Slack response_url answered HTTP {response.status_code}")
+
+
+def identify(client: WebClient, *, base_url: str | None) -> dict[str, Any]:
+    """`auth.test` at start: who the bot is and in which workspace.
+
+    Raises:
+        SlackError: Slack refused the token (its error code) or could not be reached; one
+            line, never the token.
+    """
+    # the SDK logs every failed attempt at ERROR; here the one exception says it all
+    quiet = logging.getLogger(f"{__name__}.startup")
+    quiet.setLevel(logging.CRITICAL)
+    probe = build_web_client(token=str(client.token), base_url=base_url, logger=quiet)
+    try:
+        return dict(probe.auth_test().data)  # type: ignore[arg-type]
+    except SlackApiError as exc:
+        raise _to_error(exc, "auth.test") from exc
+    except (SlackClientError, OSError) as exc:
+        where = base_url or "https://slack.com/api/"
+        raise SlackError(
+            f"cannot reach Slack at {where} ({type(exc).__name__}): is it reachable from here?"
+        ) from exc
 
 
 def call_once(*, token: str, base_url: str | None, method: str) -> dict[str, Any]:

@@ -96,6 +96,7 @@ def test_run_refuses_to_start_without_tokens_or_with_the_wrong_workspace(
     )
     assert result.returncode == 2
     assert "SLACK_BOT_TOKEN is not set" in result.stderr
+    assert "SLACK_APP_TOKEN is not set" in result.stderr  # both named at once
     assert "Traceback" not in result.stderr
 
     wrong = write_config(
@@ -108,3 +109,19 @@ def test_run_refuses_to_start_without_tokens_or_with_the_wrong_workspace(
     assert process.returncode == 2
     assert "TOTHER999" in stderr and "Traceback" not in stderr
     assert slack.bot_token not in stderr
+
+
+def test_run_with_slack_unreachable_exits_1_with_one_clear_line(
+    tmp_path: Path, sandbox: SandboxWorld
+) -> None:
+    (tmp_path / "policy.csv").write_text(BASE_POLICY)
+    closed = f"http://127.0.0.1:{_free_port()}/api/"
+    config = write_config(tmp_path, sandbox, slack={"command": "/ops", "api_url": closed})
+    process = _start(config, sandbox.slack)
+    stdout, stderr = process.communicate(timeout=120)
+
+    assert process.returncode == 1
+    lines = [line for line in (stdout + stderr).splitlines() if line.strip()]
+    assert len(lines) == 1, lines  # no traceback, no library progress lines
+    assert lines[0].startswith(f"chatops run: cannot reach Slack at {closed}"), lines
+    assert sandbox.slack.bot_token not in stderr
