@@ -18,7 +18,9 @@ from typing import Any
 
 from slack_bolt import App
 
+from bot.actions.admission import RateLimiter
 from bot.actions.context import Deps
+from bot.actions.housekeeping import Housekeeping
 from bot.actions.launcher import Launcher
 from bot.actions.scheduled import ScheduledRuns
 from bot.actions.sweeps import ApprovalCompletion
@@ -210,6 +212,7 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
         runner=scheduled_runs,
     )
     approvals = ApprovalService(repo=ApprovalRepo(database), settings=settings.approvals)
+    dedup = EventDedup(database)
     deps = Deps(
         settings=settings,
         policy=policy,
@@ -223,6 +226,7 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
         schedules=schedules,
         approvals=approvals,
         cards=outbox,
+        limiter=RateLimiter(settings.slack.commands_per_minute),
     )
     scheduled_runs.bind(deps)
     completion = ApprovalCompletion(deps=deps, directory=directory)
@@ -234,15 +238,20 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
             deliverer=lambda: OutboxDeliverer(
                 repo=outbox_repo, sender=sender, finder=messenger, signal=outbox.signal
             ),
-            extra=lambda: [schedules, ExpirySweeper(approvals, outbox, completer=completion)],
+            extra=lambda: [
+                schedules,
+                ExpirySweeper(approvals, outbox, completer=completion),
+                Housekeeping(dedup),
+            ],
         )
     )
     elector = _build_elector(settings, registry=registry, following=following)
     worker = CommandWorker(
         deps=deps,
         directory=directory,
-        dedup=EventDedup(database),
+        dedup=dedup,
         messenger=messenger,
+        queue_limit=settings.slack.queue_limit,
     )
     listeners.register(
         app, command=settings.slack.command, sink=worker, bot_user_id=bot_user_id, team_id=team_id

@@ -49,6 +49,10 @@ class SlackSettings(_Model):
     )
     approvals_channel: str | None = None
     user_cache_ttl_seconds: float = Field(default=60.0, gt=0)
+    #: Commands one person may send in any rolling minute (0: no limit); past it: "slow down".
+    commands_per_minute: int = Field(default=30, ge=0, le=10_000)
+    #: Commands accepted and waiting for a worker; past it the bot answers "busy" at once.
+    queue_limit: int = Field(default=500, ge=1, le=100_000)
     bot_token: SecretStr | None = Field(default=None, exclude=True)
     app_token: SecretStr | None = Field(default=None, exclude=True)
 

@@ -55,6 +55,10 @@ class OperationInProgress(UserError):
     """Argo CD already runs an operation on that application."""
 
 
+class SlowDown(UserError):
+    """One person sent more commands than the per-person rate limit allows."""
+
+
 class ApprovalRequired(UserError):
     """The action needs an approval before it runs."""
 

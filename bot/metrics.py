@@ -24,3 +24,6 @@ OUTBOX_BACKLOG = Gauge("chatops_outbox_backlog", "Slack messages in the outbox n
 OUTBOX_OLDEST_SECONDS = Gauge(
     "chatops_outbox_oldest_seconds", "Age of the oldest Slack message in the outbox not delivered yet"
 )
+COMMANDS_REFUSED_BUSY = Counter(
+    "chatops_commands_busy_total", "Commands answered 'busy' because the work queue was full"
+)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from bot import records
 from bot.actions import ports
+from bot.actions.admission import RateLimiter
 from bot.announcing import Announcer
 from bot.commands.registry import Registry, Target, Verb
 from bot.config import ClusterSettings, Settings
@@ -49,6 +50,7 @@ class Deps:
     schedules: ports.ScheduleBook | None = None
     approvals: ApprovalService | None = None
     cards: Announcer | None = None
+    limiter: RateLimiter | None = None
 
 
 @dataclass

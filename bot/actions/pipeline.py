@@ -36,10 +36,11 @@ from bot.errors import (
     CommandSyntaxError,
     NotEnabled,
     PermissionDenied,
+    SlowDown,
     UpstreamError,
     UserError,
 )
-from bot.model import Actor, Origin, Reply, Visibility
+from bot.model import Actor, Origin, Reply, Surface, Visibility
 from bot.rbac import policy as rbac
 from bot.render.approvals import ACTION_APPROVE, ACTION_REJECT
 from bot.render.runs import ACTION_LOGS, ACTION_STOP
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 AUDIT_TEXT_MAX = 2000
 RESULT_INVALID = "invalid"
 RESULT_NOT_ENABLED = "not-enabled"
+RESULT_THROTTLED = "throttled"
 UPSTREAM_REPLY = (
     ":x: `{where}` did not answer as expected, so nothing was done (reference `{reference}`). "
     "Please try again; if it keeps failing, tell the bot's operators."
@@ -137,7 +139,7 @@ def perform(
     result, detail = records.RESULT_ERROR, ""
     reply = Reply(text=UPSTREAM_REPLY.format(where="a service the bot depends on", reference=reference))
     try:
-        _admit(actor)
+        _admit(actor, origin, deps)
         ctx.cluster = _authorise(ctx, invocation.command)
         if verb.writes:
             pending_id = _audit(
@@ -159,6 +161,8 @@ def perform(
         if exc.resource and (known is None or exc.obj != rbac.WILDCARD or known.resource != exc.resource):
             cluster = known.cluster if known else None
             attempt.target = Target(exc.resource, exc.action, exc.obj, cluster, precise=True)
+    except SlowDown as exc:
+        reply, result, detail = Reply(text=f":turtle: {exc}"), RESULT_THROTTLED, str(exc)
     except NotEnabled as exc:
         reply, result, detail = Reply(text=f":construction: {exc}"), RESULT_NOT_ENABLED, str(exc)
     except UserError as exc:
@@ -206,10 +210,22 @@ def _failure_reply(ctx: Context) -> Reply:
     return Reply(text=UPSTREAM_REPLY.format(where=where, reference=ctx.reference))
 
 
-def _admit(actor: Actor) -> None:
-    """Who may use the bot at all: people, not bots (the workspace is pinned at the transport)."""
+def _admit(actor: Actor, origin: Origin, deps: Deps) -> None:
+    """Who may use the bot now: people, not bots, within the per-person rate limit.
+
+    Schedule firings and the leader's sweeps act for a person but were not typed by them, so
+    they do not count against that person's limit.
+    """
     if actor.is_bot:
         raise PermissionDenied("Bots cannot use this bot's commands.")
+    if deps.limiter is None or origin.surface in (Surface.SCHEDULE, Surface.SWEEP):
+        return
+    wait = deps.limiter.wait_for(actor.user_id)
+    if wait:
+        raise SlowDown(
+            f"You sent more than {deps.limiter.per_minute} commands in a minute, so this one was not "
+            f"carried out. Please slow down and try again in {max(1, round(wait))} s."
+        )
 
 
 def _authorise(ctx: Context, command: Any) -> ClusterSettings | None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from bot import records
 from bot.model import Reply
 from bot.render import mrkdwn
+from bot.render.runs import log_tail
 from bot.tracking.progress import RunState, StepView
 
 if TYPE_CHECKING:
@@ -99,9 +100,9 @@ def logs_reply(*, name: str, steps: Sequence[StepView], urls: Mapping[str, str],
     if not lines:
         lines.append("No step has started yet.")
     sections: tuple[str, ...] = ()
-    if tail:
-        cut = tail[-MAX_TAIL_CHARS:]
-        sections = (f"Last lines:\n```{cut}```",)
+    if tail and tail.strip():
+        # escaped like the run summary's tail: a log line never becomes a mention or a link
+        sections = (f"Last lines:\n```{log_tail(tail, max_chars=MAX_TAIL_CHARS)}```",)
     return Reply(text="\n".join(lines), title=f"logs of {name}", sections=sections, context="Links expire.")
 
 

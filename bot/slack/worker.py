@@ -32,6 +32,12 @@ class Directory(Protocol):
     def actor(self, user_id: str) -> Actor: ...
 
 
+BUSY_REPLY = (
+    ":hourglass: The bot is busy with many commands right now, so this one was not taken. "
+    "Please try again in a moment."
+)
+
+
 class Dedup(Protocol):
     def first_time(self, key: str, now: datetime) -> bool: ...
 
@@ -45,6 +51,7 @@ class CommandWorker:
         dedup: Dedup,
         messenger: Messenger,
         max_workers: int = 8,
+        queue_limit: int = 500,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._deps = deps
@@ -53,6 +60,9 @@ class CommandWorker:
         self._messenger = messenger
         self._clock = clock
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="command")
+        # answers "busy" when the queue is full: its own thread, so a full queue never delays them
+        self._busy = ThreadPoolExecutor(max_workers=1, thread_name_prefix="command-busy")
+        self._queue_limit = queue_limit
         self._pending = 0
         self._lock = threading.Lock()
         self._closed = False
@@ -63,9 +73,19 @@ class CommandWorker:
             if self._closed:
                 log.warning("shutting down: dropped a command from %s", origin.user_id)
                 return None
+            if self._pending >= self._queue_limit:
+                metrics.COMMANDS_REFUSED_BUSY.inc()
+                return self._busy.submit(self._answer_busy, origin)
             self._pending += 1
             metrics.WORK_QUEUE.set(self._pending)
         return self._executor.submit(self._process_safely, origin)
+
+    def _answer_busy(self, origin: Origin) -> None:
+        log.warning("work queue full (%d): answered busy to %s", self._queue_limit, origin.user_id)
+        try:
+            self.deliver(origin, Reply(text=BUSY_REPLY))
+        except BotError as exc:
+            log.error("could not answer busy: %s", exc)
 
     def shutdown(self, *, timeout: float = 20.0) -> None:
         """Stop taking work and let in-flight commands finish."""
@@ -75,6 +95,7 @@ class CommandWorker:
 
         def wait() -> None:
             self._executor.shutdown(wait=True)
+            self._busy.shutdown(wait=True)
             done.set()
 
         threading.Thread(target=wait, name="command-drain", daemon=True).start()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -98,3 +100,67 @@ def test_slack_outage_gives_a_reference_not_a_stack_trace(
     worker.process(Origin(surface=Surface.MENTION, channel_id="COPS0001", user_id="UALICE01", text="whoami"))
     answer = driver.ephemerals(user="UALICE01")[-1]["text"]
     assert "reference" in answer and "Traceback" not in answer
+
+
+class _HeldDedup:
+    """A dedup that holds the first command in the worker until released (a slow command)."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def first_time(self, key: str, now: datetime) -> bool:
+        self.entered.set()
+        self.release.wait(timeout=30)
+        return True
+
+
+def test_a_full_work_queue_answers_busy_at_once_instead_of_growing(
+    sandbox: tuple[SlackSandbox, SlackDriver], tmp_path: Path
+) -> None:
+    slack, driver = sandbox
+    settings = parse_settings(
+        {"rbac": {"policy": "g, slack:UALICE01, role:admin\n"}}, source="t.yaml", environ={}
+    )
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    store_db.upgrade(url)
+    database = store_db.connect(url)
+    client = build_web_client(token=slack.bot_token, base_url=slack.api_url)
+    held = _HeldDedup()
+    worker = CommandWorker(
+        deps=Deps(
+            settings=settings,
+            policy=PolicySource.from_settings(settings),
+            audit=AuditRepo(database),
+            registry=build_registry(),
+        ),
+        directory=SlackDirectory(client, ttl=60),
+        dedup=held,
+        messenger=Messenger(client),
+        max_workers=1,
+        queue_limit=1,
+    )
+    try:
+        first = Origin(
+            surface=Surface.MENTION,
+            channel_id="COPS0001",
+            user_id="UALICE01",
+            text="whoami",
+            delivery_id="Ev1",
+        )
+        worker.submit(first)
+        assert held.entered.wait(timeout=10)
+        second = Origin(surface=Surface.MENTION, channel_id="COPS0001", user_id="UALICE01", text="whoami")
+        busy = worker.submit(second)
+        assert busy is not None
+        busy.result(timeout=10)  # answered without waiting for the held command
+        assert "busy" in driver.ephemerals(user="UALICE01")[-1]["text"]
+        held.release.set()
+        driver.wait_for(
+            lambda: len(driver.ephemerals(user="UALICE01")) == 2, timeout=10, message="the first answer"
+        )
+        assert "You are *alice*" in driver.ephemerals(user="UALICE01")[-1]["text"]
+    finally:
+        held.release.set()
+        worker.shutdown()
+        database.dispose()
