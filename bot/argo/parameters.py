@@ -87,6 +87,11 @@ def check_parameters(
         if name in values:
             problems.append(f"`{name}` is given more than once; give it once")
             continue
+        if param.has_value_from:
+            # Argo fills it from its source (a ConfigMap key, a secret...): a value typed in
+            # Slack would override what the template's owner chose to take from there
+            problems.append(f"`{name}` comes from the template's own source (`valueFrom`) and cannot be set")
+            continue
         values[name] = value
         if len(value) > max_value_length:
             problems.append(

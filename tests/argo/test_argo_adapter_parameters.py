@@ -23,10 +23,6 @@ REPORT = (
             [("days", "30"), ("region", "us-east-1"), ("env", "prod")],
             {"env": "prod", "days": "30", "region": "us-east-1"},
         ),
-        (
-            [("region", "r"), ("bucket", "logs")],
-            {"env": "dev", "days": "7", "region": "r", "bucket": "logs"},
-        ),
         # Values are data, never markup: quotes, newlines and YAML syntax pass through unchanged.
         ([("region", "a: b\n- 'c' {{x}}")], {"env": "dev", "days": "7", "region": "a: b\n- 'c' {{x}}"}),
         ([("region", "")], {"env": "dev", "days": "7", "region": ""}),
@@ -50,6 +46,11 @@ def test_accepted_parameters_come_back_complete_in_declared_order(
         ([("env", "qa"), ("region", "r")], ["`env` must be one of `dev`, `staging`, `prod` (got `qa`)"]),
         ([("region", "x" * 1025)], ["the value of `region` is 1025 characters long; the limit is 1024"]),
         ([("region", "a"), ("region", "b")], ["`region` is given more than once"]),
+        # a `valueFrom` parameter is the template owner's choice: it cannot be typed over
+        (
+            [("region", "r"), ("bucket", "logs")],
+            ["`bucket` comes from the template's own source (`valueFrom`)"],
+        ),
     ],
 )
 def test_each_problem_is_named_with_what_to_type_instead(
