@@ -214,10 +214,12 @@ def show_logs(ctx: Context, command: LogsCommand) -> Reply:
         known = ", ".join(f"`{s.name}`" for s in state.steps) or "none yet"
         raise UserError(f"`{command.workflow}` has no step `{command.step}`. Its steps: {known}.")
     urls = {s.name: links.presign_get(s.log_key) for s in steps if s.log_key}
-    tail = None
-    if command.step is not None and steps[0].log_key:
-        tail = links.read_tail(steps[0].log_key, lines=tail_lines)
-    return texts.logs_reply(name=command.workflow, steps=steps, urls=urls, tail=tail)
+    # the step asked for, or else the first that failed: what someone opening the logs wants
+    shown = steps[0] if command.step is not None else progress.first_failed_step(state)
+    tail = links.read_tail(shown.log_key, lines=tail_lines) if shown is not None and shown.log_key else None
+    return texts.logs_reply(
+        name=command.workflow, steps=steps, urls=urls, tail=tail, tail_of=shown.name if shown else None
+    )
 
 
 def shut_down(ctx: Context, command: StopCommand | TerminateCommand) -> Reply:

@@ -90,7 +90,15 @@ def status_reply(*, name: str, cluster: str, namespace: str, state: RunState) ->
     return Reply(text="\n".join(lines), title=f"{name} on {cluster}/{namespace}")
 
 
-def logs_reply(*, name: str, steps: Sequence[StepView], urls: Mapping[str, str], tail: str | None) -> Reply:
+def logs_reply(
+    *,
+    name: str,
+    steps: Sequence[StepView],
+    urls: Mapping[str, str],
+    tail: str | None,
+    tail_of: str | None = None,
+) -> Reply:
+    """The steps with links to their archived logs, and the last lines of one step (`tail_of`)."""
     lines = []
     for step in steps[:MAX_LISTED]:
         url = urls.get(step.name)
@@ -102,7 +110,8 @@ def logs_reply(*, name: str, steps: Sequence[StepView], urls: Mapping[str, str],
     sections: tuple[str, ...] = ()
     if tail and tail.strip():
         # escaped like the run summary's tail: a log line never becomes a mention or a link
-        sections = (f"Last lines:\n```{log_tail(tail, max_chars=MAX_TAIL_CHARS)}```",)
+        title = f"Last lines of `{mrkdwn.escape(tail_of)}`:" if tail_of else "Last lines:"
+        sections = (f"{title}\n```{log_tail(tail, max_chars=MAX_TAIL_CHARS)}```",)
     return Reply(text="\n".join(lines), title=f"logs of {name}", sections=sections, context="Links expire.")
 
 

@@ -89,3 +89,20 @@ def test_the_stop_button_is_the_stop_verb_with_the_same_checks(tier: Tier) -> No
     audit = tier.last_audit(ADMIN)
     assert (audit.command, audit.object) == ("stop", "dev/argo/hello")
     assert ":warning:" in tier.click(ADMIN, "run_stop", "0" * 32).text
+
+
+def test_logs_of_a_failed_run_show_the_failed_steps_last_lines(tier: Tier) -> None:
+    name = tier.do(ADMIN, "run db-migration").text.split("`")[1]
+    tier.wait(
+        lambda: any(
+            w["metadata"]["name"] == name and (w.get("status") or {}).get("phase") == "Failed"
+            for w in tier.workflows()
+        ),
+        message=f"{name} to fail",
+    )
+
+    reply = tier.do(ADMIN, f"logs {name}")
+
+    (section,) = reply.sections
+    assert section.startswith("Last lines of `migrate`:")
+    assert "violates foreign key constraint" in section
