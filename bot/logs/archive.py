@@ -20,6 +20,7 @@ from bot.config import LogsSettings
 from bot.errors import ArchiveError
 
 _MAX_DETAIL = 200
+LOG_CONTENT_TYPE = "text/plain; charset=utf-8"  # a log link opens as text in the browser
 
 
 class LogArchive:
@@ -70,9 +71,9 @@ class LogArchive:
         """A presigned GET link to `key`, valid `expires` seconds (default: the configured expiry)."""
         seconds = self._settings.presign_expiry_seconds if expires is None else expires
         try:
-            url: str = self._s3.generate_presigned_url(
-                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=seconds
-            )
+            # shown as text in the browser tab, not downloaded as an opaque file
+            params = {"Bucket": self.bucket, "Key": key, "ResponseContentType": LOG_CONTENT_TYPE}
+            url: str = self._s3.generate_presigned_url("get_object", Params=params, ExpiresIn=seconds)
         except (BotoCoreError, ClientError) as exc:
             raise ArchiveError(f"s3://{self.bucket}: cannot presign a link ({_short(exc)})") from exc
         return url

@@ -183,5 +183,7 @@ def test_log_link_opens_the_failed_steps_log(
     assert link is not None
     with urllib.request.urlopen(link, timeout=10) as answer:  # a presigned URL to the local moto
         log = answer.read().decode()
+        content_type = answer.headers["Content-Type"]
+    assert content_type == "text/plain; charset=utf-8"  # opens as text in a browser tab
     assert "violates foreign key constraint" in log
     assert bot_sources.log_link(succeeded) is None
