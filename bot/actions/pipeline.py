@@ -153,7 +153,7 @@ def perform(
                 reference=reference,
             )
         reply = verb.execute(ctx, invocation.command)
-        result, detail = records.RESULT_OK, ""
+        result, detail = records.RESULT_OK, attempt.written or ""
     except PermissionDenied as exc:
         reply, result, detail = error_reply(exc), records.RESULT_REFUSED, str(exc)
         attempt.decision = records.DECISION_DENY

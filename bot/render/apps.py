@@ -392,7 +392,8 @@ def _is_final(*, run: Run, state: SyncState | None) -> bool:
 
 
 def _title(run: Run) -> str:
-    return truncate(f"{run.kind} · {run.name or '(requesting)'}", MAX_HEADER - 30)
+    kind = f"{run.kind} (dry run)" if (run.parameters or {}).get("dry_run") else run.kind
+    return truncate(f"{kind} · {run.name or '(requesting)'}", MAX_HEADER - 30)
 
 
 def _when(moment: datetime) -> str:
