@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 
 from bot.applications import AppDetail, AppSummary, HistoryEntry
 from bot.model import Reply
-from bot.records import Run
+from bot.records import RUN_ROLLBACK, Run
 from bot.render import mrkdwn
 from bot.render.blocks import (
     MAX_HEADER,
@@ -225,6 +225,12 @@ def render_sync_parent(
         ("Requested by", f"<@{run.requester_id}>" if run.requester_id else "someone"),
         ("Cluster / app", mrkdwn.cut(mrkdwn.escape(f"{run.cluster} / {run.name or '-'}"))),
     ]
+    approver = (run.parameters or {}).get("approved_by")
+    if run.kind == RUN_ROLLBACK and approver:
+        target = (run.parameters or {}).get("history_id")
+        fields.append(("Approved by", f"<@{mrkdwn.escape(str(approver))}>"))
+        if target is not None:
+            fields.append(("Back to history", mrkdwn.code(str(target))))
     if state is not None and state.health:
         fields.append(
             ("Health", f"{_HEALTH_EMOJI.get(state.health, _UNKNOWN)} {mrkdwn.escape(state.health)}")

@@ -95,6 +95,15 @@ def test_approval_runs_the_revision_the_card_showed_and_is_audited(argo_tier: Ti
     audit = tier.last_audit(OPS)
     assert (audit.command, audit.resource, audit.object) == ("approve", "approvals", f"dev/default/{APP}")
     assert audit.run_id == done.run_id
+    parent = tier.wait(
+        lambda: next(
+            (m for m in tier.world.driver.messages(OPS_CHANNEL) if f"rollback · {APP}" in str(m)), None
+        ),
+        message="the rollback's parent message",
+    )
+    shown = str(parent.get("blocks"))
+    assert "Approved by" in shown and f"<@{OPS}>" in shown  # who approved it
+    assert approval.to_revision[:7] in shown  # the revision it goes back to
 
 
 def test_history_rewritten_after_the_request_is_refused_and_nothing_is_written(argo_tier: Tier) -> None:
