@@ -19,7 +19,7 @@ from typing import Any
 from slack_bolt import App
 
 from bot.actions.admission import RateLimiter
-from bot.actions.context import Deps
+from bot.actions.context import Deps, Workspace
 from bot.actions.housekeeping import Housekeeping
 from bot.actions.launcher import Launcher
 from bot.actions.scheduled import ScheduledRuns
@@ -227,6 +227,7 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
         approvals=approvals,
         cards=outbox,
         limiter=RateLimiter(settings.slack.commands_per_minute),
+        workspace=Workspace(team_id=team_id, enterprise_id=str(identity.get("enterprise_id") or "") or None),
     )
     scheduled_runs.bind(deps)
     completion = ApprovalCompletion(deps=deps, directory=directory)
@@ -253,9 +254,7 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
         messenger=messenger,
         queue_limit=settings.slack.queue_limit,
     )
-    listeners.register(
-        app, command=settings.slack.command, sink=worker, bot_user_id=bot_user_id, team_id=team_id
-    )
+    listeners.register(app, command=settings.slack.command, sink=worker, bot_user_id=bot_user_id)
     socket = SocketModeHandler(app, app_token=app_token, web_client=client)
     bot = Bot(
         app=app,

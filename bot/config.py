@@ -28,6 +28,8 @@ from pydantic import (
 from bot.errors import ConfigError
 
 K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# an API server: http(s)://host[:port][/path], as Argo CD's `destination.server` holds it
+SERVER_URL = re.compile(r"^https?://[^/\s?#@]+(/[^\s?#]*)?$", re.IGNORECASE)
 SLACK_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 DATABASE_URL = re.compile(r"^(sqlite|postgres|postgresql|mysql|mariadb)(\+[a-z0-9_]+)?://", re.IGNORECASE)
 # user:password@ in a URL's authority; the password group must stay out of every message.
@@ -49,6 +51,10 @@ class SlackSettings(_Model):
     )
     approvals_channel: str | None = None
     user_cache_ttl_seconds: float = Field(default=60.0, gt=0)
+    #: Whether people from other workspaces (Slack Connect) may use the bot; by default not.
+    allow_external_users: bool = False
+    #: The role guests (multi- and single-channel) get instead of the policy's default role.
+    guest_role: str | None = Field(default=None, pattern=r"^role:[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
     #: Commands one person may send in any rolling minute (0: no limit); past it: "slow down".
     commands_per_minute: int = Field(default=30, ge=0, le=10_000)
     #: Commands accepted and waiting for a worker; past it the bot answers "busy" at once.
@@ -131,6 +137,14 @@ class ClusterSettings(_Model):
     )
     argo_ui_url: str | None = None
     argocd_ui_url: str | None = None
+    server_urls: tuple[str, ...] = Field(
+        default=(),
+        description="More API server URLs Argo CD may name this cluster by (`destination.server`).",
+    )
+    aliases: tuple[str, ...] = Field(
+        default=(),
+        description="More Argo CD cluster names that mean this cluster (`destination.name`).",
+    )
 
     @field_validator("name", "workflows_namespace", "argocd_namespace")
     @classmethod
@@ -145,6 +159,24 @@ class ClusterSettings(_Model):
         for channel in value:
             if not SLACK_CHANNEL_ID.match(channel):
                 raise ValueError(f"{channel!r} is not a Slack channel id such as C0123ABCD")
+        return value
+
+    @field_validator("server_urls")
+    @classmethod
+    def _server_urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for url in value:
+            if not SERVER_URL.match(url.strip()):
+                raise ValueError(
+                    f"{url!r} is not an API server URL such as https://ABC123.gr7.eu-west-1.eks.amazonaws.com"
+                )
+        return value
+
+    @field_validator("aliases")
+    @classmethod
+    def _aliases(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for alias in value:
+            if not alias.strip() or alias != alias.strip() or "://" in alias:
+                raise ValueError(f"{alias!r} is not an Argo CD cluster name (put URLs under server_urls)")
         return value
 
 

@@ -11,6 +11,9 @@ from enum import StrEnum
 from typing import Any, NewType
 
 UserId = NewType("UserId", str)
+
+#: A subject marker (never a policy subject): the person does not get the policy's default role.
+NO_DEFAULT_ROLE = "!no-default-role"
 ChannelId = NewType("ChannelId", str)
 
 
@@ -39,6 +42,8 @@ class Origin:
     delivery_id: str | None = None  # event_id or envelope id: used to drop Slack redeliveries
     action_id: str | None = None  # for a button click: which button
     action_value: str | None = None  # for a button click: the value it carries (an id, nothing more)
+    team_id: str | None = None  # the workspace the request came through
+    enterprise_id: str | None = None  # its Enterprise Grid organisation, if any
 
 
 @dataclass(frozen=True)
@@ -50,14 +55,25 @@ class Actor:
     email: str | None = None
     groups: tuple[str, ...] = ()
     is_bot: bool = False
+    team_id: str | None = None  # the person's home workspace (another one for Slack Connect users)
+    is_guest: bool = False  # a multi- or single-channel guest
+    roles: tuple[str, ...] = ()  # roles given by the bot's configuration (a guest's `guest_role`)
+    default_role: bool = True  # whether the policy's default role applies (not to guests)
 
     @property
     def subjects(self) -> tuple[str, ...]:
-        """RBAC subjects in policy form: `slack:U…`, `email:…`, `group:<handle>`."""
+        """RBAC subjects in policy form: `slack:U…`, `email:…`, `group:<handle>`, roles given here.
+
+        Without the default role, the marker `NO_DEFAULT_ROLE` ends the list; the enforcer
+        then leaves the policy's default role out.
+        """
         out = [f"slack:{self.user_id}"]
         if self.email:
             out.append(f"email:{self.email.lower()}")
         out.extend(f"group:{handle}" for handle in self.groups)
+        out.extend(self.roles)
+        if not self.default_role:
+            out.append(NO_DEFAULT_ROLE)
         return tuple(out)
 
 

@@ -34,6 +34,14 @@ class PolicyProvider(Protocol):
 
 
 @dataclass(frozen=True)
+class Workspace:
+    """Where the bot is installed (from `auth.test`): requests from elsewhere are refused."""
+
+    team_id: str
+    enterprise_id: str | None = None
+
+
+@dataclass(frozen=True)
 class Deps:
     """What the use cases need. The cluster parts are None where a bot runs without clusters."""
 
@@ -51,6 +59,7 @@ class Deps:
     approvals: ApprovalService | None = None
     cards: Announcer | None = None
     limiter: RateLimiter | None = None
+    workspace: Workspace | None = None
 
 
 @dataclass

@@ -139,7 +139,7 @@ def perform(
     result, detail = records.RESULT_ERROR, ""
     reply = Reply(text=UPSTREAM_REPLY.format(where="a service the bot depends on", reference=reference))
     try:
-        _admit(actor, origin, deps)
+        ctx.actor = actor = _admit(actor, origin, deps)
         ctx.cluster = _authorise(ctx, invocation.command)
         if verb.writes:
             pending_id = _audit(
@@ -210,22 +210,72 @@ def _failure_reply(ctx: Context) -> Reply:
     return Reply(text=UPSTREAM_REPLY.format(where=where, reference=ctx.reference))
 
 
-def _admit(actor: Actor, origin: Origin, deps: Deps) -> None:
-    """Who may use the bot now: people, not bots, within the per-person rate limit.
+def foreign_refusal(origin: Origin, deps: Deps) -> str | None:
+    """Why a request from this workspace is refused, or None (checked before the person is looked up).
 
-    Schedule firings and the leader's sweeps act for a person but were not typed by them, so
-    they do not count against that person's limit.
+    With the workspace known (`auth.test`), a request that names no team, another team or
+    another Enterprise Grid organisation is refused. Schedule firings and sweeps come from the
+    bot itself and name no team.
+    """
+    workspace = deps.workspace
+    if workspace is None or origin.surface in (Surface.SCHEDULE, Surface.SWEEP):
+        return None
+    if origin.team_id != workspace.team_id:
+        return "This bot serves only the workspace it is installed in."
+    if origin.enterprise_id and workspace.enterprise_id and origin.enterprise_id != workspace.enterprise_id:
+        return "This bot serves only the organisation it is installed in."
+    return None
+
+
+def refuse_foreign(*, origin: Origin, reason: str, deps: Deps, reference: str = "") -> Reply:
+    """Answer and audit a request from elsewhere, without looking the person up."""
+    log.warning("refused a request from another workspace or organisation (ref %s)", reference)
+    metrics.COMMANDS.labels(verb="foreign", decision=records.DECISION_DENY).inc()
+    actor = Actor(user_id=origin.user_id, name="")
+    _audit(
+        deps,
+        origin=origin,
+        actor=actor,
+        verb="",
+        attempt=Attempt(decision=records.DECISION_DENY),
+        result=records.RESULT_REFUSED,
+        detail=reason,
+        reference=reference,
+    )
+    return Reply(text=f":no_entry: {reason}")
+
+
+def _admit(actor: Actor, origin: Origin, deps: Deps) -> Actor:
+    """Who may use the bot now; returns the person as the policy should see them.
+
+    People, not bots; members of this workspace (Slack Connect users only when
+    `slack.allow_external_users`); guests without the policy's default role (with
+    `slack.guest_role` when set); within the per-person rate limit. Schedule firings and the
+    leader's sweeps act for a person but were not typed by them, so they do not count against
+    that person's limit.
     """
     if actor.is_bot:
         raise PermissionDenied("Bots cannot use this bot's commands.")
+    slack = deps.settings.slack
+    workspace = deps.workspace
+    external = workspace is not None and bool(actor.team_id) and actor.team_id != workspace.team_id
+    if external and not slack.allow_external_users:
+        raise PermissionDenied(
+            "This bot answers only members of its own workspace: people from other "
+            "organisations in shared channels cannot use it."
+        )
+    if actor.is_guest:
+        roles = (slack.guest_role,) if slack.guest_role else ()
+        actor = replace(actor, roles=roles, default_role=False)
     if deps.limiter is None or origin.surface in (Surface.SCHEDULE, Surface.SWEEP):
-        return
+        return actor
     wait = deps.limiter.wait_for(actor.user_id)
     if wait:
         raise SlowDown(
             f"You sent more than {deps.limiter.per_minute} commands in a minute, so this one was not "
             f"carried out. Please slow down and try again in {max(1, round(wait))} s."
         )
+    return actor
 
 
 def _authorise(ctx: Context, command: Any) -> ClusterSettings | None:

@@ -126,5 +126,9 @@ def _listing(names: Sequence[str]) -> str:
 
 
 def _shorten(text: str, limit: int = 60) -> str:
-    """Echo user input back without letting a pasted blob flood the error message."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """Echo user input back without letting a pasted blob flood the error message.
+
+    Escaped for Slack (`&`, `<`, `>`): what someone typed never comes back as a mention or a link.
+    """
+    short = text if len(text) <= limit else text[: limit - 1] + "…"
+    return short.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

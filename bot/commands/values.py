@@ -36,9 +36,14 @@ _USER_NAME = re.compile(r"@([A-Za-z0-9][A-Za-z0-9._-]{0,79})", re.ASCII)
 
 
 def shown(value: str) -> str:
-    """A value quoted back to the user, shortened so an error stays short."""
+    """A value quoted back to the person, shortened so an error stays short.
+
+    It goes inside backticks in a Slack message: a backtick would end the code span early, and
+    `&`, `<`, `>` are escaped so that nothing typed can come back as a mention or a link.
+    """
     value = value.replace("`", "'")
-    return value if len(value) <= 60 else value[:57] + "..."
+    value = value if len(value) <= 60 else value[:57] + "..."
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def subdomain(what: str) -> Callable[[str], str]:

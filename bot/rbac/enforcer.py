@@ -30,6 +30,7 @@ import casbin  # type: ignore[import-untyped]
 from casbin.model import Model  # type: ignore[import-untyped]
 
 from bot.errors import PermissionDenied
+from bot.model import NO_DEFAULT_ROLE
 from bot.rbac import policy as policy_mod
 from bot.rbac.policy import (  # re-exported: callers name permissions through this module
     ACTION_APPROVE,
@@ -139,13 +140,20 @@ class Enforcer:
         )
 
     def _subjects(self, subjects: Iterable[str]) -> list[str]:
-        """The person's subjects (normalised, deduplicated) followed by the default role."""
+        """The person's subjects (normalised, deduplicated) followed by the default role.
+
+        A guest's subjects end with `NO_DEFAULT_ROLE`: they hold only what names them.
+        """
         out: list[str] = []
+        default = True
         for subject in subjects:
+            if subject == NO_DEFAULT_ROLE:
+                default = False
+                continue
             normalized = policy_mod.normalize_subject(subject)
             if normalized not in out:
                 out.append(normalized)
-        if self.default_role and self.default_role not in out:
+        if default and self.default_role and self.default_role not in out:
             out.append(self.default_role)
         return out
 

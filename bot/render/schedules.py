@@ -19,6 +19,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.model import Reply, Visibility
+from bot.render import mrkdwn
 
 MAX_LISTED = 30
 ORIGIN_LABELS = {"config": "config file", "stored": "added in Slack"}
@@ -83,7 +84,8 @@ def _what(spec: ScheduleView) -> str:
     """The kind, plus the template and cluster it concerns when it has them."""
     parts = [f"*{spec.kind}*"]
     if spec.template:
-        parameters = " ".join(f"`{key}={value}`" for key, value in spec.parameters.items())
+        # parameter values are whatever someone typed: code, escaped, so they can ping nobody
+        parameters = " ".join(mrkdwn.code(f"{key}={value}") for key, value in spec.parameters.items())
         parts.append(f"`{spec.template}`" + (f" {parameters}" if parameters else ""))
     if spec.cluster:
         parts.append(f"on {spec.cluster}")

@@ -27,6 +27,8 @@ class _Profile:
     email: str | None
     is_bot: bool
     deleted: bool
+    team_id: str | None
+    is_guest: bool
 
 
 class SlackDirectory:
@@ -47,7 +49,13 @@ class SlackDirectory:
             sorted(handle for handle, members in self._group_members().items() if user_id in members)
         )
         return Actor(
-            user_id=user_id, name=profile.name, email=profile.email, groups=groups, is_bot=profile.is_bot
+            user_id=user_id,
+            name=profile.name,
+            email=profile.email,
+            groups=groups,
+            is_bot=profile.is_bot,
+            team_id=profile.team_id,
+            is_guest=profile.is_guest,
         )
 
     def invalidate(self) -> None:
@@ -75,6 +83,8 @@ class SlackDirectory:
             email=(str(raw_profile["email"]).lower() if raw_profile.get("email") else None),
             is_bot=bool(user.get("is_bot")),
             deleted=bool(user.get("deleted")),
+            team_id=str(user["team_id"]) if user.get("team_id") else None,
+            is_guest=bool(user.get("is_restricted") or user.get("is_ultra_restricted")),
         )
         with self._lock:
             self._profiles[user_id] = (now, profile)

@@ -1,5 +1,8 @@
 """bolt glue: ack first, turn the envelope into an `Origin`, hand it to the worker. Nothing else.
 
+Requests from another workspace are not dropped here: the worker refuses them through the
+action pipeline, which answers and audits the refusal.
+
 With `process_before_response=True` bolt runs these listeners on the Socket Mode client's
 threads and sends the ack when the listener returns, so a listener that only parses and queues
 acks in about a millisecond. No Slack, database or Kubernetes call happens here.
@@ -9,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from slack_bolt import Ack, App
@@ -32,19 +34,19 @@ def _acked(ack: Ack, started: float) -> None:
     metrics.ACK_SECONDS.observe(time.perf_counter() - started)
 
 
-def register(app: App, *, command: str, sink: Sink, bot_user_id: str, team_id: str | None) -> None:
-    """Attach the listeners for the slash command, app mentions, DMs and (for now) buttons."""
+def _team(body: dict[str, Any]) -> str | None:
+    """The workspace a request came through: `team_id` (commands, events) or `team.id` (actions)."""
+    team = body.get("team_id") or (body.get("team") or {}).get("id")
+    return str(team) if team else None
 
-    @app.middleware
-    def only_our_team(body: dict[str, Any], next: Callable[[], None], ack: Ack) -> None:
-        # A Socket Mode app installed in one workspace should never see another's traffic,
-        # but if it does (org-wide installs, a mis-pasted token), it must not act on it.
-        team = body.get("team_id") or (body.get("team") or {}).get("id")
-        if team_id and team and team != team_id:
-            log.warning("ignored a request from another workspace")
-            ack()
-            return
-        next()
+
+def _enterprise(body: dict[str, Any]) -> str | None:
+    enterprise = body.get("enterprise_id") or (body.get("enterprise") or {}).get("id")
+    return str(enterprise) if enterprise else None
+
+
+def register(app: App, *, command: str, sink: Sink, bot_user_id: str) -> None:
+    """Attach the listeners for the slash command, app mentions, DMs and (for now) buttons."""
 
     @app.command(command)
     def on_command(ack: Ack, body: dict[str, Any]) -> None:
@@ -58,6 +60,8 @@ def register(app: App, *, command: str, sink: Sink, bot_user_id: str, team_id: s
                 text=str(body.get("text") or ""),
                 response_url=body.get("response_url"),
                 trigger_id=body.get("trigger_id"),
+                team_id=_team(body),
+                enterprise_id=_enterprise(body),
             )
         )
 
@@ -75,6 +79,8 @@ def register(app: App, *, command: str, sink: Sink, bot_user_id: str, team_id: s
                 text=strip_bot_mention(str(event.get("text") or ""), bot_user_id),
                 thread_ts=event.get("thread_ts"),
                 delivery_id=body.get("event_id"),
+                team_id=_team(body),
+                enterprise_id=_enterprise(body),
             )
         )
 
@@ -97,6 +103,8 @@ def register(app: App, *, command: str, sink: Sink, bot_user_id: str, team_id: s
                 thread_ts=container.get("thread_ts") or container.get("message_ts"),
                 action_id=str(actions[0].get("action_id") or ""),
                 action_value=str(actions[0].get("value") or ""),
+                team_id=_team(body),
+                enterprise_id=_enterprise(body),
             )
         )
 
@@ -121,5 +129,7 @@ def register(app: App, *, command: str, sink: Sink, bot_user_id: str, team_id: s
                 text=strip_bot_mention(str(event.get("text") or ""), bot_user_id),
                 thread_ts=event.get("thread_ts"),
                 delivery_id=body.get("event_id"),
+                team_id=_team(body),
+                enterprise_id=_enterprise(body),
             )
         )

@@ -117,6 +117,15 @@ class CommandWorker:
             if origin.delivery_id and not self._dedup.first_time(origin.delivery_id, self._clock()):
                 log.info("dropped a redelivered Slack event %s", origin.delivery_id)
                 return
+            refusal = pipeline.foreign_refusal(origin, self._deps)
+            if refusal is not None:
+                self.deliver(
+                    origin,
+                    pipeline.refuse_foreign(
+                        origin=origin, reason=refusal, deps=self._deps, reference=reference
+                    ),
+                )
+                return
             actor = self._directory.actor(origin.user_id)
             if actor.is_bot:
                 return

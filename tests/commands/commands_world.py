@@ -37,7 +37,7 @@ class Tier:
         """`text` typed by `user` in `channel`, carried out by the pipeline; the answer they get."""
         deps = deps or self.deps
         assert deps.directory is not None
-        origin = Origin(surface=Surface.SLASH, channel_id=channel, user_id=user, text=text)
+        origin = Origin(surface=Surface.SLASH, channel_id=channel, user_id=user, text=text, team_id=self.team)
         return pipeline.handle_text(
             origin=origin, actor=deps.directory.actor(user), deps=deps, reference="ref00001"
         )
@@ -51,10 +51,16 @@ class Tier:
             text="",
             action_id=action_id,
             action_value=value,
+            team_id=self.team,
         )
         return pipeline.handle_button(
             origin=origin, actor=self.deps.directory.actor(user), deps=self.deps, reference="ref00002"
         )
+
+    @property
+    def team(self) -> str | None:
+        """The workspace the bot is installed in: where the test's requests come from."""
+        return self.deps.workspace.team_id if self.deps.workspace else None
 
     def last_audit(self, user: str) -> records.AuditEvent:
         return self.world.audit.recent(actor_id=user, limit=1)[0]

@@ -186,7 +186,18 @@ def _file(sb: SlackSandbox, req: _Request) -> Json:
 def _add_user(sb: SlackSandbox, req: _Request) -> Json:
     fields = {
         k: req.body[k]
-        for k in ("name", "email", "real_name", "tz", "is_bot", "is_admin", "deleted")
+        for k in (
+            "name",
+            "email",
+            "real_name",
+            "tz",
+            "is_bot",
+            "is_admin",
+            "deleted",
+            "home_team",
+            "is_restricted",
+            "is_ultra_restricted",
+        )
         if k in req.body
     }
     user = sb.workspace.upsert_user(str(_field(req.body, "id")), **fields)

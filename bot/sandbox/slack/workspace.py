@@ -47,6 +47,10 @@ class User:
     is_admin: bool = False
     deleted: bool = False
     bot_id: str | None = None
+    # Slack Connect: a person from another workspace keeps their home team's id
+    home_team: str | None = None
+    is_restricted: bool = False  # a multi-channel guest
+    is_ultra_restricted: bool = False  # a single-channel guest
 
     def to_slack(self, team_id: str) -> Json:
         """The `user` object of users.info."""
@@ -58,7 +62,7 @@ class User:
             profile["bot_id"] = self.bot_id
         return {
             "id": self.id,
-            "team_id": team_id,
+            "team_id": self.home_team or team_id,
             "name": self.name,
             "deleted": self.deleted,
             "real_name": real_name,
@@ -69,6 +73,8 @@ class User:
             "is_app_user": False,
             "is_admin": self.is_admin,
             "is_owner": False,
+            "is_restricted": self.is_restricted,
+            "is_ultra_restricted": self.is_ultra_restricted,
             "profile": profile,
         }
 
