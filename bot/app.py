@@ -47,6 +47,7 @@ from bot.store import db as store_db
 from bot.store.repos import ApprovalRepo, AuditRepo, EventDedup, OutboxRepo, RunRepo, ScheduleRepo
 from bot.tracking.follower import Follower, SyncPart, WorkflowPart
 from bot.tracking.following import Following
+from bot.tracking.progress import log_scope
 from bot.tracking.streams import LeaderStreams
 
 log = logging.getLogger(__name__)
@@ -191,6 +192,7 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
                 links=links,
                 ui_urls={c.name: c.argo_ui_url for c in settings.clusters},
                 tail_lines=settings.logs.tail_lines if settings.logs is not None else 30,
+                log_scope=log_scope(settings.logs),
             ),
             SyncPart(ui_urls={c.name: c.argocd_ui_url for c in settings.clusters}),
         ],

@@ -208,7 +208,7 @@ def show_logs(ctx: Context, command: LogsCommand) -> Reply:
     if links is None:
         raise UserError("Step logs are not archived for this bot (no `logs` section in its config).")
     tail_lines = ctx.settings.logs.tail_lines if ctx.settings.logs else 30
-    state = progress.workflow_state(workflow)
+    state = progress.workflow_state(workflow, logs=progress.log_scope(ctx.settings.logs))
     steps = [s for s in state.steps if command.step is None or s.name == command.step]
     if command.step is not None and not steps:
         known = ", ".join(f"`{s.name}`" for s in state.steps) or "none yet"

@@ -158,14 +158,21 @@ class WorkflowPart:
     kinds = frozenset({RUN_WORKFLOW})
 
     def __init__(
-        self, *, links: LogLinks | None, ui_urls: Mapping[str, str | None], tail_lines: int = 30
+        self,
+        *,
+        links: LogLinks | None,
+        ui_urls: Mapping[str, str | None],
+        tail_lines: int = 30,
+        log_scope: progress.LogScope | None = None,
     ) -> None:
         self._links = links
         self._ui_urls = dict(ui_urls)
         self._tail_lines = tail_lines
+        self._log_scope = log_scope
 
     def state(self, obj: Mapping[str, Any]) -> progress.RunState:
-        return progress.workflow_state(obj)
+        # only the run's own logs in the configured bucket are ever linked or read
+        return progress.workflow_state(obj, logs=self._log_scope)
 
     def stored(self, state: progress.RunState, *, now: datetime) -> Stored:
         final = state.is_final

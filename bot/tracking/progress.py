@@ -14,10 +14,13 @@ of states. Called by the tracker, and by the renderer for types.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
+
+from bot.config import LogsSettings
 
 PHASE_PENDING = "Pending"
 PHASE_RUNNING = "Running"
@@ -94,17 +97,67 @@ class Transition:
     step: StepView | None
 
 
-def workflow_state(obj: Mapping[str, Any]) -> RunState:
+@dataclass(frozen=True)
+class LogScope:
+    """Where the bot's runs archive their logs: only keys there are ever linked or read.
+
+    A Workflow's status is written by whatever runs in it, so an artifact could name another
+    run's log or another bucket; a step's log key is kept only when it lies in `bucket` under
+    the run's own prefix of `key_format` (Argo's `keyFormat`).
+    """
+
+    bucket: str
+    key_format: str
+
+
+def log_scope(logs: LogsSettings | None) -> LogScope | None:
+    """The scope of the configured log archive, or None when logs are not archived."""
+    return LogScope(bucket=logs.bucket, key_format=logs.key_format) if logs is not None else None
+
+
+_KEY_VARIABLE = re.compile(r"\{\{\s*([A-Za-z0-9_.]+)\s*\}\}")
+
+
+def own_log_prefix(key_format: str, obj: Mapping[str, Any]) -> str:
+    """The start of every log key of this Workflow: `key_format` up to its first per-step variable.
+
+    `{{workflow.namespace}}/{{workflow.name}}/{{pod.name}}` gives `argo/hello-x7k2p/`.
+    """
+    meta = _mapping(obj.get("metadata"))
+    created = parse_time(meta.get("creationTimestamp"))
+    known = {
+        "workflow.namespace": _text(meta.get("namespace")),
+        "workflow.name": _text(meta.get("name")),
+        "workflow.uid": _text(meta.get("uid")),
+    }
+    if created is not None:
+        for part, fmt in (("Y", "%Y"), ("m", "%m"), ("d", "%d"), ("H", "%H"), ("M", "%M"), ("S", "%S")):
+            known[f"workflow.creationTimestamp.{part}"] = created.strftime(fmt)
+    prefix, at = [], 0
+    for match in _KEY_VARIABLE.finditer(key_format):
+        value = known.get(match.group(1))
+        prefix.append(key_format[at : match.start()])
+        if not value:
+            return "".join(prefix).lstrip("/")
+        prefix.append(value)
+        at = match.end()
+    prefix.append(key_format[at:])
+    return "".join(prefix).lstrip("/")
+
+
+def workflow_state(obj: Mapping[str, Any], *, logs: LogScope | None = None) -> RunState:
     """Read a Workflow object (as the API returns it) into a `RunState`.
 
     Tolerant of anything missing or malformed: a Workflow the controller has not touched yet is
-    `Pending` with no steps. Steps are ordered by `startedAt`, then name, then node id.
+    `Pending` with no steps. Steps are ordered by `startedAt`, then name, then node id. With
+    `logs`, a step's log key outside the run's own place in the archive is dropped.
     """
     spec = _mapping(obj.get("spec"))
     status = _mapping(obj.get("status"))
     nodes = _mapping(status.get("nodes"))
+    scope = (logs.bucket, own_log_prefix(logs.key_format, obj)) if logs is not None else None
     steps = [
-        _step(node_id=str(key), node=_mapping(node))
+        _step(node_id=str(key), node=_mapping(node), scope=scope)
         for key, node in nodes.items()
         if _mapping(node).get("type") == NODE_TYPE_POD
     ]
@@ -191,7 +244,7 @@ def _step_order(step: StepView) -> tuple[datetime, str, str]:
     return (_when(step.started_at), step.name, step.node_id)
 
 
-def _step(*, node_id: str, node: Mapping[str, Any]) -> StepView:
+def _step(*, node_id: str, node: Mapping[str, Any], scope: tuple[str, str] | None) -> StepView:
     outputs = _mapping(node.get("outputs"))
     return StepView(
         node_id=_text(node.get("id")) or node_id,
@@ -202,7 +255,7 @@ def _step(*, node_id: str, node: Mapping[str, Any]) -> StepView:
         finished_at=parse_time(node.get("finishedAt")),
         message=_text(node.get("message")),
         exit_code=_exit_code(outputs.get("exitCode")),
-        log_key=_log_key(outputs.get("artifacts")),
+        log_key=_log_key(outputs.get("artifacts"), scope=scope),
     )
 
 
@@ -220,14 +273,22 @@ def _exit_code(value: Any) -> int | None:
     return None
 
 
-def _log_key(artifacts: Any) -> str | None:
+def _log_key(artifacts: Any, *, scope: tuple[str, str] | None) -> str | None:
     if not isinstance(artifacts, list):
         return None
     for artifact in artifacts:
         item = _mapping(artifact)
         if item.get("name") == LOG_ARTIFACT:
-            key = _mapping(item.get("s3")).get("key")
-            return str(key) if key else None
+            s3 = _mapping(item.get("s3"))
+            key = _text(s3.get("key"))
+            if not key:
+                return None
+            if scope is not None:
+                bucket, prefix = scope
+                named = _text(s3.get("bucket"))
+                if (named and named != bucket) or not key.startswith(prefix):
+                    return None  # not this run's log: never linked, never read
+            return key
     return None
 
 

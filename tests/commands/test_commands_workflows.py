@@ -106,3 +106,36 @@ def test_logs_of_a_failed_run_show_the_failed_steps_last_lines(tier: Tier) -> No
     (section,) = reply.sections
     assert section.startswith("Last lines of `migrate`:")
     assert "violates foreign key constraint" in section
+
+
+def test_log_links_only_for_the_runs_own_keys_in_the_configured_bucket(tier: Tier) -> None:
+    name = tier.do(ADMIN, "run hello").text.split("`")[1]
+    workflow = tier.wait(
+        lambda: next(
+            (
+                w
+                for w in tier.workflows()
+                if w["metadata"]["name"] == name and (w.get("status") or {}).get("phase") == "Succeeded"
+            ),
+            None,
+        ),
+        message=f"{name} to succeed",
+    )
+    nodes = workflow["status"]["nodes"]
+    pod = next(node_id for node_id, node in nodes.items() if node.get("type") == "Pod")
+    artifacts = nodes[pod]["outputs"]["artifacts"]
+    for artifact in artifacts:  # the step now claims another run's log
+        artifact["s3"]["key"] = "argo/someone-elses-run/pod/main.log"
+    tier.sandbox.kube["dev"].store.patch_status(
+        "argoproj.io",
+        "v1alpha1",
+        "workflows",
+        "argo",
+        name,
+        {"nodes": {pod: {"outputs": {"artifacts": artifacts}}}},
+    )
+
+    reply = tier.do(ADMIN, f"logs {name}")
+
+    assert "someone-elses-run" not in reply.text
+    assert reply.text.count("|main.log>") == len([n for n in nodes.values() if n.get("type") == "Pod"]) - 1
