@@ -14,7 +14,8 @@ from bot.actions.context import Deps
 from bot.commands.grammar import Invocation
 from bot.commands.workflow_verbs import RunCommand
 from bot.model import Actor, Origin, Reply, Surface, Visibility
-from bot.schedules.jobs import ScheduleSpec
+from bot.rbac import policy as rbac
+from bot.schedules.jobs import ScheduleSpec, Viewer
 
 RUN_VERB = "run"
 
@@ -64,3 +65,16 @@ class ScheduledRuns:
             text=f":calendar: Schedule *{schedule.name}* (for <@{owner}>): {reply.text}",
             visibility=Visibility.IN_CHANNEL,
         )
+
+    def viewer(self, schedule: ScheduleSpec) -> Viewer | None:
+        """What the owner may `get` as the policy stands now (for the reports they own)."""
+        deps = self._deps
+        if deps is None or schedule.owner is None:
+            return None
+        subjects = self._directory.actor(schedule.owner).subjects
+        enforcer = deps.policy.current()
+
+        def may(resource: str, obj: str) -> bool:
+            return enforcer.can(subjects, resource=resource, action=rbac.ACTION_GET, obj=obj)
+
+        return may

@@ -54,6 +54,7 @@ from bot import records
 from bot.config import SCHEDULE_KINDS, ScheduleSettings
 from bot.errors import ConfigError, UserError
 from bot.model import Reply
+from bot.rbac import policy as rbac
 from bot.render.blocks import render_reply
 from bot.schedules import cron as crontab
 from bot.schedules import reports
@@ -194,10 +195,19 @@ class ReportSources(Protocol):
         ...
 
 
+#: May the schedule's owner `get` this? (resource, object) -> bool
+Viewer = Callable[[str, str], bool]
+
+
 class ScheduledRunner(Protocol):
-    """Carries out a `run` schedule on behalf of its owner, through the action pipeline."""
+    """Acts for a schedule's owner: carries out a `run` schedule through the action pipeline, and
+    says what the owner may see, so a report shows nobody more than its owner could `get`."""
 
     def fire(self, schedule: ScheduleSpec) -> Reply: ...
+
+    def viewer(self, schedule: ScheduleSpec) -> Viewer | None:
+        """What the owner may `get` now; None when the schedule has no owner (the config's own)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -211,6 +221,16 @@ class ScheduleEntry:
 # scope -> the service whose scheduler is running in this process (see the module docstring).
 _RUNNING: dict[str, ScheduleService] = {}
 _RUNNING_LOCK = threading.Lock()
+
+
+def workflow_object_of(run: records.Run) -> str:
+    return rbac.workflow_object(cluster=run.cluster, namespace=run.namespace, template=run.template or "*")
+
+
+def application_object_of(approval: records.Approval) -> str:
+    return rbac.application_object(
+        cluster=approval.cluster, project=approval.project or "*", app=approval.app
+    )
 
 
 def fire_scheduled(scope: str, name: str) -> None:
@@ -495,14 +515,29 @@ class ScheduleService:
 
     def _build(self, spec: ScheduleSpec) -> Reply:
         now = self._clock()
+        may = self._runner.viewer(spec) if self._runner is not None and spec.kind != "run" else None
         if spec.kind == "workflow-digest":
             runs = self._sources.recent_runs(now - timedelta(hours=spec.window_hours))
+            if may is not None:
+                runs = [run for run in runs if may(rbac.WORKFLOWS, workflow_object_of(run))]
             links = {run.id: link for run in runs if (link := self._sources.log_link(run))}
             return reports.workflow_digest(runs, window_hours=spec.window_hours, now=now, log_links=links)
         if spec.kind == "pending-approvals":
-            return reports.pending_approvals(self._sources.pending_approvals(now), now=now)
+            approvals = self._sources.pending_approvals(now)
+            if may is not None:
+                approvals = [a for a in approvals if may(rbac.APPLICATIONS, application_object_of(a))]
+            return reports.pending_approvals(approvals, now=now)
         if spec.kind == "app-health":
             apps = self._sources.app_health(spec.cluster)
+            if may is not None:
+                apps = [
+                    app
+                    for app in apps
+                    if may(
+                        rbac.APPLICATIONS,
+                        rbac.application_object(cluster=app.cluster, project=app.project, app=app.name),
+                    )
+                ]
             clusters = [spec.cluster] if spec.cluster else sorted({app.cluster for app in apps})
             return reports.app_health(apps, clusters=clusters)
         if spec.kind == "run":

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from commands_world import Tier
-from e2e_world import BASE_POLICY, DEV, OPS_CHANNEL, PROD_CHANNEL, running_bot
+from e2e_world import ADMIN, BASE_POLICY, DEV, OPS_CHANNEL, PROD_CHANNEL, running_bot
 
 from bot.sandbox.world import SandboxWorld
 from bot.store.repos import RunRepo
@@ -17,6 +17,7 @@ POLICY = BASE_POLICY + (
     "p, role:developer, schedules, create, *, allow\n"
     "p, role:developer, schedules, delete, team-*, allow\n"
     "p, role:developer, schedules, get, *, allow\n"
+    "p, role:developer, workflows, get, dev/*, allow\n"
 )
 RUN_ON_DEV = "run hello --cluster dev --cron '0 2 * * *'"
 
@@ -142,3 +143,19 @@ def test_list_shows_the_added_schedule_and_a_name_is_taken_once(schedules_tier: 
     listing = tier.do(DEV, "schedule list")
     body = "\n".join([listing.text, *listing.sections])
     assert "*morning*" in body and "(Europe/Paris)" in body and "added in Slack" in body
+
+
+def test_a_report_shows_only_what_its_owner_may_get(schedules_tier: Tier) -> None:
+    tier = schedules_tier
+    assert "Submitted" in tier.do(ADMIN, "run hello --cluster dev").text
+    assert "Submitted" in tier.do(ADMIN, "run hello --cluster prod", channel=PROD_CHANNEL).text
+    _add(tier, "dev-digest", "workflow-digest --cron '0 9 * * *'")  # owned by the developer
+    added = tier.do(ADMIN, "schedule add all-digest --kind workflow-digest --cron '0 9 * * *'").text
+    assert "added schedule" in added
+    assert tier.world.bot.schedules is not None
+
+    theirs = tier.world.bot.schedules.fire_now("dev-digest")
+    everything = tier.world.bot.schedules.fire_now("all-digest")
+
+    assert theirs is not None and theirs.text.startswith("1 workflow run(s)")  # the dev run only
+    assert everything is not None and everything.text.startswith("2 workflow run(s)")
