@@ -39,6 +39,7 @@ from kubernetes import config as kube_config
 from kubernetes.config.config_exception import ConfigException
 from kubernetes.config.incluster_config import InClusterConfigLoader
 
+from bot import redaction
 from bot.clusters import eks
 from bot.config import ClusterSettings, EksAuth, InClusterAuth, KubeconfigAuth, TokenAuth
 from bot.errors import ConfigError, UpstreamError
@@ -352,5 +353,5 @@ def _aws_reason(exc: Exception) -> str:
 
 
 def _short(value: object) -> str:
-    text = " ".join(str(value).split())
+    text = redaction.redact(" ".join(str(value).split()))
     return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 1] + "…"

@@ -11,8 +11,10 @@ whoever holds one checks `is_fresh(token, now=..., margin=...)` before each use 
 `make_token` again when it is not (`bot.clusters.clients` does, on every request). The
 role's own credentials are refreshed here: `refreshing_role_session` re-assumes the role
 before its temporary credentials lapse, so a bot that runs for days keeps signing valid
-tokens. Discovering the endpoint and CA (`eks:DescribeCluster`) belongs to the cluster
-client builder. Only boto3/botocore are used here; nothing from the sandbox.
+tokens. Each set of temporary credentials STS hands out is registered with `bot.redaction`,
+so no log line shows it (botocore prints STS answers at DEBUG). Discovering the endpoint and
+CA (`eks:DescribeCluster`) belongs to the cluster client builder. Only boto3/botocore are
+used here; nothing from the sandbox.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from typing import Any
 import boto3
 import botocore.session
 from botocore.credentials import CredentialProvider, CredentialResolver, RefreshableCredentials
+
+from bot import redaction
 
 TOKEN_PREFIX = "k8s-aws-v1."
 #: The header whose signed value names the cluster a token is meant for.
@@ -116,6 +120,7 @@ def assume_role_session(
         params["ExternalId"] = external_id
     sts = base.client("sts", endpoint_url=endpoint_url)
     credentials = sts.assume_role(**params)["Credentials"]
+    _register(credentials)
     return boto3.Session(
         aws_access_key_id=credentials["AccessKeyId"],
         aws_secret_access_key=credentials["SecretAccessKey"],
@@ -152,6 +157,7 @@ def refreshing_role_session(
 
     def fetch() -> dict[str, str]:
         answer = sts.assume_role(**params)["Credentials"]
+        _register(answer)
         return {
             "access_key": answer["AccessKeyId"],
             "secret_key": answer["SecretAccessKey"],
@@ -165,6 +171,16 @@ def refreshing_role_session(
     core = botocore.session.Session()
     core.register_component("credential_provider", CredentialResolver(providers=[_AssumedRole(credentials)]))
     return boto3.Session(botocore_session=core, region_name=region)
+
+
+def _register(credentials: dict[str, Any]) -> None:
+    """Keep a new set of temporary credentials out of every log line from now on."""
+    redaction.register(
+        credentials.get("AccessKeyId"),
+        credentials.get("SecretAccessKey"),
+        credentials.get("SessionToken"),
+        rotating=True,
+    )
 
 
 class _AssumedRole(CredentialProvider):  # type: ignore[misc]

@@ -17,6 +17,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError, MaxRetryError, NewConnectionError, SSLError, TimeoutError
 
+from bot import redaction
 from bot.errors import BotError, ConfigError
 
 if TYPE_CHECKING:
@@ -140,5 +141,5 @@ def _reason(exc: Exception) -> str:
 
 
 def _short(value: object) -> str:
-    text = " ".join(str(value).split())
+    text = redaction.redact(" ".join(str(value).split()))
     return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 1] + "…"

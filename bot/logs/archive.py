@@ -16,6 +16,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+from bot import redaction
 from bot.config import LogsSettings
 from bot.errors import ArchiveError
 
@@ -100,5 +101,5 @@ class LogArchive:
 
 
 def _short(value: object) -> str:
-    text = " ".join(str(value).split())
+    text = redaction.redact(" ".join(str(value).split()))
     return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 1] + "…"

@@ -5,12 +5,16 @@ a busy timeout and `BEGIN IMMEDIATE` so threads queue for the write lock instead
 PostgreSQL and MySQL get pre-ping so a restarted server costs one retry, not an error.
 `upgrade(url)` runs the packaged alembic migrations (what `chatops db upgrade` calls).
 Every SQLAlchemy error leaving `Database.session()` becomes `StorageError` with the password
-masked. Leaves out query logic (see `repos`). Called by the CLI, the app wiring and tests.
+masked: in the userinfo (`u:PASS@`), in the query (`?password=PASS`) and URL-encoded
+(`%40`...), in `mask_url`, `Database.masked_url` and every error message. Leaves out query
+logic (see `repos`). Called by the CLI, the app wiring and tests.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
+import urllib.parse
 from collections.abc import Iterator
 from importlib import resources
 from typing import Any
@@ -21,6 +25,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from bot import redaction
 from bot.errors import StorageError
 
 VERSION_TABLE = "alembic_version"  # alembic's own record of the schema revision
@@ -55,16 +60,58 @@ def parse_url(url: str | URL) -> URL:
     return parsed.set(drivername=driver) if driver else parsed
 
 
+def _secret_key(key: str) -> bool:
+    """A query parameter that carries a credential (`password`, `sslpassword`, `secret`, ...)."""
+    lowered = key.lower()
+    return any(word in lowered for word in ("password", "passwd", "pwd", "secret", "token"))
+
+
+def _masked(url: URL) -> str:
+    """`url` rendered with its password and every credential-like query value replaced by `***`."""
+    if not any(_secret_key(key) for key in url.query):
+        return url.render_as_string(hide_password=True)
+    pairs = []
+    for key, value in url.query.items():
+        for item in [value] if isinstance(value, str) else value:
+            shown = "***" if _secret_key(key) else urllib.parse.quote_plus(item)
+            pairs.append(f"{urllib.parse.quote_plus(key)}={shown}")
+    return f"{url.set(query={}).render_as_string(hide_password=True)}?{'&'.join(pairs)}"
+
+
 def mask_url(url: str | URL) -> str:
-    """The URL with its password replaced by `***`, safe for logs and error messages."""
+    """The URL with its password (userinfo or query, e.g. `?password=`) shown as `***`, safe for logs."""
     try:
-        return parse_url(url).render_as_string(hide_password=True)
+        return _masked(parse_url(url))
     except StorageError:
         return "(unparseable database URL)"
 
 
-def _password(url: URL) -> str | None:
-    return url.password if isinstance(url.password, str) and url.password else None
+def url_secrets(url: str | URL) -> tuple[str, ...]:
+    """The credentials a database URL holds: its password and credential-like query values.
+
+    Decoded, as the driver sees them; `scrub` also masks their URL-encoded forms. A URL that
+    does not parse yields the passwords a plain pattern finds, so they can still be masked.
+    """
+    try:
+        parsed = parse_url(url)
+    except StorageError:
+        text = str(url)
+        found = re.findall(r"://[^/@:]*:([^@/]+)@", text)
+        found += re.findall(r"(?i)[?&][a-z_]*(?:password|passwd|pwd|secret|token)[a-z_]*=([^&#]+)", text)
+        return tuple(urllib.parse.unquote(value) for value in found)
+    values = [parsed.password] if isinstance(parsed.password, str) and parsed.password else []
+    for key, value in parsed.query.items():
+        if _secret_key(key):
+            values.extend([value] if isinstance(value, str) else list(value))
+    return tuple(v for v in values if v)
+
+
+def scrub(text: str, secrets: tuple[str, ...]) -> str:
+    """`text` without the given secrets (in any URL encoding) nor any secret-shaped string."""
+    every = {form for value in secrets for form in redaction.forms(value)}
+    for secret in sorted(every, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return redaction.redact(text)
 
 
 class Database:
@@ -77,8 +124,8 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.sessions = sessionmaker(engine, expire_on_commit=False)
-        self.masked_url = engine.url.render_as_string(hide_password=True)
-        self._secret = _password(engine.url)
+        self.masked_url = _masked(engine.url)
+        self._secrets = url_secrets(engine.url)
 
     @property
     def dialect(self) -> str:
@@ -100,9 +147,7 @@ class Database:
     def to_storage_error(self, exc: BaseException, *, doing: str = "") -> StorageError:
         """Describe a driver failure without SQL parameters or the password."""
         cause = getattr(exc, "orig", None) or exc
-        text = " ".join(str(cause).split())
-        if self._secret:
-            text = text.replace(self._secret, "***")
+        text = scrub(" ".join(str(cause).split()), self._secrets)
         if len(text) > MESSAGE_MAX:
             text = text[: MESSAGE_MAX - 3] + "..."
         what = f" while {doing}" if doing else ""
@@ -149,9 +194,8 @@ def create_db_engine(url: str | URL, *, echo: bool = False) -> Engine:
             return engine
         return create_engine(parsed, echo=echo, pool_pre_ping=True, pool_recycle=1800)
     except (ArgumentError, ImportError) as exc:
-        raise StorageError(
-            f"cannot use database {mask_url(parsed)}: {type(exc).__name__}: {exc}"[:MESSAGE_MAX]
-        ) from exc
+        detail = scrub(f"{type(exc).__name__}: {exc}", url_secrets(parsed))
+        raise StorageError(f"cannot use database {mask_url(parsed)}: {detail}"[:MESSAGE_MAX]) from exc
 
 
 def connect(url: str | URL, *, echo: bool = False) -> Database:
