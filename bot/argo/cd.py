@@ -12,7 +12,9 @@ runs it and clears `operation`.
 Permissions are the caller's job and come first: "not found" and "not allowed" must read the
 same (Argo CD's `getAppEnforceRBAC`), so a handler reads the app, then checks the RBAC object
 `object_for(summary, ...)`, and answers both failures with one sentence (`require_app` does
-exactly that).
+exactly that). The cluster part of that object is the configured cluster the app's destination
+maps to, by name or alias, or by server URL compared normalised (`destination_map`,
+`normalise_server`); `*` when it maps to none (docs/argocd.md).
 
 Left out: multi-source applications, ApplicationSets, `terminate-op`, reading sync-wave
 annotations from destination clusters (the tracker's job), and the parsing of Application
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -49,11 +51,16 @@ __all__ = [
     "AppDetail",
     "AppSummary",
     "HistoryEntry",
+    "KnownCluster",
     "RollbackRequest",
+    "destination_cluster",
+    "destination_map",
     "get_app",
     "get_app_object",
     "is_auto_sync",
+    "is_server_url",
     "list_apps",
+    "normalise_server",
     "object_for",
     "request_rollback",
     "request_sync",
@@ -74,6 +81,9 @@ MESSAGE_AUTO_SYNC = "rollback cannot be initiated when auto-sync is enabled"
 # Argo CD's name for the cluster it runs in (`https://kubernetes.default.svc`).
 IN_CLUSTER_SERVER = "https://kubernetes.default.svc"
 IN_CLUSTER_NAME = "in-cluster"
+#: The cluster part of the RBAC object of an app whose destination maps to no configured cluster.
+UNMAPPED = "*"
+_DEFAULT_PORTS = {"https": 443, "http": 80}
 
 RawObject = dict[str, Any]
 
@@ -313,28 +323,105 @@ def request_rollback(
     return plan[-1]
 
 
+def normalise_server(url: str) -> str:
+    """An API server URL in one spelling, so two spellings of one server compare equal.
+
+    Scheme and host in lower case, the default port (443 for https, 80 for http) left out,
+    no user info, query, fragment or trailing slash: `HTTPS://ABC.eks.amazonaws.com:443/` ->
+    `https://abc.eks.amazonaws.com`. A path is kept as it is (some API servers sit under one,
+    e.g. behind Rancher). Text that is not a URL with a host is only stripped of spaces and a
+    trailing slash.
+    """
+    text = url.strip()
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        return text.rstrip("/")
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").rstrip(".")
+    if not scheme or not host:
+        return text.rstrip("/")
+    if ":" in host:  # an IPv6 literal goes back between brackets
+        host = f"[{host}]"
+    if port is not None and _DEFAULT_PORTS.get(scheme) != port:
+        host = f"{host}:{port}"
+    return f"{scheme}://{host}{parts.path.rstrip('/')}"
+
+
+def is_server_url(destination: str) -> bool:
+    """Whether an app's destination is a `server` URL (else it is a cluster `name`)."""
+    return "://" in destination
+
+
+@dataclass(frozen=True)
+class KnownCluster:
+    """What is known of one configured cluster to recognise it as an Argo CD destination.
+
+    Attributes:
+        name: the bot's name for it (also a destination name that means it).
+        api_url: its API server as the bot reaches it (a token cluster's `server`, a
+            kubeconfig context's server, an EKS endpoint from DescribeCluster); None unknown.
+        server_urls: more URLs Argo CD may know it by (`server_urls:` in the config).
+        aliases: more destination names Argo CD may know it by (`aliases:` in the config).
+    """
+
+    name: str
+    api_url: str | None = None
+    server_urls: Sequence[str] = ()
+    aliases: Sequence[str] = ()
+
+
+def destination_map(*, host: str, clusters: Iterable[KnownCluster]) -> dict[str, str]:
+    """Argo CD destination (name, or normalised server URL) -> the bot's cluster name.
+
+    For the apps of the Argo CD that runs on the configured cluster `host`: every cluster is
+    known by its name, its aliases, its API URL and its `server_urls`; Argo CD's own cluster
+    (`in-cluster`, `https://kubernetes.default.svc`) is always `host`, whatever else claims it.
+    A name or URL that two clusters claim maps to neither (it stays unmapped, so it is refused
+    for writes rather than given to the wrong cluster).
+    """
+    claims: dict[str, set[str]] = {}
+    for cluster in clusters:
+        names = {cluster.name, *cluster.aliases}
+        urls = {normalise_server(url) for url in (cluster.api_url, *cluster.server_urls) if url}
+        for key in names | urls:
+            claims.setdefault(key, set()).add(cluster.name)
+    mapping = {key: next(iter(owners)) for key, owners in claims.items() if len(owners) == 1}
+    mapping[IN_CLUSTER_NAME] = host
+    mapping[normalise_server(IN_CLUSTER_SERVER)] = host
+    return mapping
+
+
+def destination_cluster(destination: str, *, cluster_name_of_destination: Mapping[str, str]) -> str | None:
+    """The configured cluster an Argo CD destination (name or server URL) maps to, or None.
+
+    Server URLs are compared normalised (`normalise_server`), on both sides; names exactly.
+    """
+    if is_server_url(destination):
+        wanted = normalise_server(destination)
+        for key, cluster in cluster_name_of_destination.items():
+            if is_server_url(key) and normalise_server(key) == wanted:
+                return cluster
+        return None
+    if not destination:  # Argo CD refuses an app without a destination; so does the bot
+        return None
+    return cluster_name_of_destination.get(destination)
+
+
 def object_for(app: AppSummary, *, cluster_name_of_destination: Mapping[str, str]) -> str:
     """The RBAC object of an app: `<cluster>/<project>/<app>`.
 
-    The cluster is the bot's name for the app's destination: `cluster_name_of_destination`
-    maps an Argo CD destination (its cluster `name`, or its `server` URL) to the bot's
-    configured cluster name. Unmapped, the destination name is used as it is (name the bot's
-    clusters like Argo CD's cluster secrets and no mapping is needed); an unmapped server URL
-    becomes its host (`https://ABC.gr7.eu-west-1.eks.amazonaws.com` -> that host name), and
-    Argo CD's own `https://kubernetes.default.svc` becomes `in-cluster`, as Argo CD names it.
+    The cluster is the bot's name for the app's destination (`destination_cluster`: its
+    destination name or alias, or its server URL, mapped by `destination_map`). A destination
+    that maps to no configured cluster gets `*` (`UNMAPPED`) as its cluster: only rules whose
+    cluster part is `*` can match it, so a rule on a named cluster never grants it. Such an app
+    is never written to (`sync`, `rollback`), and the commands read it only when no rule denies
+    the same app on any configured cluster either (`bot.commands.app_verbs`), since it may be
+    one of them under a name or URL the bot was not told.
     """
-    destination = app.cluster
-    mapped = cluster_name_of_destination.get(destination)
-    if mapped:
-        return f"{mapped}/{app.project}/{app.name}"
-    if "://" in destination:
-        if destination.rstrip("/") == IN_CLUSTER_SERVER:
-            cluster = cluster_name_of_destination.get(IN_CLUSTER_NAME, IN_CLUSTER_NAME)
-        else:
-            cluster = urlsplit(destination).hostname or destination
-    else:
-        cluster = destination or IN_CLUSTER_NAME
-    return f"{cluster}/{app.project}/{app.name}"
+    cluster = destination_cluster(app.cluster, cluster_name_of_destination=cluster_name_of_destination)
+    return f"{cluster or UNMAPPED}/{app.project}/{app.name}"
 
 
 # -- pieces ----------------------------------------------------------------------------------------

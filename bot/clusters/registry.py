@@ -5,7 +5,9 @@ configured cluster. `api_client(name)` builds the cluster's `kubernetes.client.A
 on first use (see `bot.clusters.clients` for each auth kind) and hands the same one out
 afterwards; the kubernetes client is thread-safe per request, and EKS tokens renew
 themselves inside it. `ping(name)` asks `/version`, for `chatops check --connect` and
-readiness. `close()` closes every client and deletes the temp files (EKS CAs).
+readiness. `api_url(name)` is the API server URL Argo CD may name the cluster by (from the
+settings, the kubeconfig context or EKS's DescribeCluster, then kept). `close()` closes
+every client and deletes the temp files (EKS CAs).
 
 Left out: Argo operations (`bot.argo` takes an ApiClient from here), channel and RBAC
 checks (the handlers'), and reloading settings (a new registry is built instead).
@@ -15,6 +17,7 @@ Callers: the composition root (`bot.app`), `chatops check --connect`, tests.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -26,7 +29,13 @@ from kubernetes import client
 
 from bot.clusters import clients, probes
 from bot.clusters.clients import Clock, SessionFactory
-from bot.config import ClusterSettings
+from bot.config import ClusterSettings, InClusterAuth, TokenAuth
+from bot.errors import ConfigError, UpstreamError
+
+log = logging.getLogger(__name__)
+
+#: The API server of the cluster a pod runs in, as pods (and Argo CD) name it.
+IN_CLUSTER_SERVER = "https://kubernetes.default.svc"
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,8 @@ class ClusterSpec:
     channels: tuple[str, ...]
     argo_ui_url: str | None
     argocd_ui_url: str | None
+    server_urls: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
 
     @classmethod
     def from_settings(cls, cluster: ClusterSettings) -> ClusterSpec:
@@ -51,6 +62,8 @@ class ClusterSpec:
             channels=cluster.channels,
             argo_ui_url=cluster.argo_ui_url,
             argocd_ui_url=cluster.argocd_ui_url,
+            server_urls=cluster.server_urls,
+            aliases=cluster.aliases,
         )
 
     @property
@@ -93,6 +106,7 @@ class ClusterRegistry:
         self._service_account_dir = service_account_dir
         self._base_dir = base_dir
         self._clients: dict[str, clients.ClusterClient] = {}
+        self._api_urls: dict[str, str] = {}
         self._locks = {name: threading.Lock() for name in self._settings}
         self._closed = False
 
@@ -140,6 +154,34 @@ class ClusterRegistry:
         """The API server URL the client talks to (builds the client if needed)."""
         return self._client(name).server
 
+    def api_url(self, name: str) -> str | None:
+        """The cluster's API server URL, as Argo CD may name it in a `destination.server`.
+
+        A `token` cluster's `server`; a `kubeconfig` cluster's context's server; an `eks`
+        cluster's endpoint from `eks:DescribeCluster` (asked when its client is built, then
+        kept: asking again needs no AWS call); `in-cluster`: `https://kubernetes.default.svc`.
+        None when it cannot be learned now (the client cannot be built: AWS down, a missing
+        kubeconfig), so that a destination with this URL stays unmapped, never guessed.
+
+        Raises:
+            KeyError: no such cluster.
+        """
+        self.spec(name)
+        cluster = self._settings[name]
+        auth = cluster.auth
+        if isinstance(auth, TokenAuth):
+            return auth.server
+        if isinstance(auth, InClusterAuth):
+            return IN_CLUSTER_SERVER
+        known = self._api_urls.get(name)
+        if known is not None:
+            return known
+        try:
+            return self._client(name).server
+        except (ConfigError, UpstreamError, RuntimeError) as exc:
+            log.warning("cluster %s: its API URL is not known (%s)", name, exc)
+            return None
+
     def ping(self, name: str, *, timeout: float = 5.0) -> probes.ClusterHealth:
         """GET /version on the cluster; never raises for a cluster that is down or misconfigured."""
         self.spec(name)
@@ -184,4 +226,5 @@ class ClusterRegistry:
                     base_dir=self._base_dir,
                 )
                 self._clients[name] = built
+                self._api_urls[name] = built.server
             return built

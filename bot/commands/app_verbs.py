@@ -3,8 +3,15 @@
 Each verb is one record in `VERBS` and one use case, composed from the Argo CD adapter
 (`bot.argo.cd`), the launcher and the follower. Argo CD hosts are the configured clusters with
 an `argocd_namespace`; an app is looked up on every host. Its RBAC object is
-`<destination cluster>/<project>/<app>` (`cd.object_for`, with each host's `in-cluster` mapped
-to that host's name), and `--cluster C` always means the app's destination.
+`<destination cluster>/<project>/<app>` (`cd.object_for`), and `--cluster C` always means the
+app's destination. A destination maps to a configured cluster by its name or `aliases`, or by
+its server URL: the cluster's API URL (learned by the cluster registry) or its `server_urls`;
+each host's `in-cluster` / `https://kubernetes.default.svc` is that host (`destinations_for`).
+
+A destination that maps to no configured cluster has the object `*/<project>/<app>`: it is
+never written to (`sync`, `rollback` are refused, saying how to map it), and it is read only by
+those allowed on `*` clusters with no deny on the same app on any configured cluster, since it
+may be one of them under a name or URL the bot was not told (`_may`).
 
 Permission before existence: the project is only known once the app is read, so the app is
 read, then checked through the pipeline (`Context.require`), and a missing app and a
@@ -15,7 +22,8 @@ same check applies the destination's channel binding and, for a sync, the approv
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Protocol, runtime_checkable
 
 from bot import records
 from bot.actions import ports
@@ -24,11 +32,12 @@ from bot.actions.launcher import Plan, run_name
 from bot.argo import cd
 from bot.commands import values
 from bot.commands.registry import Command, Option, Positional, Verb
-from bot.config import ClusterSettings, Settings
+from bot.config import ClusterSettings, InClusterAuth, Settings, TokenAuth
 from bot.errors import NotEnabled, PermissionDenied, UserError
 from bot.model import Reply
 from bot.rbac import policy as rbac
 from bot.render import apps as render_apps
+from bot.render import mrkdwn
 from bot.tracking import sync_tracker
 
 OBJECT_FORM = "<cluster>/<project>/<app>"
@@ -73,7 +82,18 @@ class Found:
 
     @property
     def destination(self) -> str:
+        """The bot's cluster the app deploys to (`*`, `cd.UNMAPPED`, when it maps to none)."""
         return self.obj.split("/", 1)[0]
+
+    @property
+    def unmapped(self) -> bool:
+        return self.destination == cd.UNMAPPED
+
+    @property
+    def shown_destination(self) -> str:
+        if self.unmapped:
+            return f"unmapped destination {self.detail.summary.cluster}"
+        return self.destination
 
 
 def argocd_hosts(settings: Settings) -> list[ClusterSettings]:
@@ -81,16 +101,73 @@ def argocd_hosts(settings: Settings) -> list[ClusterSettings]:
     return [cluster for cluster in settings.clusters if cluster.argocd_namespace]
 
 
-def destinations_for(host: ClusterSettings, settings: Settings) -> dict[str, str]:
-    """Argo CD destination -> the bot's cluster name, for apps of `host`.
+@runtime_checkable
+class ApiUrls(Protocol):
+    """Knows each configured cluster's API server URL (`ClusterRegistry.api_url`)."""
 
-    Destination names equal to a configured cluster name map to it; Argo CD's own cluster
-    (`in-cluster`, `https://kubernetes.default.svc`) is the host itself.
+    def api_url(self, name: str) -> str | None: ...
+
+
+def configured_api_url(cluster: ClusterSettings) -> str | None:
+    """The API URL a cluster's settings alone tell: a `token` cluster's `server`, `in-cluster`'s own."""
+    auth = cluster.auth
+    if isinstance(auth, TokenAuth):
+        return auth.server
+    if isinstance(auth, InClusterAuth):
+        return cd.IN_CLUSTER_SERVER
+    return None
+
+
+def destinations_for(host: ClusterSettings, settings: Settings, clusters: object = None) -> dict[str, str]:
+    """Argo CD destination (name, or normalised server URL) -> the bot's cluster name, for apps of `host`.
+
+    Each configured cluster is known by its name and `aliases`, its API URL and its
+    `server_urls` (`cd.destination_map`); Argo CD's own cluster (`in-cluster`,
+    `https://kubernetes.default.svc`) is the host itself. The API URL of a `kubeconfig` or
+    `eks` cluster is learned by the cluster registry (`clusters`, when it knows them:
+    `ApiUrls`); without it only the settings' URLs are known.
     """
-    mapping = {cluster.name: cluster.name for cluster in settings.clusters}
-    mapping[cd.IN_CLUSTER_NAME] = host.name
-    mapping[cd.IN_CLUSTER_SERVER] = host.name
-    return mapping
+    urls = clusters if isinstance(clusters, ApiUrls) else None
+    known = [
+        cd.KnownCluster(
+            name=cluster.name,
+            api_url=urls.api_url(cluster.name) if urls is not None else configured_api_url(cluster),
+            server_urls=cluster.server_urls,
+            aliases=cluster.aliases,
+        )
+        for cluster in settings.clusters
+    ]
+    return cd.destination_map(host=host.name, clusters=known)
+
+
+def unmapped_refusal(destination: str, *, app: str, verb: str) -> str:
+    """Why a write to an app whose destination maps to no configured cluster is refused."""
+    kind = "server_urls" if cd.is_server_url(destination) else "aliases"
+    shown = mrkdwn.code(destination)  # from the Application: escaped, so it cannot ping anyone
+    return (
+        f"`{app}` deploys to {shown}, which is not one of this bot's clusters, so `{verb}` "
+        f"is refused (its permissions and channel rules could not be checked). Ask an admin to add "
+        f"{shown} to `{kind}` of the right cluster in the bot's configuration "
+        "(docs/configuration.md, `clusters`)."
+    )
+
+
+def _may(ctx: Context, *, action: str, obj: str) -> bool:
+    """Whether the caller may `action` the app `obj`; for an unmapped destination, everywhere.
+
+    An app whose destination maps to no configured cluster (`*/<project>/<app>`) may be any of
+    them under a name or URL the bot was not told, so it takes an allow for `*` clusters and
+    no deny on the same app on any configured cluster.
+    """
+    if not ctx.can(resource=rbac.APPLICATIONS, action=action, obj=obj):
+        return False
+    cluster, rest = obj.split("/", 1)
+    if cluster != cd.UNMAPPED:
+        return True
+    return all(
+        ctx.can(resource=rbac.APPLICATIONS, action=action, obj=f"{configured.name}/{rest}")
+        for configured in ctx.settings.clusters
+    )
 
 
 def _hosts_or_refuse(settings: Settings) -> list[ClusterSettings]:
@@ -112,10 +189,11 @@ def _clients(ctx: Context) -> ports.Clusters:
 def list_apps(ctx: Context, command: AppsCommand) -> Reply:
     """Every app on every Argo CD host that the caller may `get`, filtered as asked."""
     shown: list[cd.AppSummary] = []
+    unmapped: list[cd.AppSummary] = []
     clusters = _clients(ctx)
     for host in _hosts_or_refuse(ctx.settings):
         assert host.argocd_namespace is not None
-        mapping = destinations_for(host, ctx.settings)
+        mapping = destinations_for(host, ctx.settings, clusters)
         found = cd.list_apps(
             clusters.api_client(host.name),
             namespace=host.argocd_namespace,
@@ -125,10 +203,16 @@ def list_apps(ctx: Context, command: AppsCommand) -> Reply:
         )
         for app in found:
             obj = cd.object_for(app, cluster_name_of_destination=mapping)
-            if command.cluster and obj.split("/", 1)[0] != command.cluster:
+            cluster = obj.split("/", 1)[0]
+            if command.cluster and cluster != command.cluster:
                 continue
-            if ctx.can(resource=rbac.APPLICATIONS, action=rbac.ACTION_GET, obj=obj):
+            if not _may(ctx, action=rbac.ACTION_GET, obj=obj):
+                continue
+            if cluster == cd.UNMAPPED:
+                unmapped.append(app)
                 shown.append(app)
+            else:  # shown by the name commands take (`--cluster`), whatever Argo CD calls it
+                shown.append(replace(app, cluster=cluster))
     shown.sort(key=lambda app: (app.name, app.cluster))
     filters = tuple(
         flag
@@ -139,7 +223,9 @@ def list_apps(ctx: Context, command: AppsCommand) -> Reply:
         )
         if on
     )
-    return render_apps.apps_reply(shown, render_apps.PageInfo(cluster=command.cluster or "", filters=filters))
+    return render_apps.apps_reply(
+        shown, render_apps.PageInfo(cluster=command.cluster or "", filters=filters), unmapped=unmapped
+    )
 
 
 def find_app(
@@ -164,16 +250,26 @@ def find_app(
         f"or ask an admin for `{rbac.APPLICATIONS}, {action}`"
     )
     clusters = _clients(ctx)
+    writes = action != rbac.ACTION_GET
     matches: list[Found] = []
+    refused: list[str] = []  # objects of apps found but not allowed: for the audit row only
     for host in _hosts_or_refuse(ctx.settings):
         assert host.argocd_namespace is not None
-        mapping = destinations_for(host, ctx.settings)
+        mapping = destinations_for(host, ctx.settings, clusters)
 
         def allowed(summary: cd.AppSummary, mapping: Mapping[str, str] = mapping) -> bool:
             obj = cd.object_for(summary, cluster_name_of_destination=mapping)
-            if destination and obj.split("/", 1)[0] != destination:
+            cluster = obj.split("/", 1)[0]
+            if destination and cluster != destination:
                 return False
-            return ctx.can(resource=rbac.APPLICATIONS, action=action, obj=obj)
+            if writes and cluster == cd.UNMAPPED:
+                # never written to; whoever may see it is told why (below), others hear "no such app"
+                may = _may(ctx, action=rbac.ACTION_GET, obj=obj)
+            else:
+                may = _may(ctx, action=action, obj=obj)
+            if not may:
+                refused.append(obj)
+            return may
 
         try:
             detail = cd.require_app(
@@ -188,20 +284,34 @@ def find_app(
         obj = cd.object_for(detail.summary, cluster_name_of_destination=mapping)
         matches.append(Found(host=host, detail=detail, obj=obj))
     if not matches:
-        obj = rbac.application_object(cluster=destination or rbac.WILDCARD, project=rbac.WILDCARD, app=name)
+        # the person reads the same sentence either way; the audit row names the app refused
+        obj = (
+            refused[0]
+            if len(refused) == 1
+            else rbac.application_object(
+                cluster=destination or rbac.WILDCARD, project=rbac.WILDCARD, app=name
+            )
+        )
         raise PermissionDenied(denial, resource=rbac.APPLICATIONS, action=action, obj=obj)
     if len(matches) > 1:
-        places = ", ".join(f"`{found.destination}`" for found in matches)
+        places = ", ".join(mrkdwn.code(found.shown_destination) for found in matches)
         raise UserError(
             f"More than one application is called `{name}` (destinations {places}): "
             f"add `--cluster` with one of them."
         )
     found = matches[0]
+    if writes and found.unmapped:
+        raise PermissionDenied(
+            unmapped_refusal(found.detail.summary.cluster, app=name, verb=verb),
+            resource=rbac.APPLICATIONS,
+            action=action,
+            obj=found.obj,
+        )
     ctx.require(
         resource=rbac.APPLICATIONS,
         action=action,
         obj=found.obj,
-        cluster=found.destination,
+        cluster=None if found.unmapped else found.destination,
         denial=denial,
         approval_gate=approval_gate,
     )

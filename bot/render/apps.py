@@ -18,7 +18,7 @@ resource trees, the approval card (`approvals`). Called by the handlers and the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -97,12 +97,16 @@ class PageInfo:
 # -- replies ---------------------------------------------------------------------------------------
 
 
-def apps_reply(apps: Sequence[AppSummary], page: PageInfo | None = None) -> Reply:
+def apps_reply(
+    apps: Sequence[AppSummary], page: PageInfo | None = None, *, unmapped: Collection[AppSummary] = ()
+) -> Reply:
     """One page of applications: sync and health at a glance, revision, destination.
 
     Args:
         apps: every application that matched, sorted as they should be shown.
         page: which page (1-based; past the end shows the last page) and the filters used.
+        unmapped: those of `apps` whose destination maps to no configured cluster: shown as
+            "unmapped destination <name or URL>" (the bot refuses to sync or roll them back).
     """
     info = page or PageInfo()
     where = f" on {info.cluster}" if info.cluster else ""
@@ -114,7 +118,7 @@ def apps_reply(apps: Sequence[AppSummary], page: PageInfo | None = None) -> Repl
     pages = (len(apps) + size - 1) // size
     number = min(max(1, info.page), pages)
     shown = apps[(number - 1) * size : number * size]
-    lines = [_app_line(app) for app in shown]
+    lines = [_app_line(app, unmapped=app in unmapped) for app in shown]
     out_of_sync = sum(app.sync_status != SYNC_SYNCED for app in apps)
     unhealthy = sum(app.health_status != HEALTH_HEALTHY for app in apps)
     counts = f"{len(apps)} applications · {out_of_sync} out of sync · {unhealthy} not healthy"
@@ -325,7 +329,7 @@ def render_sync_summary(*, run: Run, state: SyncState) -> tuple[str, list[Block]
 # -- pieces ----------------------------------------------------------------------------------------
 
 
-def _app_line(app: AppSummary) -> str:
+def _app_line(app: AppSummary, *, unmapped: bool = False) -> str:
     sync = _SYNC_EMOJI.get(app.sync_status, _UNKNOWN)
     health = _HEALTH_EMOJI.get(app.health_status, _UNKNOWN)
     parts = [
@@ -334,7 +338,10 @@ def _app_line(app: AppSummary) -> str:
     ]
     if app.revision:
         parts.append(mrkdwn.code(_short(app.revision)))
-    parts.append(mrkdwn.escape(f"{app.project} → {app.cluster}/{app.namespace}"))
+    if unmapped:
+        parts.append(mrkdwn.escape(f"{app.project} → unmapped destination {app.cluster} ({app.namespace})"))
+    else:
+        parts.append(mrkdwn.escape(f"{app.project} → {app.cluster}/{app.namespace}"))
     if app.operation_phase in (PHASE_RUNNING, PHASE_PENDING, PHASE_TERMINATING):
         parts.append(f"_{mrkdwn.escape(app.operation_phase or '')}_")
     if app.auto_sync:

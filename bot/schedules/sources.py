@@ -46,11 +46,19 @@ class ClusterInfo(Protocol):
     @property
     def argocd_namespace(self) -> str | None: ...
 
+    @property
+    def server_urls(self) -> tuple[str, ...]: ...
+
+    @property
+    def aliases(self) -> tuple[str, ...]: ...
+
 
 class Clusters(Protocol):
-    """One API client per cluster (`ClusterRegistry` fits)."""
+    """One API client per cluster, and its API server URL (`ClusterRegistry` fits)."""
 
     def api_client(self, name: str) -> Any: ...
+
+    def api_url(self, name: str) -> str | None: ...
 
 
 class RunStore(Protocol):
@@ -88,8 +96,10 @@ class BotReportSources:
         clusters: API clients by cluster name (`ClusterRegistry`).
         cluster_specs: the configured clusters, in configuration order (`list(registry)`).
         links: presigns log links for the digest; None when logs are not archived.
-        cluster_name_of_destination: Argo CD destination (name or server URL) -> the bot's
-            cluster name, as for `cd.object_for`; unmapped names are used as they are.
+        cluster_name_of_destination: more Argo CD destinations (name or server URL) -> the
+            bot's cluster name, on top of what `cd.destination_map` knows of the clusters
+            (names, aliases, API URLs, server_urls); an app whose destination maps to none is
+            reported under "unmapped destination <name or URL>".
         clock: the current UTC time (injected by tests).
     """
 
@@ -136,8 +146,9 @@ class BotReportSources:
             if spec.argocd_namespace is None:
                 continue
             api = self._clusters.api_client(spec.name)
+            mapping = self._mapping(spec.name)
             for app in cd.list_apps(api, namespace=spec.argocd_namespace):
-                destination = self._destination_of(app)
+                destination = self._destination_of(app, mapping)
                 if cluster is None or destination == cluster:
                     found.append(
                         reports.AppStatus(
@@ -176,6 +187,25 @@ class BotReportSources:
 
     # -- pieces ----------------------------------------------------------------------------
 
-    def _destination_of(self, app: cd.AppSummary) -> str:
-        """The bot's cluster name for an app's destination (the first part of its RBAC object)."""
-        return cd.object_for(app, cluster_name_of_destination=self._destinations).split("/", 1)[0]
+    def _mapping(self, host: str) -> dict[str, str]:
+        """Destination -> cluster name for the apps of the Argo CD on `host` (`cd.destination_map`)."""
+        known = [
+            cd.KnownCluster(
+                name=spec.name,
+                api_url=self._clusters.api_url(spec.name),
+                server_urls=spec.server_urls,
+                aliases=spec.aliases,
+            )
+            for spec in self._specs.values()
+        ]
+        explicit = {
+            cd.normalise_server(key) if cd.is_server_url(key) else key: value
+            for key, value in self._destinations.items()
+        }
+        return {**cd.destination_map(host=host, clusters=known), **explicit}
+
+    @staticmethod
+    def _destination_of(app: cd.AppSummary, mapping: Mapping[str, str]) -> str:
+        """The bot's cluster name for an app's destination, or "unmapped destination <it>"."""
+        cluster = cd.destination_cluster(app.cluster, cluster_name_of_destination=mapping)
+        return cluster if cluster is not None else f"unmapped destination {app.cluster}"

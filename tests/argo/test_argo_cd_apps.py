@@ -146,15 +146,16 @@ def test_object_for_maps_destinations_to_the_bots_cluster_names(
     apps = {a.name: a for a in cd.list_apps(api, namespace=ARGOCD_NAMESPACE)}
     mapping = {"https://ABC.gr7.eu-west-1.eks.amazonaws.com": "prod"}
 
-    assert cd.object_for(apps["by-name"], cluster_name_of_destination=mapping) == "prod-eu/shop/by-name"
+    assert cd.object_for(apps["by-name"], cluster_name_of_destination={"prod-eu": "prod-eu"}) == (
+        "prod-eu/shop/by-name"
+    )
     assert cd.object_for(apps["by-url"], cluster_name_of_destination=mapping) == "prod/shop/by-url"
-    assert cd.object_for(apps["by-url"], cluster_name_of_destination={}) == (
-        "abc.gr7.eu-west-1.eks.amazonaws.com/shop/by-url"
-    )
-    assert cd.object_for(apps["local"], cluster_name_of_destination={}) == "in-cluster/default/local"
-    assert (
-        cd.object_for(apps["local"], cluster_name_of_destination={"in-cluster": "ops"}) == "ops/default/local"
-    )
+    # unmapped: the cluster part is `*`, which only rules for every cluster match
+    assert cd.object_for(apps["by-name"], cluster_name_of_destination=mapping) == "*/shop/by-name"
+    assert cd.object_for(apps["by-url"], cluster_name_of_destination={}) == "*/shop/by-url"
+    assert cd.object_for(apps["local"], cluster_name_of_destination={}) == "*/default/local"
+    in_cluster = cd.destination_map(host="ops", clusters=[])
+    assert cd.object_for(apps["local"], cluster_name_of_destination=in_cluster) == "ops/default/local"
 
 
 def test_reading_apps_without_the_right_is_refused(viewer_api: client.ApiClient) -> None:
