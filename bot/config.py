@@ -34,6 +34,8 @@ SLACK_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 DATABASE_URL = re.compile(r"^(sqlite|postgres|postgresql|mysql|mariadb)(\+[a-z0-9_]+)?://", re.IGNORECASE)
 # user:password@ in a URL's authority; the password group must stay out of every message.
 URL_PASSWORD = re.compile(r"^[a-z0-9+]+://[^/@:]*:(?P<password>[^/@]+)@", re.IGNORECASE)
+# ?password=… (and passwd, sslpassword): another way drivers take a password in a URL
+QUERY_PASSWORD = re.compile(r"[?&](?:ssl)?pass(?:word|wd)=", re.IGNORECASE)
 SCHEDULE_KINDS = ("app-health", "workflow-digest", "pending-approvals", "run")
 
 
@@ -450,7 +452,7 @@ def parse_settings(data: Any, *, source: str, environ: Mapping[str, str]) -> Set
     data["slack"] = slack
     database_in_file = data.get("database")
     file_url = database_in_file.get("url") if isinstance(database_in_file, dict) else None
-    if isinstance(file_url, str) and URL_PASSWORD.match(file_url):
+    if isinstance(file_url, str) and (URL_PASSWORD.match(file_url) or QUERY_PASSWORD.search(file_url)):
         raise ConfigError(
             [
                 f"{source}: database.url must not hold a password in the file; "

@@ -17,8 +17,8 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from bot import __version__
-from bot.errors import BotError, ConfigError, UpstreamError
+from bot import __version__, redaction
+from bot.errors import BotError, ConfigError
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -104,13 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print("configuration problems:", file=sys.stderr)
         for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+            print(f"  {redaction.redact(problem)}", file=sys.stderr)
         return EXIT_CONFIG
-    except UpstreamError as exc:
-        print(f"chatops {args.verb}: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
-    except BotError as exc:
-        print(f"chatops {args.verb}: {exc}", file=sys.stderr)
+    except BotError as exc:  # an upstream failure or any other refusal: one line, never a secret
+        print(f"chatops {args.verb}: {redaction.redact(str(exc))}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return 130

@@ -226,7 +226,7 @@ def _write_rollback(ctx: Context, approval: records.Approval) -> records.Run:
             detail = cd.get_app(api, namespace=namespace, name=approval.app)
         except BotError:
             continue
-        mapping = app_verbs.destinations_for(host, settings)
+        mapping = app_verbs.destinations_for(host, settings, clusters)
         if (
             cd.object_for(detail.summary, cluster_name_of_destination=mapping).split("/", 1)[0]
             != approval.cluster

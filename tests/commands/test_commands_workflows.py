@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from commands_world import Tier
-from e2e_world import ADMIN, DEV, PROD_CHANNEL, STRANGER
+from e2e_world import ADMIN, DEV, OPS_CHANNEL, PROD_CHANNEL, STRANGER
 
+from bot import records
 from bot.errors import SlackError
+from bot.store.repos import OutboxRepo
 
 
 def test_run_records_the_run_submits_it_and_audits_the_precise_object(tier: Tier) -> None:
@@ -139,3 +141,22 @@ def test_log_links_only_for_the_runs_own_keys_in_the_configured_bucket(tier: Tie
 
     assert "someone-elses-run" not in reply.text
     assert reply.text.count("|main.log>") == len([n for n in nodes.values() if n.get("type") == "Pod"]) - 1
+
+
+def test_the_parent_reaches_its_final_state_only_after_the_threads_last_step_reply(tier: Tier) -> None:
+    name = tier.do(ADMIN, "run hello").text.split("`")[1]
+    outbox = OutboxRepo(tier.world.bot.database)
+
+    def delivered() -> records.Run | None:
+        run = next((r for r in tier.runs.recent(limit=20) if r.name == name), None)
+        if run is None or not run.final_posted or not run.parent_ts:
+            return None
+        return run if all(m.status == "delivered" for m in outbox.for_run(run.id)) else None
+
+    run: records.Run = tier.wait(delivered, message=f"every message of {name} delivered")
+    assert run.parent_ts is not None
+    parent = next(m for m in tier.world.driver.messages(OPS_CHANNEL) if m["ts"] == run.parent_ts)
+    *steps, _summary = tier.world.driver.replies(OPS_CHANNEL, run.parent_ts)[1:]
+
+    assert steps and "Succeeded" in str(parent.get("blocks"))
+    assert all(float(reply["ts"]) < float(parent["edited"]["ts"]) for reply in steps)

@@ -153,6 +153,10 @@ def test_a_missing_file_says_how_to_point_at_one(tmp_path: Path) -> None:
             "database:\n  url: postgresql://chatops:hunter2@db/chatops\n",
             "set DATABASE_URL in the environment",
         ),
+        (
+            "database:\n  url: postgresql://db/chatops?user=chatops&password=hunter2\n",
+            "set DATABASE_URL in the environment",
+        ),
     ],
 )
 def test_secrets_in_the_file_are_refused_without_repeating_them(
