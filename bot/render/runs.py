@@ -36,6 +36,7 @@ from bot.render.blocks import (
     truncate,
 )
 from bot.tracking.progress import (
+    FINAL_PHASES,
     PHASE_ERROR,
     PHASE_FAILED,
     PHASE_PENDING,
@@ -99,7 +100,7 @@ def render_parent(
     emoji, label = _outcome(run=run, state=state)
     final = _is_final(run=run, state=state)
     title = _title(run)
-    progress = (state.progress if state else run.progress) or "-"
+    progress = (state.step_progress if state else run.progress) or "-"
     started = _started(run=run, state=state)
     ended = _ended(run=run, state=state)
     elapsed = mrkdwn.format_duration(((ended if final and ended else now) - started).total_seconds())
@@ -186,10 +187,9 @@ def render_summary(
     started = _started(run=run, state=state)
     ended = _ended(run=run, state=state) or started
     took = mrkdwn.format_duration((ended - started).total_seconds())
-    done = sum(step.phase == PHASE_SUCCEEDED for step in state.steps)
 
     blocks: list[Block] = [header(f"{emoji} {title}: {label.lower()}")]
-    outcome = [f"*{label}* in {took}", f"{done}/{len(state.steps)} steps succeeded"]
+    outcome = [f"*{label}* in {took}", f"{state.step_progress or '0/0'} steps succeeded"]
     if run.requester_id:
         outcome.append(f"requested by <@{run.requester_id}>")
     outcome.append(mrkdwn.code(f"{run.cluster}/{run.namespace}"))
@@ -243,7 +243,7 @@ def _outcome(*, run: Run, state: RunState | None) -> tuple[str, str]:
 def _is_final(*, run: Run, state: RunState | None) -> bool:
     if state is not None:
         return state.is_final
-    return run.phase in (PHASE_SUCCEEDED, PHASE_FAILED, PHASE_ERROR)
+    return run.phase in FINAL_PHASES
 
 
 def _title(run: Run) -> str:

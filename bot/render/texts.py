@@ -31,6 +31,10 @@ PHASE_EMOJI = {
     "Error": ":warning:",
     "Skipped": ":fast_forward:",
     "Omitted": ":fast_forward:",
+    "Stopped": ":octagonal_sign:",
+    "Terminated": ":octagonal_sign:",
+    "Stopping": ":hourglass:",
+    "Terminating": ":hourglass:",
 }
 
 
@@ -76,9 +80,10 @@ def _duration(start: datetime | None, end: datetime | None) -> str:
 
 
 def status_reply(*, name: str, cluster: str, namespace: str, state: RunState) -> Reply:
+    phase = state.shown_phase
     lines = [
-        f"{emoji(state.phase)} *{state.phase or 'Pending'}*"
-        + (f" ({state.progress})" if state.progress else "")
+        f"{emoji(phase)} *{phase}*"
+        + (f" ({state.step_progress} steps succeeded)" if state.steps else "")
         + f", {_duration(state.started_at, state.finished_at)}"
     ]
     if state.message:

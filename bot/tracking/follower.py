@@ -177,8 +177,8 @@ class WorkflowPart:
     def stored(self, state: progress.RunState, *, now: datetime) -> Stored:
         final = state.is_final
         return Stored(
-            phase=state.phase,
-            progress=state.progress,
+            phase=state.shown_phase,  # what `runs` shows: Stopped, not Argo's Failed
+            progress=state.step_progress,
             message=state.message,
             finished_at=(state.finished_at or now) if final else None,
             final=final,

@@ -27,7 +27,10 @@ PHASE_RUNNING = "Running"
 PHASE_SUCCEEDED = "Succeeded"
 PHASE_FAILED = "Failed"
 PHASE_ERROR = "Error"
-FINAL_PHASES = frozenset({PHASE_SUCCEEDED, PHASE_FAILED, PHASE_ERROR})
+# What people are shown for a run someone stopped or terminated: Argo itself calls it Failed.
+PHASE_STOPPED = "Stopped"
+PHASE_TERMINATED = "Terminated"
+FINAL_PHASES = frozenset({PHASE_SUCCEEDED, PHASE_FAILED, PHASE_ERROR, PHASE_STOPPED, PHASE_TERMINATED})
 # Node phases that end a step without it having run (a `when` that was false, a shutdown first).
 NOT_RUN_PHASES = frozenset({"Skipped", "Omitted"})
 
@@ -87,6 +90,27 @@ class RunState:
     def is_stopped(self) -> bool:
         """Ended (or ending) because someone asked for `spec.shutdown`, not on its own."""
         return self.shutdown is not None
+
+    @property
+    def shown_phase(self) -> str:
+        """The phase as every message shows it: a run someone stopped ends Stopped, never Failed."""
+        if self.shutdown is None:
+            return self.phase or PHASE_PENDING
+        terminate = self.shutdown == "Terminate"
+        if self.is_final:
+            return PHASE_TERMINATED if terminate else PHASE_STOPPED
+        return "Terminating" if terminate else "Stopping"
+
+    @property
+    def step_progress(self) -> str:
+        """`succeeded/steps`, the one count `runs`, `status`, the parent and the summary all show."""
+        if not self.steps:
+            return self.progress
+        succeeded = sum(step.phase == PHASE_SUCCEEDED for step in self.steps)
+        # Argo's own `progress` (done/total) knows steps that have not started yet
+        _, _, argo_total = self.progress.partition("/")
+        total = max(len(self.steps), int(argo_total) if argo_total.isdigit() else 0)
+        return f"{succeeded}/{total}"
 
 
 @dataclass(frozen=True)

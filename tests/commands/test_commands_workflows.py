@@ -160,3 +160,32 @@ def test_the_parent_reaches_its_final_state_only_after_the_threads_last_step_rep
 
     assert steps and "Succeeded" in str(parent.get("blocks"))
     assert all(float(reply["ts"]) < float(parent["edited"]["ts"]) for reply in steps)
+
+
+def test_runs_status_and_summary_agree_on_step_counts_and_a_stopped_run_is_never_failed(tier: Tier) -> None:
+    name = tier.do(ADMIN, "run hello").text.split("`")[1]
+    tier.wait(
+        lambda: any(
+            w["metadata"]["name"] == name and (w.get("status") or {}).get("nodes") for w in tier.workflows()
+        ),
+        message=f"{name} to start",
+    )
+    assert "asked" in tier.do(ADMIN, f"stop {name}").text
+    outbox = OutboxRepo(tier.world.bot.database)
+
+    def ended() -> records.Run | None:
+        run = next((r for r in tier.runs.recent(limit=20) if r.name == name), None)
+        if run is None or not run.final_posted:
+            return None
+        return run if all(m.status == "delivered" for m in outbox.for_run(run.id)) else None
+
+    run: records.Run = tier.wait(ended, message=f"{name} to end and be announced", timeout=60)
+    assert run.parent_ts is not None
+    summary = str(tier.world.driver.replies(OPS_CHANNEL, run.parent_ts)[-1])
+    status = tier.do(ADMIN, f"status {name}").text
+    listed = next(line for line in tier.do(ADMIN, "runs").text.splitlines() if name in line)
+
+    assert run.phase == "Stopped" and "Failed" not in listed and "Stopped" in listed
+    assert "*Stopped*" in status and "Failed" not in status.splitlines()[0]
+    assert f"{run.progress} steps succeeded" in status
+    assert f"{run.progress} steps succeeded" in summary and f" {run.progress}," in listed
