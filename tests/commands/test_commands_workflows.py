@@ -189,3 +189,44 @@ def test_runs_status_and_summary_agree_on_step_counts_and_a_stopped_run_is_never
     assert "*Stopped*" in status and "Failed" not in status.splitlines()[0]
     assert f"{run.progress} steps succeeded" in status
     assert f"{run.progress} steps succeeded" in summary and f" {run.progress}," in listed
+
+
+def test_retry_checks_the_old_parameters_against_the_template_as_it_is_now(tier: Tier) -> None:
+    name = tier.do(ADMIN, "run deploy-report -p env=staging").text.split("`")[1]
+    store = tier.sandbox.kube["dev"].store
+    template = store.get("argoproj.io", "v1alpha1", "workflowtemplates", "argo", "deploy-report")
+    parameters = template["spec"]["arguments"]["parameters"]
+    before = len(tier.workflows())
+    try:  # the template's owner drops `staging` from the enum
+        changed = [dict(p, enum=["dev", "prod"]) if p["name"] == "env" else p for p in parameters]
+        store.patch_merge(
+            "argoproj.io",
+            "v1alpha1",
+            "workflowtemplates",
+            "argo",
+            "deploy-report",
+            {"spec": {"arguments": {"parameters": changed}}},
+        )
+
+        reply = tier.do(ADMIN, f"retry {name}")
+
+        assert "`env` must be one of `dev`, `prod` (got `staging`)" in reply.text, reply.text
+        assert len(tier.workflows()) == before  # nothing submitted
+    finally:
+        store.patch_merge(
+            "argoproj.io",
+            "v1alpha1",
+            "workflowtemplates",
+            "argo",
+            "deploy-report",
+            {"spec": {"arguments": {"parameters": parameters}}},
+        )
+
+
+def test_in_a_channel_bound_to_one_cluster_a_command_without_cluster_is_for_that_cluster(tier: Tier) -> None:
+    before = len(tier.workflows("prod"))
+    reply = tier.do(ADMIN, "run hello", channel=PROD_CHANNEL)
+
+    assert "on `prod/argo`" in reply.text, reply.text
+    assert len(tier.workflows("prod")) == before + 1
+    assert "on `dev/argo`" in tier.do(ADMIN, "run hello").text  # elsewhere: the first cluster

@@ -190,3 +190,17 @@ def test_a_database_url_that_is_not_a_url_is_refused(tmp_path: Path) -> None:
 def test_the_policy_file_is_found_next_to_the_config_file(tmp_path: Path) -> None:
     path = _write(tmp_path, "rbac:\n  policy_file: policy.csv\n")
     assert load_settings(path, {}).policy_path() == tmp_path / "policy.csv"
+
+
+def test_a_run_schedule_in_the_file_names_the_owner_it_acts_for(tmp_path: Path) -> None:
+    schedule = (
+        "schedules:\n"
+        "  - {name: nightly, kind: run, cron: '0 2 * * *', channel: C0OPS0001, template: report}\n"
+    )
+    path = tmp_path / "chatops.yaml"
+    path.write_text(schedule, encoding="utf-8")
+    [problem] = _problems(path)
+    assert "owner" in problem and "permissions" in problem
+    path.write_text(schedule.replace("template: report", "template: report, owner: U0ALICE01"), "utf-8")
+    [loaded] = load_settings(path, {}).schedules
+    assert loaded.owner == "U0ALICE01"
