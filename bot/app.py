@@ -4,7 +4,7 @@
 server) and whose `stop()` closes the socket, lets in-flight commands finish and releases the
 database. The websocket_client Socket Mode adapter is used on purpose: bolt's built-in one
 noticed an abrupt socket close only after about a minute while spinning a core, and acked
-late after a server `disconnect` (PRODUCT.md §11); `bot.slack.socket` bounds its read timeout.
+late after a server `disconnect`; `bot.slack.socket` bounds its read timeout.
 """
 
 from __future__ import annotations

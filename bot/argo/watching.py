@@ -6,7 +6,7 @@ bookmarks on and a server-side `timeout_seconds`, passing every ADDED / MODIFIED
 DELETED event to `on_event(type, raw_object)`. The raw object is passed on purpose: the
 pure tracker (`bot.tracking.progress`) parses it.
 
-Why it restarts the way it does (PRODUCT §11, and the `kubernetes` client's
+Why it restarts the way it does (measured against the stand-in, and the `kubernetes` client's
 `Watch.stream` docstring): the client never yields ERROR events; a resourceVersion that
 the server has compacted away raises `ApiException(410)` (here `KubeGone`), and a stream
 may also simply end (server timeout, load balancer, apiserver restart). So:

@@ -7,7 +7,7 @@ own time zone), with an Approve button (primary, behind a confirm dialog) and a 
 from the database. `render_decided` and `render_expired` replace the card (`chat.update`) with
 the same facts, the outcome and no buttons.
 
-Every output stays inside Slack's limits for any input (§11): reasons, names and revisions
+Every output stays inside Slack's limits for any input: reasons, names and revisions
 are cut with a visible mark and escaped (`&`, `<`, `>`), so a reason such as `<!channel>`
 cannot ping anyone. Pure: no I/O, no clock (`now` is passed in). Leaves out posting and
 updating (the handlers do it). Called by the rollback command and the approval buttons.

@@ -10,7 +10,7 @@ for syncs and rollbacks: a parent message kept up to date (phase, `done/total` r
 revision, health, elapsed time, who asked), one thread line per wave/resource/hook event, and a
 closing summary with one line per resource, failed ones first when they do not all fit.
 
-Every output stays inside Slack's limits for any input (§11: 50 blocks, 3,000 characters a
+Every output stays inside Slack's limits for any input (50 blocks, 3,000 characters a
 section, about 13,200 characters over all blocks). Text from Argo CD (messages, conditions) is
 escaped so it cannot ping anyone. Pure: no I/O, no clock (`now` is passed in). Left out: diffs,
 resource trees, the approval card (`approvals`). Called by the handlers and the tracker.

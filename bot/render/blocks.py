@@ -1,6 +1,6 @@
 """Turn a platform-neutral `Reply` into Slack's `text` + `blocks`, inside Block Kit's limits.
 
-Limits (§11): 50 blocks per message, section text 3,000 characters, 10 fields per section,
+Slack's limits: 50 blocks per message, section text 3,000 characters, 10 fields per section,
 header 150 characters, message text truncated by Slack past 40,000. Rendering cuts long content
 with a visible marker instead of letting Slack refuse the whole message with `invalid_blocks`.
 """

@@ -6,7 +6,7 @@ it runs, Logs and the Argo UI link always). Thread replies are one line per step
 (`render_transition`), and `render_summary` closes the thread with the outcome, a line per step and
 the last lines of the failed step's log.
 
-Every output stays inside Slack's limits for any input (§11): 50 blocks, 3,000 characters per
+Every output stays inside Slack's limits for any input (see docs/progress.md): 50 blocks, 3,000 characters per
 section, 150 per header, and about 13,200 characters of text over all blocks (`msg_blocks_too_long`),
 so parameters, step lists and logs are cut with a visible mark instead of being refused. Text that
 comes from people or pods is escaped (`&`, `<`, `>`), so a parameter such as `<!channel>` cannot

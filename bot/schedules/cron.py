@@ -1,7 +1,7 @@
 """Crontab expressions read the way cron reads them, turned into APScheduler `CronTrigger` fields. Pure.
 
 Why not `CronTrigger.from_crontab`: APScheduler 3.x numbers weekdays from Monday (0 = Monday),
-so `"0 9 * * 1-5"` fired Tuesday to Saturday (§11). Here the day-of-week field is read in cron's
+so `"0 9 * * 1-5"` fired Tuesday to Saturday. Here the day-of-week field is read in cron's
 convention (0 and 7 = Sunday, 1 = Monday, names `sun`..`sat`, ranges, lists and steps) and
 written back as day *names* (`mon-fri`), which APScheduler cannot misread. The other four
 fields mean the same thing in both and pass through unchanged.

@@ -12,7 +12,7 @@ running service up in this module's registry (`start()` registers it under `scop
 removes it). The job carries only the scope and the schedule's name; the definition itself is
 read from the service at fire time, so an edited schedule never runs a stale copy.
 
-Guarantees (§7): `coalesce` folds missed runs into one; `max_instances=1` plus a per-schedule
+Guarantees: `coalesce` folds missed runs into one; `max_instances=1` plus a per-schedule
 lock keep a schedule from overlapping itself (also against `fire_now`); the service is a
 `Following` stream, started only while this replica leads. A job whose definition did not change
 is left as stored across restarts, so a run missed while no replica led still fires once within

@@ -1,7 +1,7 @@
 """The bot's Slack Web API client: retries that honour Retry-After, metrics, and typed send helpers.
 
 `slack_sdk.WebClient` retries only connection errors by default, so a 429 would surface as an
-exception; here the rate-limit and server-error handlers are switched on explicitly (§11). Every
+exception; here the rate-limit and server-error handlers are switched on explicitly. Every
 call is counted by method and outcome for Prometheus. `SlackApiError` never leaves this module:
 it becomes `bot.errors.SlackError` / `RateLimited`. This module is the only `slack_sdk` importer
 besides the bolt transport.

@@ -2,7 +2,7 @@
 
 Progress tracking produces bursts: a watch may deliver a dozen status changes of one Workflow in
 a second, and many runs may report at once. Slack allows `chat.postMessage` about once a second
-per channel and `chat.update` about 50 times a minute per workspace (§11). `PacedSender` owns one
+per channel and `chat.update` about 50 times a minute per workspace (Slack's Tier 3). `PacedSender` owns one
 worker thread that sends:
 
 - posts FIFO per channel, at most one per `post_interval` per channel, so thread replies stay in

@@ -1,7 +1,7 @@
 """The bot's own work queue: everything that happens after Slack got its ack.
 
 Listeners only parse the envelope into an `Origin` and hand it here; bolt's listener pool is
-never occupied by Slack, database or Kubernetes calls (§11: a listener that blocks before
+never occupied by Slack, database or Kubernetes calls (measured: a listener that blocks before
 acking caps throughput and delays acks past Slack's 3 s). Here each command is deduplicated
 (Slack redelivers events and bolt hides `retry_attempt`), its author resolved, carried out,
 and the reply delivered on the surface it came from.

@@ -2,7 +2,7 @@
 
 Every replica answers Slack and posts a run's parent message when it handles the `run`; only
 the leader watches the clusters and updates the threads, so two replicas never post the same
-step twice. A new leader lists every run anew and resumes from the database (§8).
+step twice. A new leader lists every run anew and resumes from the database.
 """
 
 from __future__ import annotations

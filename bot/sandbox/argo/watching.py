@@ -94,7 +94,7 @@ class Informer:
         return str(answer.get("metadata", {}).get("resourceVersion", ""))
 
     def _follow(self, resource_version: str) -> None:
-        """Watch until the stream ends; the caller then lists again (§11: never trust an end)."""
+        """Watch until the stream ends; the caller then lists again (a stream can end without an error)."""
         group, version, plural = self._target
         while not self._stopped.is_set():
             self._watch = watch.Watch()  # type: ignore[no-untyped-call]
