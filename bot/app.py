@@ -44,6 +44,7 @@ from bot.slack.pacing import PacedSender
 from bot.slack.socket import SocketModeHandler
 from bot.slack.worker import CommandWorker
 from bot.store import db as store_db
+from bot.store.grouping import GroupedAuditLog
 from bot.store.repos import ApprovalRepo, AuditRepo, EventDedup, OutboxRepo, RunRepo, ScheduleRepo
 from bot.tracking.follower import Follower, SyncPart, WorkflowPart
 from bot.tracking.following import Following
@@ -218,7 +219,7 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
     deps = Deps(
         settings=settings,
         policy=policy,
-        audit=AuditRepo(database),
+        audit=GroupedAuditLog(AuditRepo(database)),
         registry=build_registry(),
         directory=directory,
         clusters=registry,

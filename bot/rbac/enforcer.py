@@ -111,6 +111,9 @@ class Decision:
         return self.outcome == DECISION_ALLOW
 
 
+CACHE_SIZE = 50_000  # answers kept per policy; a busy bot asks the same few questions
+
+
 class Enforcer:
     """Answers "may this person do that?" for one immutable policy.
 
@@ -138,6 +141,10 @@ class Enforcer:
             | {g.subject for g in policy.groupings}
             | {g.role for g in policy.groupings}
         )
+        # Answers per (subjects, question): an Enforcer holds one immutable policy and a reload
+        # builds a new one, so a cached answer is never stale. Bounded; cleared when full.
+        self._decisions: dict[tuple[tuple[str, ...], str, str, str], Decision] = {}
+        self._somewhere: dict[tuple[tuple[str, ...], str, str], bool] = {}
 
     def _subjects(self, subjects: Iterable[str]) -> list[str]:
         """The person's subjects (normalised, deduplicated) followed by the default role.
@@ -166,6 +173,17 @@ class Enforcer:
         problem = policy_mod.resource_problem(resource) or policy_mod.action_problem(resource, action)
         if problem is not None or resource == policy_mod.WILDCARD or action == policy_mod.WILDCARD:
             raise ValueError(problem or "a request names one resource and one action, not *")
+        key = (tuple(subjects), resource, action, obj)
+        known = self._decisions.get(key)
+        if known is not None:
+            return known
+        decision = self._decide(subjects, resource=resource, action=action, obj=obj)
+        if len(self._decisions) >= CACHE_SIZE:
+            self._decisions.clear()
+        self._decisions[key] = decision
+        return decision
+
+    def _decide(self, subjects: Sequence[str], *, resource: str, action: str, obj: str) -> Decision:
         allowed = False
         with self._lock:
             for subject in self._subjects(subjects):
@@ -239,14 +257,20 @@ class Enforcer:
         covers the whole pattern hides it, a narrower deny does not. This is what `help`
         needs; it is not a proof that some concrete object exists.
         """
-        for _, rule_resource, rule_action, obj in self._applicable_rules(subjects):
-            if (
-                glob_match(resource, rule_resource)
-                and glob_match(action, rule_action)
-                and self.can(subjects, resource=resource, action=action, obj=obj)
-            ):
-                return True
-        return False
+        key = (tuple(subjects), resource, action)
+        known = self._somewhere.get(key)
+        if known is not None:
+            return known
+        answer = any(
+            glob_match(resource, rule_resource)
+            and glob_match(action, rule_action)
+            and self.can(subjects, resource=resource, action=action, obj=obj)
+            for _, rule_resource, rule_action, obj in self._applicable_rules(subjects)
+        )
+        if len(self._somewhere) >= CACHE_SIZE:
+            self._somewhere.clear()
+        self._somewhere[key] = answer
+        return answer
 
     def allowed_verbs(
         self, subjects: Sequence[str], verbs: Mapping[str, tuple[str, str] | None]

@@ -259,6 +259,25 @@ def _enqueue(session: Session, entry: OutboxEntry, *, now: datetime) -> bool:
     return True
 
 
+def _audit_row(event: AuditEvent) -> AuditEventRow:
+    return AuditEventRow(
+        at=event.at,
+        actor_id=_clip(event.actor_id, 32),
+        actor_name=_clip(event.actor_name, 255),
+        channel_id=_clip(event.channel_id, 32),
+        command=_clip(event.command, 64),
+        text=_clip(event.text, AUDIT_TEXT_MAX),
+        resource=_clip(event.resource, 64),
+        action=_clip(event.action, 64),
+        object=_clip(event.object, 512),
+        decision=_clip(event.decision, 16),
+        result=_clip(event.result, 16),
+        detail=_clip(event.detail, SHORT_MAX),
+        reference=_clip(event.reference, 64),
+        run_id=event.run_id,
+    )
+
+
 class AuditRepo:
     """Append-only audit log: every command and every permission decision."""
 
@@ -267,26 +286,15 @@ class AuditRepo:
 
     def record(self, event: AuditEvent) -> int:
         """Store `event` (its `id` is ignored) and return the new id. Long text is truncated."""
-        row = AuditEventRow(
-            at=event.at,
-            actor_id=_clip(event.actor_id, 32),
-            actor_name=_clip(event.actor_name, 255),
-            channel_id=_clip(event.channel_id, 32),
-            command=_clip(event.command, 64),
-            text=_clip(event.text, AUDIT_TEXT_MAX),
-            resource=_clip(event.resource, 64),
-            action=_clip(event.action, 64),
-            object=_clip(event.object, 512),
-            decision=_clip(event.decision, 16),
-            result=_clip(event.result, 16),
-            detail=_clip(event.detail, SHORT_MAX),
-            reference=_clip(event.reference, 64),
-            run_id=event.run_id,
-        )
+        return self.record_many([event])[0]
+
+    def record_many(self, events: Sequence[AuditEvent]) -> list[int]:
+        """Store several events in ONE transaction (a group commit); their new ids, in order."""
+        rows = [_audit_row(event) for event in events]
         with self._db.session() as session:
-            session.add(row)
+            session.add_all(rows)
             session.flush()
-            return row.id
+            return [row.id for row in rows]
 
     def complete(self, event_id: int, *, event: AuditEvent) -> None:
         """Replace a `pending` row (the intent, written before acting) with what happened."""

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
+
+from bot.errors import StorageError
 from bot.records import DECISION_ALLOW, DECISION_DENY, AuditEvent
 from bot.store.db import Database
+from bot.store.grouping import GroupedAuditLog
 from bot.store.repos import AuditRepo
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -72,3 +77,40 @@ def test_long_command_text_is_truncated_not_refused(database: Database) -> None:
     assert len(event.text) == 2000
     assert event.text.startswith("run backfill -p x=yyy")
     assert len(event.detail) <= 500
+
+
+def test_rows_written_by_many_commands_at_once_are_each_stored_once_before_their_writer_goes_on(
+    database: Database,
+) -> None:
+    """Group commit: many concurrent rows share transactions, and each is committed when record returns."""
+    log = GroupedAuditLog(AuditRepo(database))
+    reader = AuditRepo(database)
+    seen: dict[str, bool] = {}
+
+    def command(n: int) -> None:
+        log.record(AuditEvent(at=T0, actor_id=f"U{n:03d}", command="whoami", result="ok"))
+        seen[f"U{n:03d}"] = len(reader.recent(actor_id=f"U{n:03d}")) == 1  # durable already
+
+    threads = [threading.Thread(target=command, args=(n,)) for n in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert len(seen) == 40 and all(seen.values())
+    assert len(reader.recent(limit=100)) == 40
+
+
+def test_a_failing_store_fails_every_waiting_writer() -> None:
+    class Broken:
+        def record_many(self, events: object) -> list[int]:
+            raise StorageError("database is down")
+
+        def complete(self, event_id: int, *, event: AuditEvent) -> None:
+            raise AssertionError("not used")
+
+        def recent(self, *, actor_id: str | None = None, limit: int = 20) -> list[AuditEvent]:
+            return []
+
+    with pytest.raises(StorageError, match="database is down"):
+        GroupedAuditLog(Broken()).record(AuditEvent(at=T0, actor_id="U1"))
