@@ -66,7 +66,11 @@ EVENT_TYPE = "chatops_outbox"
 POLL_INTERVAL = 1.0  # rows enqueued by other replicas are found this often
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 60.0
-MAX_IN_FLIGHT = 20
+MAX_IN_FLIGHT = 200  # rows handed to the pacer and not answered yet, all channels together
+POSTS_IN_FLIGHT_PER_CHANNEL = 2  # so the next post of a channel is chosen by priority when it can go
+UPDATES_IN_FLIGHT = 20  # the pacer skips intermediate ones it cannot send: a few suffice
+SUPERSEDE_BACKLOG = 5  # posts waiting in a channel beyond which stale progress replies are skipped
+_SUPERSEDE_EVERY = 1.0
 LOOKUP_SLACK = 120.0  # seconds before a row's creation that its message may carry as ts (clock skew)
 _METRICS_EVERY = 1.0
 
@@ -99,6 +103,12 @@ class OutboxStore(Protocol):
 
     def backlog(self) -> tuple[int, datetime | None]: ...
 
+    def mark_skipped(self, row_id: int, *, reason: str, now: datetime) -> bool: ...
+
+    def supersede_progress(
+        self, *, now: datetime, progress_from: int, final_up_to: int, backlog: int
+    ) -> int: ...
+
 
 class PacedSending(Protocol):
     """The paced sender (`bot.slack.pacing.PacedSender` fits)."""
@@ -113,6 +123,7 @@ class PacedSending(Protocol):
         key: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         retry_transient: bool = True,
+        priority: int = PRIORITY_NORMAL,
     ) -> Future[str]: ...
 
     def update(
@@ -123,7 +134,9 @@ class PacedSending(Protocol):
         text: str,
         blocks: Sequence[dict[str, Any]] | None = None,
         retry_transient: bool = True,
-    ) -> Future[None]: ...
+        priority: int = PRIORITY_NORMAL,
+        skippable: bool = False,
+    ) -> Future[bool]: ...
 
 
 class MessageFinder(Protocol):
@@ -249,6 +262,9 @@ class OutboxDeliverer:
         backoff_base: float = BACKOFF_BASE,
         backoff_cap: float = BACKOFF_CAP,
         max_in_flight: int = MAX_IN_FLIGHT,
+        posts_per_channel: int = POSTS_IN_FLIGHT_PER_CHANNEL,
+        updates_in_flight: int = UPDATES_IN_FLIGHT,
+        supersede_backlog: int = SUPERSEDE_BACKLOG,
         name: str = "outbox-deliverer",
     ) -> None:
         self._repo = repo
@@ -260,6 +276,10 @@ class OutboxDeliverer:
         self._base = backoff_base
         self._cap = backoff_cap
         self._max_in_flight = max(1, max_in_flight)
+        self._posts_per_channel = max(1, posts_per_channel)
+        self._updates_in_flight = max(1, updates_in_flight)
+        self._supersede_backlog = max(0, supersede_backlog)
+        self._superseded_at = 0.0
         self._name = name
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -321,13 +341,47 @@ class OutboxDeliverer:
         return max(wait, 0.01)
 
     def _dispatch(self) -> None:
+        self._supersede()
         room = self._max_in_flight - len(self._in_flight)
         if room <= 0:
             return
-        for row in self._repo.due(now=self._clock(), limit=room, exclude=list(self._in_flight)):
-            if self._stop.is_set():
+        posts: dict[str, int] = {}
+        updates = 0
+        for row in self._in_flight.values():
+            if row.method == OUTBOX_POST:
+                posts[row.channel_id] = posts.get(row.channel_id, 0) + 1
+            else:
+                updates += 1
+        # Due rows come by priority, then age. A channel gets at most a couple of posts at a time
+        # and the pacer a few edits, so what goes next is chosen here, when it can go, by priority.
+        for row in self._repo.due(now=self._clock(), limit=500, exclude=list(self._in_flight)):
+            if self._stop.is_set() or room <= 0:
                 return
+            if row.method == OUTBOX_POST:
+                if posts.get(row.channel_id, 0) >= self._posts_per_channel:
+                    continue
+                posts[row.channel_id] = posts.get(row.channel_id, 0) + 1
+            else:
+                if updates >= self._updates_in_flight:
+                    continue
+                updates += 1
+            room -= 1
             self._deliver(row)
+
+    def _supersede(self) -> None:
+        """Where a channel's posts pile up, skip the progress replies a run's summary makes stale."""
+        now = self._clock()
+        if now.timestamp() - self._superseded_at < _SUPERSEDE_EVERY:
+            return
+        self._superseded_at = now.timestamp()
+        count = self._repo.supersede_progress(
+            now=now,
+            progress_from=PRIORITY_PROGRESS,
+            final_up_to=PRIORITY_FINAL,
+            backlog=self._supersede_backlog,
+        )
+        if count:
+            log.info("outbox: %d progress repl(ies) skipped: their runs' summaries say more", count)
 
     def _deliver(self, row: OutboxMessage) -> None:
         now = self._clock()
@@ -364,6 +418,7 @@ class OutboxDeliverer:
                 thread_ts=row.thread_ts,
                 metadata=metadata_for(row.key),
                 retry_transient=False,
+                priority=row.priority,
             )
         else:
             if row.target_ts is None:
@@ -375,6 +430,9 @@ class OutboxDeliverer:
                 text=row.text,
                 blocks=row.blocks,
                 retry_transient=False,
+                priority=row.priority,
+                # intermediate progress is skipped when the budget is short; a final state never is
+                skippable=row.priority >= PRIORITY_PROGRESS,
             )
         self._in_flight[row.id] = row
 
@@ -398,6 +456,9 @@ class OutboxDeliverer:
     def _record(self, row: OutboxMessage, answer: Future[Any]) -> None:
         attempts = row.attempts + 1  # claimed once more before it was sent
         exc = answer.exception()
+        if exc is None and row.method == OUTBOX_UPDATE and answer.result() is False:
+            self._repo.mark_skipped(row.id, reason="skipped: the update budget was short", now=self._clock())
+            return
         if exc is None:
             ts = answer.result() if row.method == OUTBOX_POST else None
             self._repo.mark_delivered(row.id, ts=ts, now=self._clock())

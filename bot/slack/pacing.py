@@ -1,28 +1,34 @@
-"""Send progress messages at the pace Slack accepts, without losing the last word.
+"""Spend Slack's rate budget where people look: a scheduler in front of `chat.postMessage` and
+`chat.update`.
 
 Progress tracking produces bursts: a watch may deliver a dozen status changes of one Workflow in
-a second, and many runs may report at once. Slack allows `chat.postMessage` about once a second
-per channel and `chat.update` about 50 times a minute per workspace (Slack's Tier 3). `PacedSender` owns one
-worker thread that sends:
+a second, and many runs may end at once. Slack allows `chat.postMessage` about once a second per
+channel (short bursts allowed) and `chat.update` about 50 times a minute per workspace (Tier 3).
+`PacedSender` owns one worker thread and one token bucket per budget:
 
-- posts FIFO per channel, at most one per `post_interval` per channel, so thread replies stay in
-  the order they were queued;
-- updates coalesced per message: only the newest content waiting for a `(channel, ts)` is sent, at
-  most once per `update_interval` per message and at most `updates_per_minute` overall;
-- after a 429 (`RateLimited`, which the WebClient raises once its own Retry-After retries are spent)
-  the same item waits out Retry-After and goes again, as often as needed: nothing is dropped and the
-  final content of a message always lands. A transient `SlackError` (a 5xx, a dropped
-  connection) is tried again with a growing pause (1 s ... 60 s, `TRANSIENT_ATTEMPTS` times), so a
-  short Slack outage loses nothing either; an item queued with `retry_transient=False` (outbox
-  traffic, which retries durably itself, however long Slack is down) fails its Future at the first
-  transient error instead. Any other `SlackError` (`channel_not_found`,
-  `invalid_blocks`, ...) is logged and that one item is dropped (its Future carries the error), so
-  one bad message cannot block a channel.
+- posts: a bucket per channel (`post_burst` at once, then one per `post_interval`); within a
+  channel the lowest `priority` goes first, then first in first out, so posts of one priority (the
+  replies of a thread) keep the order they were queued in;
+- updates: one bucket for the workspace (`update_burst` at once, then `updates_per_minute`),
+  coalesced per message (only the newest content waiting for a `(channel, ts)` is sent, at most
+  once per `update_interval` per message), lowest `priority` first. An update queued with
+  `skippable=True` (intermediate progress, made stale by the next one anyway) is sent only while
+  the bucket holds more than `progress_reserve` tokens and no final edit waits; otherwise it is
+  skipped, not sent, and its Future gives False. An update that is not skippable (a final
+  state, an approval card) is never skipped: it waits for the budget;
+- after a 429 (`RateLimited`, which the WebClient raises once its own Retry-After retries are
+  spent) the item goes back and waits out Retry-After; the pause holds only that method (and for
+  posts only that channel). Nothing that is not skippable is dropped. A transient `SlackError`
+  (a 5xx, a dropped connection) is tried again with a growing pause (1 s ... 60 s,
+  `TRANSIENT_ATTEMPTS` times); an item queued with `retry_transient=False` (outbox traffic, which
+  retries durably itself) fails its Future at the first transient error instead. Any other
+  `SlackError` (`channel_not_found`, `invalid_blocks`, ...) is logged and that one item is dropped
+  (its Future carries the error), so one bad message cannot block a channel.
 
-It leaves out persistence (a crash loses what is queued: durable messages go through
-`bot.slack.outbox`, whose deliverer sends them through here) and the content itself. The clock and
-the pacing sleep are injectable for tests. Called by the outbox deliverer and the schedules; built in
-the composition root around `bot.slack.client.Messenger`.
+It leaves out persistence (durable messages go through `bot.slack.outbox`, whose deliverer sends
+them through here, with their priority) and the content itself. The clock and the pacing sleep
+are injectable for tests. Called by the outbox deliverer and the schedules; built in the
+composition root around `bot.slack.client.Messenger`.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import logging
 import math
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -42,12 +48,47 @@ from bot.errors import RateLimited, SlackError
 log = logging.getLogger(__name__)
 
 POST_INTERVAL = 1.0  # chat.postMessage: about one per second per channel
+POST_BURST = 3  # ... with short bursts (Slack tolerates a few more; keep a margin)
 UPDATE_INTERVAL = 1.2  # per message: a parent edited more often than this only flickers
 TRANSIENT_ATTEMPTS = 8  # a Slack outage of about four minutes is ridden out; longer ones drop
-UPDATES_PER_MINUTE = 45  # chat.update is Tier 3 (~50/min); keep a margin for other callers
-_WINDOW = 60.0
+UPDATES_PER_MINUTE = 50  # chat.update is Tier 3: 50 a minute per workspace, refilled steadily ...
+UPDATE_BURST = 45  # ... after a burst; ours is 5 short of Slack's, so our bucket never runs ahead
+PROGRESS_RESERVE = 40  # intermediate edits go only above this many tokens: finals keep the rest
+DEFAULT_PRIORITY = 30
 _MAX_KEYS = 4096  # idempotency keys remembered for deduplicating posts
 Blocks = Sequence[dict[str, Any]]
+
+
+class _Bucket:
+    """A token bucket: `capacity` at once, then `rate` per second; `pause_until` after a 429."""
+
+    __slots__ = ("capacity", "pause_until", "rate", "stamp", "tokens")
+
+    def __init__(self, capacity: float, rate: float, now: float) -> None:
+        self.capacity = max(1.0, capacity)
+        self.rate = rate
+        self.tokens = self.capacity
+        self.stamp = now
+        self.pause_until = -math.inf
+
+    def level(self, now: float) -> float:
+        if now > self.stamp:
+            self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+        return self.tokens
+
+    def ready_at(self, now: float, *, above: float = 0.0) -> float:
+        """When a call may go that leaves at least `above` tokens behind."""
+        need = 1.0 + above - self.level(now)
+        at = now if need <= 0 else now + need / self.rate
+        return max(at, self.pause_until)
+
+    def take(self, now: float) -> None:
+        self.level(now)
+        self.tokens -= 1.0
+
+    def idle(self, now: float) -> bool:
+        return self.level(now) >= self.capacity and self.pause_until <= now
 
 
 def _backoff(failures: int) -> float:
@@ -78,6 +119,8 @@ class _Post:
     blocks: Blocks | None
     thread_ts: str | None
     key: str | None
+    priority: int = DEFAULT_PRIORITY
+    seq: int = 0
     future: Future[str] = field(default_factory=Future)
     failures: int = 0
     metadata: Mapping[str, Any] | None = None
@@ -90,13 +133,17 @@ class _Update:
     ts: str
     text: str
     blocks: Blocks | None
-    futures: list[Future[None]] = field(default_factory=list)
+    priority: int = DEFAULT_PRIORITY
+    skippable: bool = False
+    seq: int = 0
+    futures: list[Future[bool]] = field(default_factory=list)
     failures: int = 0
     retry_transient: bool = True
 
 
 class PacedSender:
-    """A paced, coalescing, order-keeping queue in front of `chat.postMessage` and `chat.update`.
+    """A paced, prioritised, coalescing, order-keeping queue in front of `chat.postMessage` and
+    `chat.update`.
 
     Thread-safe: `post` and `update` may be called from any thread and return at once. Do not call
     `flush` or `close` from a Future's callback (they run on the worker thread).
@@ -107,8 +154,11 @@ class PacedSender:
         messenger: Sender,
         *,
         post_interval: float = POST_INTERVAL,
+        post_burst: int = POST_BURST,
         update_interval: float = UPDATE_INTERVAL,
         updates_per_minute: int = UPDATES_PER_MINUTE,
+        update_burst: int = UPDATE_BURST,
+        progress_reserve: int = PROGRESS_RESERVE,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], object] | None = None,
         name: str = "slack-pacer",
@@ -117,31 +167,39 @@ class PacedSender:
 
         Args:
             messenger: sends one message; raises `RateLimited` or `SlackError`.
-            post_interval: seconds between two posts to one channel.
+            post_interval: seconds per post to one channel, once its burst is spent.
+            post_burst: posts one channel may get at once.
             update_interval: seconds between two updates of one message.
-            updates_per_minute: chat.update calls allowed in any 60 s window, all messages together.
+            updates_per_minute: chat.update calls refilled per minute, all messages together.
+            update_burst: chat.update calls that may go at once (at most `updates_per_minute`).
+            progress_reserve: tokens of the update budget kept for updates that are not skippable;
+                a skippable update goes only when more are left (clipped below `update_burst`).
             clock: monotonic seconds.
             sleep: how the worker waits for the next send slot; by default a wait that new work
                 cuts short. A test may pass a function that advances a fake `clock`.
             name: the worker thread's name.
         """
         self._messenger = messenger
-        self._post_interval = post_interval
+        self._post_interval = max(post_interval, 1e-6)
+        self._post_burst = max(1, post_burst)
         self._update_interval = update_interval
-        self._updates_per_minute = max(1, updates_per_minute)
+        per_minute = max(1, updates_per_minute)
+        self._update_burst = max(1, min(update_burst, per_minute))
+        self._reserve = max(0, min(progress_reserve, self._update_burst - 1))
         self._clock = clock
         self._wake = threading.Event()
         self._sleep: Callable[[float], object] = sleep or self._wake.wait
         self._cond = threading.Condition()
-        self._posts: dict[str, deque[_Post]] = {}
-        self._post_ready: dict[str, float] = {}
+        self._seq = 0
+        self._posts: dict[str, list[_Post]] = {}
+        self._post_buckets: dict[str, _Bucket] = {}
         self._updates: dict[tuple[str, str], _Update] = {}
         self._update_ready: dict[tuple[str, str], float] = {}
-        self._update_pause_until = -math.inf
-        self._update_times: deque[float] = deque()
+        self._update_bucket = _Bucket(self._update_burst, per_minute / 60.0, clock())
         self._keys: OrderedDict[str, Future[str]] = OrderedDict()
         self._in_flight = 0
         self._closed = False
+        self.skipped = 0  # skippable updates not sent because the budget was short
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -157,6 +215,7 @@ class PacedSender:
         key: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         retry_transient: bool = True,
+        priority: int = DEFAULT_PRIORITY,
     ) -> Future[str]:
         """Queue a message (a reply when `thread_ts` is given); the Future gives its ts.
 
@@ -164,7 +223,8 @@ class PacedSender:
         queued or was sent, the same Future is returned instead of posting twice (a parent message
         per run, say). A post that failed frees its key. `metadata` goes to Slack with the
         message. With `retry_transient=False` a transient failure fails the Future at once (the
-        caller retries); 429s are still waited out here.
+        caller retries); 429s are still waited out here. Within a channel a lower `priority`
+        goes first; posts of one priority keep their order.
         """
         item = _Post(
             channel=channel,
@@ -172,6 +232,7 @@ class PacedSender:
             blocks=blocks,
             thread_ts=thread_ts,
             key=key,
+            priority=priority,
             metadata=metadata,
             retry_transient=retry_transient,
         )
@@ -186,7 +247,9 @@ class PacedSender:
                 self._keys[key] = item.future
                 while len(self._keys) > _MAX_KEYS:
                     self._keys.popitem(last=False)
-            self._posts.setdefault(channel, deque()).append(item)
+            self._seq += 1
+            item.seq = self._seq
+            self._posts.setdefault(channel, []).append(item)
             self._wake.set()
         return item.future
 
@@ -198,27 +261,41 @@ class PacedSender:
         text: str,
         blocks: Blocks | None = None,
         retry_transient: bool = True,
-    ) -> Future[None]:
+        priority: int = DEFAULT_PRIORITY,
+        skippable: bool = False,
+    ) -> Future[bool]:
         """Queue new content for a message; content queued earlier and not sent yet is replaced.
 
-        The Future resolves when this content, or newer content for the same message, landed.
-        `retry_transient` as for `post`.
+        The Future gives True when this content, or newer content for the same message, landed.
+        With `skippable=True` (intermediate progress) the content is not sent when the update
+        budget is short: the Future then gives False. New content that is not skippable
+        makes the whole waiting update final. `retry_transient` as for `post`.
         """
-        future: Future[None] = Future()
+        future: Future[bool] = Future()
         with self._cond:
             if self._closed:
                 future.set_exception(SlackError("the Slack sender is closed", transient=True))
                 return future
             waiting = self._updates.get((channel, ts))
-            futures = [*waiting.futures, future] if waiting else [future]
-            # Replacing the value keeps the message's place in the queue (dicts keep first insertion).
+            if waiting is not None:
+                seq = waiting.seq  # the message keeps its place in the queue
+                futures = [*waiting.futures, future]
+                priority = min(priority, waiting.priority)
+                retry_transient = retry_transient and waiting.retry_transient
+            else:
+                self._seq += 1
+                seq = self._seq
+                futures = [future]
             self._updates[(channel, ts)] = _Update(
                 channel=channel,
                 ts=ts,
                 text=text,
                 blocks=blocks,
+                priority=priority,
+                skippable=skippable,
+                seq=seq,
                 futures=futures,
-                retry_transient=retry_transient and (waiting.retry_transient if waiting else True),
+                retry_transient=retry_transient,
             )
             self._wake.set()
         return future
@@ -267,14 +344,23 @@ class PacedSender:
 
     def _run(self) -> None:
         while True:
+            skipped: list[_Update] = []
             with self._cond:
                 self._wake.clear()
                 if self._closed:
                     return
-                job, wait = self._pick(self._clock())
+                job, wait = self._pick(self._clock(), skipped)
                 if job is not None:
                     self._in_flight += 1
+                if skipped:
+                    self.skipped += len(skipped)
+                    self._cond.notify_all()
+            for item in skipped:
+                for future in item.futures:
+                    future.set_result(False)
             if job is None:
+                if skipped:
+                    continue
                 if wait is None:
                     self._wake.wait()  # idle until new work or close
                 else:
@@ -290,44 +376,72 @@ class PacedSender:
                     self._in_flight -= 1
                     self._cond.notify_all()
 
-    def _pick(self, now: float) -> tuple[_Post | _Update | None, float | None]:
-        """The next item due now, or how long until one is due (None: nothing queued). Lock held."""
-        best: tuple[str, str] | str | None = None
-        best_due = math.inf
+    def _post_bucket(self, channel: str, now: float) -> _Bucket:
+        bucket = self._post_buckets.get(channel)
+        if bucket is None:
+            bucket = self._post_buckets[channel] = _Bucket(self._post_burst, 1.0 / self._post_interval, now)
+        return bucket
+
+    def _pick(self, now: float, skipped: list[_Update]) -> tuple[_Post | _Update | None, float | None]:
+        """The next item due now, or how long until one is due (None: nothing queued). Lock held.
+
+        Among items due now the lowest priority goes first, then the oldest; skippable updates
+        that cannot go now are moved to `skipped`.
+        """
+        best: tuple[float, int, int, str | tuple[str, str]] | None = None  # (due, priority, seq, what)
         for channel, queue in self._posts.items():
-            if queue:
-                due = self._post_ready.get(channel, -math.inf)
-                if due < best_due:
-                    best, best_due = channel, due
+            if not queue:
+                continue
+            item = min(queue, key=lambda p: (p.priority, p.seq))
+            due = max(now, self._post_bucket(channel, now).ready_at(now))
+            candidate: tuple[float, int, int, str | tuple[str, str]] = (due, item.priority, item.seq, channel)
+            if best is None or candidate < best:
+                best = candidate
         if self._updates:
-            while self._update_times and self._update_times[0] <= now - _WINDOW:
-                self._update_times.popleft()
-            floor = self._update_pause_until
-            if len(self._update_times) >= self._updates_per_minute:
-                floor = max(floor, self._update_times[0] + _WINDOW)
-            for message in self._updates:
-                due = max(floor, self._update_ready.get(message, -math.inf))
-                if due < best_due:  # posts win ties: thread replies read best when prompt
-                    best, best_due = message, due
+            bucket = self._update_bucket
+            finals = sum(1 for u in self._updates.values() if not u.skippable)
+            for message, upd in list(self._updates.items()):
+                ready = max(now, self._update_ready.get(message, -math.inf))
+                if upd.skippable:
+                    # intermediate content: now, above the reserve and behind no final, or never
+                    short = bucket.ready_at(now, above=self._reserve + finals) > now
+                    if short and ready <= now:
+                        skipped.append(self._updates.pop(message))
+                        continue
+                    due = max(ready, bucket.ready_at(now, above=self._reserve + finals))
+                else:
+                    due = max(ready, bucket.ready_at(now))
+                option: tuple[float, int, int, str | tuple[str, str]] = (due, upd.priority, upd.seq, message)
+                if best is None or option < best:
+                    best = option
         if best is None:
             return None, None
-        if best_due > now:
-            return None, best_due - now
-        self._forget_old_slots(now)
-        if isinstance(best, str):
-            return self._posts[best].popleft(), None
-        return self._updates.pop(best), None
+        due, _, _, what = best
+        if due > now:
+            return None, due - now
+        self._forget_idle_buckets(now)
+        if isinstance(what, str):
+            queue = self._posts[what]
+            post = min(queue, key=lambda p: (p.priority, p.seq))
+            queue.remove(post)
+            self._post_bucket(what, now).take(now)
+            return post, None
+        self._update_bucket.take(now)
+        return self._updates.pop(what), None
 
-    def _forget_old_slots(self, now: float) -> None:
+    def _forget_idle_buckets(self, now: float) -> None:
         """Drop pacing records that no longer hold anything back, so long runs do not grow them."""
         if len(self._update_ready) > 1024:
             for message in [m for m, due in self._update_ready.items() if due <= now]:
                 del self._update_ready[message]
-        if len(self._post_ready) > 1024:
-            for channel in [c for c, due in self._post_ready.items() if due <= now]:
+        if len(self._post_buckets) > 1024:
+            for channel in [c for c, b in self._post_buckets.items() if b.idle(now)]:
                 if not self._posts.get(channel):
                     self._posts.pop(channel, None)
-                    del self._post_ready[channel]
+                    del self._post_buckets[channel]
+
+    def _requeue_post(self, item: _Post) -> None:
+        self._posts.setdefault(item.channel, []).append(item)  # its seq keeps its place
 
     def _send_post(self, item: _Post) -> None:
         try:
@@ -346,8 +460,10 @@ class PacedSender:
         except RateLimited as exc:
             log.warning("chat.postMessage to %s rate limited; again in %.1fs", item.channel, exc.retry_after)
             with self._cond:
-                self._posts.setdefault(item.channel, deque()).appendleft(item)  # keeps the order
-                self._post_ready[item.channel] = self._clock() + max(exc.retry_after, self._post_interval)
+                self._requeue_post(item)
+                # posts are limited per channel: only this channel waits
+                bucket = self._post_bucket(item.channel, self._clock())
+                bucket.pause_until = self._clock() + max(exc.retry_after, self._post_interval)
             return
         except SlackError as exc:
             if exc.transient and item.retry_transient and item.failures < TRANSIENT_ATTEMPTS:
@@ -355,42 +471,44 @@ class PacedSender:
                 delay = _backoff(item.failures)
                 log.warning("chat.postMessage to %s failed (%s); again in %.0fs", item.channel, exc, delay)
                 with self._cond:
-                    self._posts.setdefault(item.channel, deque()).appendleft(item)  # keeps the order
-                    self._post_ready[item.channel] = self._clock() + delay
+                    self._requeue_post(item)
+                    self._post_bucket(item.channel, self._clock()).pause_until = self._clock() + delay
                 return
             self._drop_post(item, exc)
             return
         except Exception as exc:
             self._drop_post(item, exc)
             return
-        with self._cond:
-            self._post_ready[item.channel] = self._clock() + self._post_interval
         item.future.set_result(ts)
 
     def _drop_post(self, item: _Post, exc: Exception) -> None:
         self._log_drop("chat.postMessage", item.channel, exc)
         with self._cond:
-            self._post_ready[item.channel] = self._clock() + self._post_interval
             if item.key is not None and self._keys.get(item.key) is item.future:
                 del self._keys[item.key]
         item.future.set_exception(exc)
 
+    def _put_back(self, item: _Update) -> None:
+        """An update that did not go: it waits again, unless newer content came meanwhile. Lock held."""
+        message = (item.channel, item.ts)
+        newer = self._updates.get(message)
+        if newer is not None:  # newer content came meanwhile: it goes instead, for both
+            newer.futures[:0] = item.futures
+            newer.priority = min(newer.priority, item.priority)
+            newer.seq = min(newer.seq, item.seq)
+        else:
+            self._updates[message] = item
+
     def _send_update(self, item: _Update) -> None:
         message = (item.channel, item.ts)
-        with self._cond:
-            self._update_times.append(self._clock())
         try:
             self._messenger.update(channel=item.channel, ts=item.ts, text=item.text, blocks=item.blocks)
         except RateLimited as exc:
             log.warning("chat.update of %s rate limited; again in %.1fs", item.channel, exc.retry_after)
             with self._cond:
-                newer = self._updates.get(message)
-                if newer is not None:  # newer content came meanwhile: it goes instead, for both
-                    newer.futures[:0] = item.futures
-                else:
-                    self._updates[message] = item
-                # chat.update is limited per workspace, so every message waits, not just this one.
-                self._update_pause_until = self._clock() + exc.retry_after
+                self._put_back(item)
+                # chat.update is limited per workspace: every update waits, posts go on.
+                self._update_bucket.pause_until = self._clock() + exc.retry_after
             return
         except SlackError as exc:
             if exc.transient and item.retry_transient and item.failures < TRANSIENT_ATTEMPTS:
@@ -398,11 +516,7 @@ class PacedSender:
                 delay = _backoff(item.failures)
                 log.warning("chat.update of %s failed (%s); again in %.0fs", item.channel, exc, delay)
                 with self._cond:
-                    newer = self._updates.get(message)
-                    if newer is not None:  # newer content came meanwhile: it goes instead, for both
-                        newer.futures[:0] = item.futures
-                    else:
-                        self._updates[message] = item
+                    self._put_back(item)
                     self._update_ready[message] = self._clock() + delay
                 return
             self._drop_update(item, exc)
@@ -413,7 +527,7 @@ class PacedSender:
         with self._cond:
             self._update_ready[message] = self._clock() + self._update_interval
         for future in item.futures:
-            future.set_result(None)
+            future.set_result(True)
 
     def _drop_update(self, item: _Update, exc: Exception) -> None:
         self._log_drop("chat.update", item.channel, exc)

@@ -172,6 +172,8 @@ def _to_schedule(row: ScheduleRow) -> Schedule:
 
 
 PARENT_KEY_PREFIX = "parent:"
+# An outbox row done without reaching Slack: an intermediate edit or progress reply made stale.
+OUTBOX_SKIPPED = "skipped"
 KEY_MAX = 255
 
 
@@ -927,6 +929,62 @@ class OutboxRepo:
                     keys.append(child.key)
                     failed += 1
             return failed
+
+    def mark_skipped(self, row_id: int, *, reason: str, now: datetime) -> bool:
+        """An intermediate edit the pacer did not send (the budget was short): it is done, unsent."""
+        statement = (
+            update(OutboxRow)
+            .where(OutboxRow.id == row_id, OutboxRow.status == OUTBOX_SENDING)
+            .values(status=OUTBOX_SKIPPED, last_error=_clip(reason, SHORT_MAX), updated_at=now)
+        )
+        with self._db.session() as session:
+            return _affected(session, statement) == 1
+
+    def supersede_progress(self, *, now: datetime, progress_from: int, final_up_to: int, backlog: int) -> int:
+        """Skip the progress replies a final reply of their thread makes stale, where posts pile up.
+
+        A pending post of priority `progress_from` or more (a step started or succeeded) is
+        marked skipped when a post of priority `final_up_to` or less (the run's summary, which
+        lists every step) waits behind it in the same thread, and its channel has more than
+        `backlog` posts waiting. Replies that report failures (lower numbers) always go. Returns
+        how many were skipped.
+        """
+        final = aliased(OutboxRow)
+        crowded = (
+            select(OutboxRow.channel_id)
+            .where(OutboxRow.method == OUTBOX_POST, OutboxRow.status.in_((OUTBOX_PENDING, OUTBOX_SENDING)))
+            .group_by(OutboxRow.channel_id)
+            .having(func.count(OutboxRow.id) > backlog)
+        )
+        with self._db.session() as session:
+            channels = list(session.scalars(crowded))
+            if not channels:
+                return 0
+            stale = (
+                exists()
+                .where(
+                    final.thread_key == OutboxRow.thread_key,
+                    final.method == OUTBOX_POST,
+                    final.priority <= final_up_to,
+                    final.status.in_((OUTBOX_PENDING, OUTBOX_SENDING)),
+                    final.id > OutboxRow.id,
+                )
+                .correlate(OutboxRow)
+            )
+            statement = (
+                update(OutboxRow)
+                .where(
+                    OutboxRow.status == OUTBOX_PENDING,
+                    OutboxRow.method == OUTBOX_POST,
+                    OutboxRow.thread_key.is_not(None),
+                    OutboxRow.priority >= progress_from,
+                    OutboxRow.channel_id.in_(channels),
+                    stale,
+                )
+                .values(status=OUTBOX_SKIPPED, last_error="superseded by the final reply", updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            return _affected(session, statement)
 
     def backlog(self) -> tuple[int, datetime | None]:
         """Rows not delivered yet (pending or sending), and when the oldest was enqueued."""
