@@ -143,6 +143,8 @@ OUTBOX_PENDING = "pending"
 OUTBOX_SENDING = "sending"
 OUTBOX_DELIVERED = "delivered"
 OUTBOX_FAILED = "failed"
+# done without reaching Slack: an intermediate edit or progress reply a newer state made stale
+OUTBOX_SKIPPED = "skipped"
 
 
 @dataclass(frozen=True)

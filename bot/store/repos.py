@@ -31,6 +31,7 @@ from bot.records import (
     OUTBOX_PENDING,
     OUTBOX_POST,
     OUTBOX_SENDING,
+    OUTBOX_SKIPPED,
     OUTBOX_UPDATE,
     Approval,
     AuditEvent,
@@ -172,8 +173,6 @@ def _to_schedule(row: ScheduleRow) -> Schedule:
 
 
 PARENT_KEY_PREFIX = "parent:"
-# An outbox row done without reaching Slack: an intermediate edit or progress reply made stale.
-OUTBOX_SKIPPED = "skipped"
 KEY_MAX = 255
 
 
