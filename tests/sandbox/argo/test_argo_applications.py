@@ -38,7 +38,7 @@ def _sync(custom: client.CustomObjectsApi, name: str, **sync: Any) -> dict[str, 
         finished = state.get("phase") in ("Succeeded", "Failed", "Error")
         return app if finished and state.get("operation") == operation and not app.get("operation") else None
 
-    return wait_until(done, timeout=15, message=f"sync of {name} to finish")
+    return wait_until(done, timeout=60, message=f"sync of {name} to finish")
 
 
 WAVES = [
@@ -71,7 +71,7 @@ def test_sync_applies_hooks_and_waves_in_order_and_records_history(
 
     app = wait_until(
         lambda: (a := _get(custom, "shop")) and not a.get("operation") and a["status"]["history"] and a,
-        timeout=15,
+        timeout=60,
         message="the sync to finish",
     )
 

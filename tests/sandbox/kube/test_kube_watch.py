@@ -29,7 +29,7 @@ def test_watch_sees_added_modified_deleted(custom, make_template, make_workflow,
     )
     custom.delete_namespaced_custom_object(*WF, "argo", "workflows", name)
 
-    wait_until(lambda: len(collector.seen()) == 3, timeout=5, message="three watch events")
+    wait_until(lambda: len(collector.seen()) == 3, timeout=30, message="three watch events")
     assert collector.seen() == [("ADDED", name), ("MODIFIED", name), ("DELETED", name)]
     assert collector.events[1]["raw_object"]["status"] == {"phase": "Running"}
     versions = [int(e["raw_object"]["metadata"]["resourceVersion"]) for e in collector.events]
@@ -42,9 +42,9 @@ def test_watch_without_version_starts_with_current_objects(custom, make_template
     collector = start_watch(
         custom.list_namespaced_custom_object, *WF, "argo", "workflowtemplates", timeout_seconds=30
     )
-    wait_until(lambda: len(collector.seen()) == 2, timeout=5, message="synthetic ADDED events")
+    wait_until(lambda: len(collector.seen()) == 2, timeout=30, message="synthetic ADDED events")
     make_template("c")
-    wait_until(lambda: len(collector.seen()) == 3, timeout=5, message="live event")
+    wait_until(lambda: len(collector.seen()) == 3, timeout=30, message="live event")
     assert collector.seen() == [("ADDED", "a"), ("ADDED", "b"), ("ADDED", "c")]
 
 
@@ -90,7 +90,7 @@ def test_watch_applies_selectors_and_reports_objects_leaving_them(
     custom.patch_namespaced_custom_object(
         *WF, "argo", "workflows", other, {"metadata": {"labels": {"team": "sre"}}}
     )
-    wait_until(lambda: len(collector.seen()) == 3, timeout=5, message="selector events")
+    wait_until(lambda: len(collector.seen()) == 3, timeout=30, message="selector events")
     assert collector.seen() == [("ADDED", mine), ("DELETED", mine), ("ADDED", other)]
 
 
@@ -165,18 +165,18 @@ def test_dropped_watch_ends_the_stream(kube_server: KubeApiServer, custom, make_
     collector = start_watch(
         custom.list_namespaced_custom_object, *WF, "argo", "workflowtemplates", timeout_seconds=60
     )
-    wait_until(lambda: kube_server.open_watches == 1 and collector.seen(), timeout=5, message="open watch")
+    wait_until(lambda: kube_server.open_watches == 1 and collector.seen(), timeout=30, message="open watch")
     kube_server.faults.drop_watches()
     assert collector.ended.wait(5), "the client's stream ended"
     assert collector.error is None
-    wait_until(lambda: kube_server.open_watches == 0, timeout=5, message="server side of the watch to end")
+    wait_until(lambda: kube_server.open_watches == 0, timeout=30, message="server side of the watch to end")
 
 
 def test_abruptly_dropped_watch_raises_in_the_client(kube_server: KubeApiServer, custom, start_watch):
     collector = start_watch(
         custom.list_namespaced_custom_object, *WF, "argo", "workflowtemplates", timeout_seconds=60
     )
-    wait_until(lambda: kube_server.open_watches == 1, timeout=5, message="open watch")
+    wait_until(lambda: kube_server.open_watches == 1, timeout=30, message="open watch")
     kube_server.faults.drop_watches(abrupt=True)
     assert collector.ended.wait(5)
     assert collector.error is not None
@@ -207,7 +207,7 @@ def test_core_watch_with_typed_objects(core, start_watch):
     core.create_namespaced_config_map(
         "default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="c"), data={"k": "v"})
     )
-    wait_until(lambda: collector.events, timeout=5, message="configmap event")
+    wait_until(lambda: collector.events, timeout=30, message="configmap event")
     assert collector.events[0]["type"] == "ADDED"
     assert isinstance(collector.events[0]["object"], client.V1ConfigMap)
     assert collector.events[0]["object"].data == {"k": "v"}
