@@ -1,5 +1,9 @@
 """The benchmarks still run end to end: each `--quick` run ends with one JSON line of figures (their
-values are printed for people; no test asserts on speed)."""
+values are printed for people; no test asserts on speed).
+
+`ack_latency.py` and `reconnect.py` are not run here: they pause and resume whole processes
+(SIGSTOP) to share one Slack stand-in, which slowed the rest of a loaded CI machine's suite;
+run them by hand with `--quick` (benchmarks/README.md)."""
 
 from __future__ import annotations
 
@@ -48,30 +52,6 @@ def test_the_quick_tracking_benchmark_ends_with_a_json_line_of_figures() -> None
         assert result.keys() >= KEYS, sorted(KEYS - result.keys())
     bot = next(result for result in figures["results"] if result["who"] == "bot")
     assert {"bound_s", "last_final_message_s", "peak_rss_mb"} <= bot.keys()
-
-
-def test_the_quick_ack_latency_benchmark_reports_the_bot_beside_both_floors() -> None:
-    figures = _quick("ack_latency.py")
-    assert figures["benchmark"] == "ack_latency"
-    rows = {(row["who"], row["rate"]) for row in figures["results"]}
-    assert rows == {(who, rate) for who in ("bot", "bolt_pbr", "bolt_default") for rate in (50, 500)}
-    for row in figures["results"]:
-        assert {"sent", "acked", "not_acked", "achieved_rate", "acks_over_50ms"} <= row.keys()
-        assert row["ack_ms"].keys() == {"p50", "p95", "p99", "max"}
-        if row["who"] == "bot":
-            assert {"answered", "answers", "answer_s", "queue_max", "queue_limit"} <= row.keys()
-    assert set(figures["ratios"]) == {"50", "500"}
-    assert {"p99_vs_bolt_pbr", "p99_vs_bolt_default"} <= figures["ratios"]["50"].keys()
-
-
-def test_the_quick_reconnect_benchmark_reports_each_mode() -> None:
-    figures = _quick("reconnect.py")
-    assert figures["benchmark"] == "reconnect"
-    seen = {(row["who"], row["mode"]) for row in figures["results"]}
-    assert {("bot", mode) for mode in ("refresh", "close", "abrupt")} <= seen
-    assert ("bolt_websocket_client", "abrupt") in seen
-    for row in figures["results"]:
-        assert {"to_next_ack_s_p50", "to_next_ack_s_max", "failed_commands", "trials"} <= row.keys()
 
 
 def test_the_quick_apps_page_benchmark_measures_the_answer_against_slack_limits() -> None:

@@ -74,7 +74,7 @@ class Tier:
         """The Workflows the cluster holds (read from the stand-in's store)."""
         return list(self.sandbox.kube[cluster].store.list(GROUP, VERSION, "workflows", "argo"))
 
-    def wait(self, condition: Callable[[], Any], *, message: str, timeout: float = 30) -> Any:
+    def wait(self, condition: Callable[[], Any], *, message: str, timeout: float = 60) -> Any:
         return self.world.driver.wait_for(condition, timeout=timeout, message=message)
 
 
