@@ -49,6 +49,7 @@ class AppsCommand(Command):
     project: str | None = None
     out_of_sync: bool = False
     degraded: bool = False
+    page: int = 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -187,7 +188,7 @@ def _clients(ctx: Context) -> ports.Clusters:
 
 
 def list_apps(ctx: Context, command: AppsCommand) -> Reply:
-    """Every app on every Argo CD host that the caller may `get`, filtered as asked."""
+    """Every app on every Argo CD host that the caller may `get`, filtered as asked: the page asked."""
     shown: list[cd.AppSummary] = []
     unmapped: list[cd.AppSummary] = []
     clusters = _clients(ctx)
@@ -223,9 +224,8 @@ def list_apps(ctx: Context, command: AppsCommand) -> Reply:
         )
         if on
     )
-    return render_apps.apps_reply(
-        shown, render_apps.PageInfo(cluster=command.cluster or "", filters=filters), unmapped=unmapped
-    )
+    page = render_apps.PageInfo(page=command.page, cluster=command.cluster or "", filters=filters)
+    return render_apps.apps_reply(shown, page, unmapped=unmapped, slash=ctx.slash)
 
 
 def find_app(
@@ -409,8 +409,20 @@ VERBS = (
             ),
             Option(("--out-of-sync",), "out_of_sync", "only applications not Synced", kind="flag"),
             Option(("--degraded",), "degraded", "only applications whose health is Degraded", kind="flag"),
+            Option(
+                ("--page",),
+                "page",
+                f"which page of the list, {render_apps.PAGE_SIZE} applications a page (default 1; "
+                "past the last page shows the last)",
+                metavar="N",
+                check=values.page,
+            ),
         ),
-        examples=("{command} apps --out-of-sync", "{command} apps --project payments --degraded"),
+        examples=(
+            "{command} apps --out-of-sync",
+            "{command} apps --project payments --degraded",
+            "{command} apps --page 2",
+        ),
         permission=(rbac.APPLICATIONS, rbac.ACTION_GET),
         object_form=OBJECT_FORM,
         scope="destination",

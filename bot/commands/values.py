@@ -15,6 +15,7 @@ MAX_PARAM_VALUE = 1024
 MAX_REASON = 500
 MAX_PARAMS = 50
 LIMIT_RANGE = (1, 100)
+PAGE_RANGE = (1, 10_000)
 
 
 class Invalid(Exception):
@@ -76,6 +77,17 @@ def limit(value: str) -> int:
     low, high = LIMIT_RANGE
     if not _NUMBER.fullmatch(value) or not low <= int(value) <= high:
         raise Invalid(f"`--limit` must be a whole number from {low} to {high}, not `{shown(value)}`.")
+    return int(value)
+
+
+def page(value: str) -> int:
+    """A page number of a paginated list (`apps --page 2`); past the last page shows the last."""
+    low, high = PAGE_RANGE
+    if not _NUMBER.fullmatch(value) or not low <= int(value) <= high:
+        raise Invalid(
+            f"`--page` must be a whole number from {low} to {high} (1 is the first page), "
+            f"not `{shown(value)}`."
+        )
     return int(value)
 
 

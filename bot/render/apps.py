@@ -2,8 +2,10 @@
 
 `apps_reply`, `app_reply` and `history_reply` build platform-neutral `Reply` values (turned into
 Block Kit by `render.blocks.render_reply`). `apps` is paginated, 25 applications a page with
-"page 2 of 16"; until the grammar has a page option, the answer says how to narrow the list
-(`--project`, `--out-of-sync`, `--degraded`).
+"Page 2 of 16"; the footer gives the command for the next page (`/ops apps --project web --page 3`,
+repeating the filters that produced the list, with the configured slash command) and says how to
+narrow the list (`--project`, `--out-of-sync`, `--degraded`). A page past the end shows the last
+page and says so.
 
 `render_sync_parent`, `render_sync_transition` and `render_sync_summary` mirror `render.runs`
 for syncs and rollbacks: a parent message kept up to date (phase, `done/total` resources,
@@ -98,7 +100,11 @@ class PageInfo:
 
 
 def apps_reply(
-    apps: Sequence[AppSummary], page: PageInfo | None = None, *, unmapped: Collection[AppSummary] = ()
+    apps: Sequence[AppSummary],
+    page: PageInfo | None = None,
+    *,
+    unmapped: Collection[AppSummary] = (),
+    slash: str = "/ops",
 ) -> Reply:
     """One page of applications: sync and health at a glance, revision, destination.
 
@@ -107,6 +113,7 @@ def apps_reply(
         page: which page (1-based; past the end shows the last page) and the filters used.
         unmapped: those of `apps` whose destination maps to no configured cluster: shown as
             "unmapped destination <name or URL>" (the bot refuses to sync or roll them back).
+        slash: the slash command (`slack.command`), for the page commands the footer gives.
     """
     info = page or PageInfo()
     where = f" on {info.cluster}" if info.cluster else ""
@@ -122,18 +129,11 @@ def apps_reply(
     out_of_sync = sum(app.sync_status != SYNC_SYNCED for app in apps)
     unhealthy = sum(app.health_status != HEALTH_HEALTHY for app in apps)
     counts = f"{len(apps)} applications · {out_of_sync} out of sync · {unhealthy} not healthy"
-    if pages > 1:
-        hint = (
-            f"Page {number} of {pages} ({len(shown)} shown). Narrow the list with "
-            "`--project P`, `--out-of-sync` or `--degraded`, or see one app with `app APP`."
-        )
-    else:
-        hint = "See one app with `app APP`, its deploys with `history APP`."
     return Reply(
         text="\n".join(lines),
         title=truncate(f"applications{where}" + (f" ({narrowed})" if narrowed else ""), MAX_HEADER),
         sections=(counts,),
-        context=hint,
+        context=_apps_footer(info, number=number, pages=pages, shown=len(shown), slash=slash),
     )
 
 
@@ -327,6 +327,31 @@ def render_sync_summary(*, run: Run, state: SyncState) -> tuple[str, list[Block]
 
 
 # -- pieces ----------------------------------------------------------------------------------------
+
+
+def _apps_footer(info: PageInfo, *, number: int, pages: int, shown: int, slash: str) -> str:
+    """Which page this is (saying so when the page asked is past the end), how to reach the others."""
+    past = info.page > pages
+    if pages == 1:
+        where = f"Page 1 of 1: page {info.page} is past the end. " if past else ""
+        return where + "See one app with `app APP`, its deploys with `history APP`."
+    where = f"Page {number} of {pages} ({shown} shown)"
+    if past:
+        where += f": page {info.page} is past the end, so this is the last page"
+    if number < pages:
+        move = f"Next page: {_apps_command(info, number + 1, slash)}."
+    else:
+        move = f"Previous page: {_apps_command(info, number - 1, slash)}."
+    return (
+        f"{where}. {move} Narrow the list with `--project P`, `--out-of-sync` or `--degraded`, "
+        "or see one app with `app APP`."
+    )
+
+
+def _apps_command(info: PageInfo, number: int, slash: str) -> str:
+    """`/ops apps --cluster C --project P --page N`: the same list, another page."""
+    words = [slash, "apps", *([f"--cluster {info.cluster}"] if info.cluster else []), *info.filters]
+    return mrkdwn.code(" ".join([*words, f"--page {number}"]), limit=MAX_MESSAGE)
 
 
 def _app_line(app: AppSummary, *, unmapped: bool = False) -> str:

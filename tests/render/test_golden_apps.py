@@ -1,5 +1,5 @@
-"""Golden files for Argo CD: `apps` (one page, several pages), `app`, `history`, and the sync and
-rollback threads (parent, thread replies, summary).
+"""Golden files for Argo CD: `apps` (one page, several pages, past the last page), `app`, `history`,
+and the sync and rollback threads (parent, thread replies, summary).
 
 Inputs are fixed; `pytest tests/render --update-golden` rewrites `golden/*.json`.
 """
@@ -114,7 +114,16 @@ def test_apps_one_page(golden_reply: Callable[..., None]) -> None:
 def test_apps_several_pages(golden_reply: Callable[..., None]) -> None:
     reply = apps_reply(MANY, PageInfo(page=2, cluster="prod-eu"))
     assert "Page 2 of 3" in (reply.context or "")
+    assert "Next page: `/ops apps --cluster prod-eu --page 3`." in (reply.context or "")
     golden_reply("apps_page_2_of_3", reply)
+
+
+def test_apps_past_the_last_page(golden_reply: Callable[..., None]) -> None:
+    reply = apps_reply(MANY, PageInfo(page=7, cluster="prod-eu", filters=("--out-of-sync",)), slash="/deploy")
+    footer = reply.context or ""
+    assert "Page 3 of 3 (11 shown): page 7 is past the end, so this is the last page." in footer
+    assert "Previous page: `/deploy apps --cluster prod-eu --out-of-sync --page 2`." in footer
+    golden_reply("apps_past_the_last_page", reply)
 
 
 def test_app_detail(golden_reply: Callable[..., None]) -> None:

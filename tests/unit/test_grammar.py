@@ -36,6 +36,7 @@ def parse_command(text: str, *, command: str = "/ops") -> Command:
 def parse_name(text: str) -> str:
     return grammar.parse_command(text, registry=REGISTRY).name
 
+
 PARSED: list[tuple[str, Command]] = [
     # help, anywhere
     ("", HelpCommand()),
@@ -107,6 +108,9 @@ PARSED: list[tuple[str, Command]] = [
         "apps --cluster prod-eu --project payments --out-of-sync --degraded",
         AppsCommand(cluster="prod-eu", project="payments", out_of_sync=True, degraded=True),
     ),
+    ("apps --page 2", AppsCommand(page=2)),
+    ("apps --out-of-sync --page=80", AppsCommand(out_of_sync=True, page=80)),
+    ("apps --page 10000", AppsCommand(page=10_000)),
     ("app payments-api", AppCommand(app="payments-api")),
     ("app payments-api --cluster prod-eu", AppCommand(app="payments-api", cluster="prod-eu")),
     ("history payments-api", HistoryCommand(app="payments-api")),
@@ -256,6 +260,13 @@ ERRORS: list[tuple[str, list[str]]] = [
     ("runs --limit 101", ["from 1 to 100"]),
     ("audit --limit ten", ["from 1 to 100, not `ten`"]),
     ("audit --limit \u0661", ["from 1 to 100"]),  # an Arabic-Indic digit is not a number here
+    ("apps --page 0", ["`--page` must be a whole number from 1 to 10000 (1 is the first page), not `0`"]),
+    ("apps --page -1", ["`--page` must be a whole number from 1 to 10000"]),
+    ("apps --page two", ["from 1 to 10000 (1 is the first page), not `two`"]),
+    ("apps --page 2.5", ["from 1 to 10000"]),
+    ("apps --page 10001", ["from 1 to 10000"]),
+    ("apps --page", ["`--page` needs a value"]),
+    ("apps --page 2 --page 3", ["`--page` is given twice"]),
     ("rollback payments-api HEAD~1", ["`HEAD~1` is not a history id"]),
     # revisions, reasons
     ("sync a --revision ../../etc", ["is not a revision"]),
