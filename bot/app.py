@@ -14,7 +14,7 @@ import secrets
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from slack_bolt import App
 
@@ -37,6 +37,7 @@ from bot.rbac.source import PolicySource
 from bot.schedules.jobs import ScheduleService
 from bot.schedules.sources import BotReportSources
 from bot.slack import listeners
+from bot.slack.ack_process import AckProcess
 from bot.slack.client import Messenger, build_web_client, identify
 from bot.slack.directory import SlackDirectory
 from bot.slack.outbox import Outbox, OutboxDeliverer
@@ -54,10 +55,22 @@ from bot.tracking.streams import LeaderStreams
 log = logging.getLogger(__name__)
 
 
+def _drop_token_skipped_warning(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("As you gave `client` as well")
+
+
+class SocketConnection(Protocol):
+    """Holds the Socket Mode connection: `AckProcess` (default) or the in-process handler."""
+
+    def connect(self) -> None: ...
+    def close(self) -> None: ...
+    def is_connected(self) -> bool: ...
+
+
 @dataclass
 class Bot:
     app: App
-    socket: SocketModeHandler
+    socket: SocketConnection
     worker: CommandWorker
     database: store_db.Database
     health: HealthServer | None
@@ -73,7 +86,7 @@ class Bot:
     def start(self) -> None:
         if self.health is not None:
             self.health.start()
-        self.socket.connect()  # type: ignore[no-untyped-call]
+        self.socket.connect()
         log.info("connected to Slack in Socket Mode as %s in %s", self.bot_user_id, self.team_id)
         if self.elector is not None:
             self.elector.start()  # the streams start when this replica becomes the leader
@@ -81,13 +94,12 @@ class Bot:
             self.following.start()
 
     def is_connected(self) -> bool:
-        client = self.socket.client
-        return bool(client.is_connected())
+        return self.socket.is_connected()
 
     def stop(self) -> None:
         """Close the socket first so no new work arrives, then drain the work already accepted."""
         try:
-            self.socket.close()  # type: ignore[no-untyped-call]
+            self.socket.close()
         finally:
             self.worker.shutdown()
             if self.elector is not None:
@@ -164,6 +176,8 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
     # App() calls auth.test itself; we call it once more to learn and check the workspace.
     # One auth.test, ours: it names an unreachable Slack in one line (bolt's own is switched off).
     identity = identify(client, base_url=settings.slack.api_url)
+    # bolt also reads SLACK_BOT_TOKEN and warns at every start that the client's token wins
+    logging.getLogger("slack_bolt.App").addFilter(_drop_token_skipped_warning)
     app = App(client=client, process_before_response=True, token_verification_enabled=False)
     team_id = str(identity.get("team_id", ""))
     bot_user_id = str(identity.get("user_id", ""))
@@ -258,7 +272,16 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
         queue_limit=settings.slack.queue_limit,
     )
     listeners.register(app, command=settings.slack.command, sink=worker, bot_user_id=bot_user_id)
-    socket = SocketModeHandler(app, app_token=app_token, web_client=client)
+    socket: SocketConnection
+    if settings.slack.acker == "process":
+        socket = AckProcess(
+            app,
+            app_token=app_token,
+            api_url=settings.slack.api_url,
+            log_level=logging.getLevelName(logging.getLogger("bot").getEffectiveLevel()),
+        )
+    else:
+        socket = SocketModeHandler(app, app_token=app_token, web_client=client)
     bot = Bot(
         app=app,
         socket=socket,

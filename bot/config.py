@@ -61,6 +61,9 @@ class SlackSettings(_Model):
     commands_per_minute: int = Field(default=30, ge=0, le=10_000)
     #: Commands accepted and waiting for a worker; past it the bot answers "busy" at once.
     queue_limit: int = Field(default=500, ge=1, le=100_000)
+    #: Who holds the Socket Mode connection and acks: `process`, a small process of its own that
+    #: the command work can never delay, or `thread`, threads of the bot's own process.
+    acker: Literal["process", "thread"] = "process"
     bot_token: SecretStr | None = Field(default=None, exclude=True)
     app_token: SecretStr | None = Field(default=None, exclude=True)
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from bot import redaction
 from bot.cli import SubParsers, add_config_option, settings_from_args
+from bot.logsetup import configure_logging
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -48,24 +49,6 @@ def register(subparsers: SubParsers) -> None:
         help="logging level (default INFO)",
     )
     parser.set_defaults(handler=_handle)
-
-
-def configure_logging(level_name: str) -> None:
-    """The bot logs at `level_name`; libraries only warn, unless DEBUG asks for everything.
-
-    At the default INFO, the Slack, Kubernetes, AWS, database and scheduler clients would
-    otherwise fill the log with their own progress lines. Every line, at every level, passes
-    `bot.redaction`'s filter (installed on the root handler).
-    """
-    level = logging.getLevelName(str(level_name).upper())
-    if not isinstance(level, int):
-        level = logging.INFO
-    logging.basicConfig(
-        level=level if level <= logging.DEBUG else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    logging.getLogger("bot").setLevel(level)
-    redaction.install()
 
 
 def held_secrets(settings: Settings, environ: Mapping[str, str]) -> list[str]:

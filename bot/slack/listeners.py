@@ -3,20 +3,20 @@
 Requests from another workspace are not dropped here: the worker refuses them through the
 action pipeline, which answers and audits the refusal.
 
-With `process_before_response=True` bolt runs these listeners on the Socket Mode client's
-threads and sends the ack when the listener returns, so a listener that only parses and queues
-acks in about a millisecond. No Slack, database or Kubernetes call happens here.
+The transport has acked already when the bot runs in its default way (the acker process,
+`bot.slack.acker`); with the in-process transport (`slack.acker: thread`) bolt runs these
+listeners with `process_before_response=True` on the Socket Mode client's threads and sends the
+ack when the listener returns. Either way a listener only parses and queues: no Slack, database
+or Kubernetes call happens here.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any, Protocol
 
 from slack_bolt import Ack, App
 
-from bot import metrics
 from bot.commands.grammar import strip_bot_mention
 from bot.model import Origin, Surface
 from bot.render.approvals import ACTION_APPROVE, ACTION_REJECT
@@ -29,9 +29,8 @@ class Sink(Protocol):
     def submit(self, origin: Origin) -> object: ...
 
 
-def _acked(ack: Ack, started: float) -> None:
+def _acked(ack: Ack) -> None:
     ack()
-    metrics.ACK_SECONDS.observe(time.perf_counter() - started)
 
 
 def _team(body: dict[str, Any]) -> str | None:
@@ -50,8 +49,7 @@ def register(app: App, *, command: str, sink: Sink, bot_user_id: str) -> None:
 
     @app.command(command)
     def on_command(ack: Ack, body: dict[str, Any]) -> None:
-        started = time.perf_counter()
-        _acked(ack, started)
+        _acked(ack)
         sink.submit(
             Origin(
                 surface=Surface.SLASH,
@@ -67,8 +65,7 @@ def register(app: App, *, command: str, sink: Sink, bot_user_id: str) -> None:
 
     @app.event("app_mention")
     def on_mention(ack: Ack, body: dict[str, Any], event: dict[str, Any]) -> None:
-        started = time.perf_counter()
-        _acked(ack, started)
+        _acked(ack)
         if event.get("bot_id") or not event.get("user"):
             return
         sink.submit(
@@ -89,8 +86,7 @@ def register(app: App, *, command: str, sink: Sink, bot_user_id: str) -> None:
     @app.action(ACTION_APPROVE)
     @app.action(ACTION_REJECT)
     def on_button(ack: Ack, body: dict[str, Any]) -> None:
-        started = time.perf_counter()
-        _acked(ack, started)
+        _acked(ack)
         actions = body.get("actions") or [{}]
         container = body.get("container") or {}
         sink.submit(
@@ -115,8 +111,7 @@ def register(app: App, *, command: str, sink: Sink, bot_user_id: str) -> None:
 
     @app.event("message")
     def on_message(ack: Ack, body: dict[str, Any], event: dict[str, Any]) -> None:
-        started = time.perf_counter()
-        _acked(ack, started)
+        _acked(ack)
         if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
             return
         if not event.get("user") or event.get("user") == bot_user_id:

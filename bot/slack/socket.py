@@ -12,10 +12,15 @@ Everything else — reconnects, acks, bolt dispatch — is the library's own beh
 
 from __future__ import annotations
 
+import time
+
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import websocket_client as bolt_websocket_client
 from slack_sdk import WebClient
+from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.websocket_client import SocketModeClient
+
+from bot import metrics
 
 DEFAULT_PING_INTERVAL = 10.0
 DEFAULT_PING_TIMEOUT = 2.0
@@ -69,3 +74,11 @@ class SocketModeHandler(bolt_websocket_client.SocketModeHandler):
         )
         self.client.ping_timeout = ping_timeout
         self.client.socket_mode_request_listeners.append(self.handle)  # type: ignore[arg-type]
+
+    def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
+        started = time.perf_counter()
+        super().handle(client, req)  # runs the listener, which acks, then sends the ack
+        metrics.ACK_SECONDS.observe(time.perf_counter() - started)
+
+    def is_connected(self) -> bool:
+        return bool(self.client.is_connected())
