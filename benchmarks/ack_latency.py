@@ -29,6 +29,7 @@ The same file runs a bare app: `ack_latency.py --bare websocket_client|builtin [
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -136,7 +137,9 @@ def stop_process(process: subprocess.Popen[Any], timeout: float = 20) -> None:
     if process.poll() is not None:
         return
     try:
-        process.send_signal(signal.SIGCONT)  # a paused process cannot handle SIGTERM
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGCONT)  # a paused process group cannot handle SIGTERM
+        process.send_signal(signal.SIGCONT)
         process.send_signal(signal.SIGTERM)
         process.wait(timeout)
     except subprocess.TimeoutExpired:
@@ -154,13 +157,14 @@ class Client:
         self.paused = False
 
     def pause(self) -> None:
+        """Pause the process and its children (the bot's acker holds the bot's connection)."""
         if not self.paused:
-            os.kill(self.process.pid, signal.SIGSTOP)
+            os.killpg(self.process.pid, signal.SIGSTOP)
             self.paused = True
 
     def resume(self) -> None:
         if self.paused:
-            os.kill(self.process.pid, signal.SIGCONT)
+            os.killpg(self.process.pid, signal.SIGCONT)
             self.paused = False
 
     def work_queue(self) -> float | None:
@@ -218,6 +222,7 @@ def start_bot(
         env=environ,
         cwd=ROOT,
         text=True,
+        start_new_session=True,  # its own process group: pausing it pauses its acker too
     )
     return Client("bot", process, metrics_port=port)
 
@@ -232,7 +237,9 @@ def start_bare(world: dict[str, Any], state: Path, *, adapter: str, pbr: bool, n
     )
     command = [PYTHON, str(SCRIPT), "--bare", adapter] + (["--pbr"] if pbr else [])
     log = (state / f"{name}.log").open("w")
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, env=environ, cwd=ROOT, text=True)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=log, env=environ, cwd=ROOT, text=True, start_new_session=True
+    )
     assert process.stdout is not None
     if process.stdout.readline().strip() != "ready":
         raise RuntimeError(f"the bare app {name} did not start; see {log.name}")
