@@ -163,6 +163,29 @@ def _proc_figures(pid: int) -> tuple[float, float]:
     return cpu, peak
 
 
+def _children(pid: int) -> list[int]:
+    """The live children of `pid` (the bot's Socket Mode acker)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found.extend(int(child) for child in (task / "children").read_text().split())
+    return found
+
+
+def _submitted(driver: SlackDriver, sent: list[float]) -> dict[str, float]:
+    """How long people waited for "Submitted": the n-th answer against the n-th command sent."""
+    answers = sorted(
+        float(e["ts"]) for e in driver.ephemerals(user=ADMIN) if "Submitted" in str(e.get("text", ""))
+    )
+    waits = [max(0.0, answer - sent_at) for answer, sent_at in zip(answers, sorted(sent), strict=False)]
+    return {
+        "submitted": len(answers),
+        "submitted_p50": _percentile(waits, 0.5),
+        "submitted_p95": _percentile(waits, 0.95),
+        "submitted_max": max(waits) if waits else math.nan,
+        "submitted_last_s": (answers[-1] - min(sent)) if answers and sent else math.nan,
+    }
+
+
 def _channels(count: int) -> list[str]:
     return [f"CBENCH{i:03d}" for i in range(count)]
 
@@ -258,7 +281,9 @@ def run_bot(
             kube_before = sandbox.kube_requests()
             slack_before = len(driver.calls())
             started = time.time()
+            sent: list[float] = []
             for index in range(runs):
+                sent.append(time.time())
                 driver.send_command(
                     user=ADMIN,
                     channel=channels[index % len(channels)],
@@ -279,6 +304,11 @@ def run_bot(
                 "every final in Slack",
             )
             cpu, rss = _proc_figures(bot.pid)
+            acker_cpu, acker_rss = 0.0, 0.0
+            for child in _children(bot.pid):
+                child_cpu, child_rss = _proc_figures(child)
+                acker_cpu, acker_rss = acker_cpu + child_cpu, acker_rss + child_rss
+            submitted = _submitted(driver, sent)
             seen = _collect(driver, channels)
             calls = driver.calls()[slack_before:]
             kube = sandbox.kube_requests() - kube_before
@@ -317,6 +347,9 @@ def run_bot(
                 "kube_calls_per_run": kube / runs,
                 "cpu_s": cpu,
                 "peak_rss_mb": rss,
+                "acker_cpu_s": acker_cpu,
+                "acker_peak_rss_mb": acker_rss,
+                **submitted,
             }
         finally:
             if ends is not None:
@@ -456,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
     header = (
         f"{'who':>6} {'limits':>6} {'runs':>5} {'final':>5} {'p50 s':>6} {'p95 s':>6} {'max s':>6} "
         f"{'last s':>6} {'bound':>6} {'all s':>6} {'429s':>5} {'slack/run':>9} {'kube/run':>8} "
-        f"{'cpu s':>6} {'rss MB':>6}"
+        f"{'cpu s':>6} {'rss MB':>6} {'submit p95 s':>12} {'submit max s':>12}"
     )
     print(header, flush=True)
     results: list[dict[str, Any]] = []
@@ -470,7 +503,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{_fmt(bot['lag_p50'])} {_fmt(bot['lag_p95'])} {_fmt(bot['lag_max'])} "
                 f"{_fmt(bot['last_final_s'])} {_fmt(bot['bound_s'])} {_fmt(bot['last_final_message_s'])} "
                 f"{bot['slack_429']:>5} {bot['slack_calls_per_run']:>9.1f} {bot['kube_calls_per_run']:>8.1f} "
-                f"{_fmt(bot['cpu_s'])} {_fmt(bot['peak_rss_mb'])}",
+                f"{_fmt(bot['cpu_s'])} {_fmt(bot['peak_rss_mb'])} "
+                f"{_fmt(bot['submitted_p95']):>12} {_fmt(bot['submitted_max']):>12}",
                 flush=True,
             )
             if args.no_naive:

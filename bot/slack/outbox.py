@@ -69,8 +69,8 @@ BACKOFF_CAP = 60.0
 MAX_IN_FLIGHT = 200  # rows handed to the pacer and not answered yet, all channels together
 POSTS_IN_FLIGHT_PER_CHANNEL = 2  # so the next post of a channel is chosen by priority when it can go
 UPDATES_IN_FLIGHT = 20  # the pacer skips intermediate ones it cannot send: a few suffice
-SUPERSEDE_BACKLOG = 5  # posts waiting in a channel beyond which stale progress replies are skipped
-_SUPERSEDE_EVERY = 1.0
+SUPERSEDE_BACKLOG = 5  # posts waiting in a channel past which stale progress replies are skipped
+_SUPERSEDE_EVERY = 0.25
 LOOKUP_SLACK = 120.0  # seconds before a row's creation that its message may carry as ts (clock skew)
 _METRICS_EVERY = 1.0
 
@@ -345,22 +345,26 @@ class OutboxDeliverer:
         room = self._max_in_flight - len(self._in_flight)
         if room <= 0:
             return
-        posts: dict[str, int] = {}
+        posts: dict[tuple[str, bool], int] = {}
         updates = 0
         for row in self._in_flight.values():
             if row.method == OUTBOX_POST:
-                posts[row.channel_id] = posts.get(row.channel_id, 0) + 1
+                lane = (row.channel_id, row.priority <= PRIORITY_FAILURE)
+                posts[lane] = posts.get(lane, 0) + 1
             else:
                 updates += 1
         # Due rows come by priority, then age. A channel gets at most a couple of posts at a time
         # and the pacer a few edits, so what goes next is chosen here, when it can go, by priority.
+        # Summaries, failures and cards have lanes of their own, so posts of lower priority
+        # already handed to the pacer never keep them out of it (the pacer sends them first).
         for row in self._repo.due(now=self._clock(), limit=500, exclude=list(self._in_flight)):
             if self._stop.is_set() or room <= 0:
                 return
             if row.method == OUTBOX_POST:
-                if posts.get(row.channel_id, 0) >= self._posts_per_channel:
+                lane = (row.channel_id, row.priority <= PRIORITY_FAILURE)
+                if posts.get(lane, 0) >= self._posts_per_channel:
                     continue
-                posts[row.channel_id] = posts.get(row.channel_id, 0) + 1
+                posts[lane] = posts.get(lane, 0) + 1
             else:
                 if updates >= self._updates_in_flight:
                     continue

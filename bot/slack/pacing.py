@@ -8,7 +8,9 @@ channel (short bursts allowed) and `chat.update` about 50 times a minute per wor
 
 - posts: a bucket per channel (`post_burst` at once, then one per `post_interval`); within a
   channel the lowest `priority` goes first, then first in first out, so posts of one priority (the
-  replies of a thread) keep the order they were queued in;
+  replies of a thread) keep the order they were queued in; a progress reply goes only while the
+  channel has more than `post_progress_reserve` tokens, so a busy channel always has one ready
+  for the next summary or failure;
 - updates: one bucket for the workspace (`update_burst` at once, then `updates_per_minute`),
   coalesced per message (only the newest content waiting for a `(channel, ts)` is sent, at most
   once per `update_interval` per message), lowest `priority` first. An update queued with
@@ -43,6 +45,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bot.announcing import PRIORITY_PROGRESS
 from bot.errors import RateLimited, SlackError
 
 log = logging.getLogger(__name__)
@@ -54,6 +57,7 @@ TRANSIENT_ATTEMPTS = 8  # a Slack outage of about four minutes is ridden out; lo
 UPDATES_PER_MINUTE = 50  # chat.update is Tier 3: 50 a minute per workspace, refilled steadily ...
 UPDATE_BURST = 45  # ... after a burst; ours is 5 short of Slack's, so our bucket never runs ahead
 PROGRESS_RESERVE = 40  # intermediate edits go only above this many tokens: finals keep the rest
+POST_PROGRESS_RESERVE = 1  # progress replies leave this many of a channel's post tokens for finals
 DEFAULT_PRIORITY = 30
 _MAX_KEYS = 4096  # idempotency keys remembered for deduplicating posts
 Blocks = Sequence[dict[str, Any]]
@@ -159,6 +163,7 @@ class PacedSender:
         updates_per_minute: int = UPDATES_PER_MINUTE,
         update_burst: int = UPDATE_BURST,
         progress_reserve: int = PROGRESS_RESERVE,
+        post_progress_reserve: int = POST_PROGRESS_RESERVE,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], object] | None = None,
         name: str = "slack-pacer",
@@ -174,6 +179,9 @@ class PacedSender:
             update_burst: chat.update calls that may go at once (at most `updates_per_minute`).
             progress_reserve: tokens of the update budget kept for updates that are not skippable;
                 a skippable update goes only when more are left (clipped below `update_burst`).
+            post_progress_reserve: tokens of a channel's post budget kept for posts more urgent
+                than progress (priority below `PRIORITY_PROGRESS`): a progress reply waits until
+                more are left, so a run's summary or a failure finds a token ready.
             clock: monotonic seconds.
             sleep: how the worker waits for the next send slot; by default a wait that new work
                 cuts short. A test may pass a function that advances a fake `clock`.
@@ -186,6 +194,7 @@ class PacedSender:
         per_minute = max(1, updates_per_minute)
         self._update_burst = max(1, min(update_burst, per_minute))
         self._reserve = max(0, min(progress_reserve, self._update_burst - 1))
+        self._post_reserve = max(0, min(post_progress_reserve, self._post_burst - 1))
         self._clock = clock
         self._wake = threading.Event()
         self._sleep: Callable[[float], object] = sleep or self._wake.wait
@@ -393,7 +402,8 @@ class PacedSender:
             if not queue:
                 continue
             item = min(queue, key=lambda p: (p.priority, p.seq))
-            due = max(now, self._post_bucket(channel, now).ready_at(now))
+            above = self._post_reserve if item.priority >= PRIORITY_PROGRESS else 0
+            due = max(now, self._post_bucket(channel, now).ready_at(now, above=above))
             candidate: tuple[float, int, int, str | tuple[str, str]] = (due, item.priority, item.seq, channel)
             if best is None or candidate < best:
                 best = candidate

@@ -796,18 +796,19 @@ class OutboxRepo:
 
         A row is due when it is pending (or `sending` from an earlier life: `exclude` holds the
         rows this process is sending), its next attempt time has come, the message it replies
-        to or edits is delivered, and no older post of the same thread is still undelivered
-        (replies keep their order; an edit of a parent waits for the replies queued before it).
+        to or edits is delivered, and, for a reply, no older post of the same thread is still
+        undelivered (replies keep their order). An edit of a parent does not wait for its
+        thread's replies: the parent's final state goes on the workspace's `chat.update` budget
+        as soon as it allows, whatever the channel's post budget lets through.
         """
         thread = aliased(OutboxRow)
         target = aliased(OutboxRow)
         earlier = aliased(OutboxRow)
-        anchor = func.coalesce(OutboxRow.thread_key, OutboxRow.target_key)
         blocked = (
             exists()
             .where(
                 earlier.method == OUTBOX_POST,
-                earlier.thread_key == anchor,
+                earlier.thread_key == OutboxRow.thread_key,
                 earlier.status.in_((OUTBOX_PENDING, OUTBOX_SENDING)),
                 earlier.id < OutboxRow.id,
             )

@@ -9,8 +9,9 @@ messages (step replies, the parent edit, and for the last one the summary) are w
 `RunRepo.advance` in ONE transaction, the final one together with the "final enqueued" flag
 (`final_posted`). The state is cached in memory only after that write succeeded. The leader's
 `OutboxDeliverer` sends the rows: a reply is not due before its parent is delivered, so events
-that come before the parent need no buffer, and the final parent edit is enqueued after the
-thread's replies and goes after them (thread order is kept by the outbox).
+that come before the parent need no buffer; replies keep their order, and the parent's edits
+go on the workspace's edit budget without waiting for the thread's replies, so the final state
+shows in the parent or in the summary, whichever Slack's budgets let through first.
 
 How an event finds its run: a Workflow carries the run id in its label `argo-chatops/run-id`;
 an Argo CD Application carries it in the `chatops-run` info of its operation (see

@@ -108,7 +108,9 @@ def test_a_summary_overtakes_stale_progress_replies_in_a_crowded_channel(world: 
     deliverer = world.deliverer(sender, supersede_backlog=3).start()
     try:
         wait_until(
-            lambda: world.status("edit:parent:r1") == "delivered", timeout=20, message="the final edit"
+            lambda: {world.status("edit:parent:r1"), world.status("summary:r1")} == {"delivered"},
+            timeout=20,
+            message="the final edit and the summary",
         )
     finally:
         deliverer.stop()
@@ -128,7 +130,9 @@ def test_a_quiet_channel_gets_every_reply_in_order(world: World) -> None:
     deliverer = world.deliverer(sender).start()
     try:
         wait_until(
-            lambda: world.status("edit:parent:r2") == "delivered", timeout=20, message="the final edit"
+            lambda: {world.status("edit:parent:r2"), world.status("summary:r2")} == {"delivered"},
+            timeout=20,
+            message="the final edit and the summary",
         )
     finally:
         deliverer.stop()
@@ -143,6 +147,27 @@ def test_a_quiet_channel_gets_every_reply_in_order(world: World) -> None:
         "r2: Failed, 1 of 3 steps failed",
     ]
     assert [m["text"] for m in parent] == ["r2: Failed"]
+
+
+def test_the_parents_final_edit_does_not_wait_for_replies_the_channel_budget_holds_back(
+    world: World,
+) -> None:
+    # one post per channel every 30 s after the first: the thread's replies wait, the edit does not
+    sender = PacedSender(world.messenger, post_interval=30.0, post_burst=1, update_interval=0.01)
+    deliverer = world.deliverer(sender).start()
+    try:
+        _enqueue_run(world.outbox, "r3", steps=2)
+        wait_until(
+            lambda: world.status("edit:parent:r3") == "delivered", timeout=10, message="the final edit"
+        )
+        assert world.status("summary:r3") == "pending"  # still waiting for the channel's budget
+    finally:
+        deliverer.stop()
+        sender.close(timeout=2)
+
+    parent = world.driver.messages(OPS)
+    assert [m["text"] for m in parent] == ["r3: Failed"]  # the final state, visible at once
+    assert [m["text"] for m in world.driver.replies(OPS, parent[0]["ts"])[1:]] == []
 
 
 def test_an_intermediate_edit_the_budget_cannot_pay_for_is_skipped_and_the_final_one_lands(
