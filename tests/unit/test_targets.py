@@ -43,8 +43,10 @@ def parse(text: str) -> grammar.Invocation:
         ),
         ("templates --cluster prod", ("workflows", "run", "prod/jobs/*", "prod", False)),
         ("sync api --cluster prod", ("applications", "sync", "*", "prod", False)),
-        ("schedule add nightly --kind run --template t --cron '0 2 * * *'",
-         ("schedules", "create", "nightly", None, True)),
+        (
+            "schedule add nightly --kind run --template t --cron '0 2 * * *'",
+            ("schedules", "create", "nightly", None, True),
+        ),
         ("schedule remove nightly", ("schedules", "delete", "nightly", None, True)),
         ("audit", ("audit", "get", "*", None, True)),
     ],
