@@ -259,7 +259,7 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
             extra=lambda: [
                 schedules,
                 ExpirySweeper(approvals, outbox, completer=completion),
-                Housekeeping(dedup),
+                Housekeeping(dedup, outbox_repo),
             ],
         )
     )

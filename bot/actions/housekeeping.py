@@ -1,23 +1,27 @@
-"""The leader's housekeeping: forget Slack event ids once Slack can no longer redeliver them.
+"""The leader's housekeeping: forget what nobody needs any more, so tables stay small.
 
-Every Slack envelope's id is kept (`processed_events`) so a redelivery is handled once; Slack
-stops redelivering within minutes, so ids older than `keep` are deleted every `interval`,
-and the table stays small however long the bot runs.
+- Slack event ids: every envelope's id is kept (`processed_events`) so a redelivery is handled
+  once; Slack stops redelivering within minutes, so ids older than `keep` (an hour) go.
+- Outbox rows: a message delivered, skipped or given up more than `outbox_keep` (a week) ago,
+  of a run that has ended (or of no run). Until then a row answers "was this posted?" after a
+  restart, and a running run's parent keeps the ts its next reply needs.
+
+Every `interval` (ten minutes), on the leader.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from bot.errors import BotError
+from bot.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
 KEEP = timedelta(hours=1)
+OUTBOX_KEEP = timedelta(days=7)
 INTERVAL_SECONDS = 600.0
 
 
@@ -25,46 +29,35 @@ class Prunable(Protocol):
     def prune(self, *, older_than: datetime) -> int: ...
 
 
-class Housekeeping:
-    """A leader-only stream (start/stop) that prunes the event-dedup table periodically."""
+class Housekeeping(Periodic):
+    """A leader-only stream (start/stop) that prunes the event ids and the outbox periodically."""
 
     def __init__(
         self,
         dedup: Prunable,
+        outbox: Prunable | None = None,
         *,
         keep: timedelta = KEEP,
+        outbox_keep: timedelta = OUTBOX_KEEP,
         interval: float = INTERVAL_SECONDS,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        super().__init__(self.prune_once, interval=interval, name="housekeeping", at_start=True)
         self._dedup = dedup
+        self._outbox = outbox
         self._keep = keep
-        self._interval = interval
+        self._outbox_keep = outbox_keep
         self._clock = clock
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> Housekeeping:
-        self._thread = threading.Thread(target=self._run, name="housekeeping", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
 
     def prune_once(self) -> int:
-        """Forget the event ids older than `keep`; how many were forgotten."""
-        forgotten = self._dedup.prune(older_than=self._clock() - self._keep)
+        """Forget event ids older than `keep` and outbox rows older than `outbox_keep`; how many."""
+        now = self._clock()
+        forgotten = self._dedup.prune(older_than=now - self._keep)
         if forgotten:
             log.info("forgot %d Slack event id(s) older than %s", forgotten, self._keep)
+        if self._outbox is not None:
+            rows = self._outbox.prune(older_than=now - self._outbox_keep)
+            if rows:
+                log.info("forgot %d outbox row(s) done with more than %s ago", rows, self._outbox_keep)
+            forgotten += rows
         return forgotten
-
-    def _run(self) -> None:
-        while True:
-            try:
-                self.prune_once()
-            except BotError as exc:
-                log.warning("could not prune the Slack event ids: %s", exc)
-            if self._stop.wait(self._interval):
-                return

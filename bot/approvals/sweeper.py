@@ -11,12 +11,12 @@ Application to know whether the write already happened.
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import timedelta
 from typing import Protocol
 
 from bot.announcing import Announcer, edit_card
 from bot.errors import BotError
+from bot.periodic import Periodic
 from bot.records import Approval
 from bot.render import approvals as render_approvals
 
@@ -37,7 +37,9 @@ class Completing(Protocol):
     def complete(self, approval: Approval) -> None: ...
 
 
-class ExpirySweeper:
+class ExpirySweeper(Periodic):
+    """A leader-only stream: closes expired approval requests and completes stuck approved ones."""
+
     def __init__(
         self,
         service: Expiring,
@@ -46,22 +48,10 @@ class ExpirySweeper:
         completer: Completing | None = None,
         interval: float = 30.0,
     ) -> None:
+        super().__init__(self.sweep, interval=interval, name="approval-expiry")
         self._service = service
         self._cards = cards
         self._completer = completer
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> ExpirySweeper:
-        self._thread = threading.Thread(target=self._run, name="approval-expiry", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
 
     def sweep(self) -> int:
         """Close what is due now; returns how many requests were closed."""
@@ -83,10 +73,3 @@ class ExpirySweeper:
                 except BotError as exc:
                     log.error("could not complete approved request %s: %s", approval.id, exc)
         return len(closed)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                self.sweep()
-            except BotError as exc:
-                log.error("approval expiry sweep failed: %s", exc)

@@ -986,6 +986,21 @@ class OutboxRepo:
             )
             return _affected(session, statement)
 
+    def prune(self, *, older_than: datetime) -> int:
+        """Forget rows done with (delivered, skipped, failed) before `older_than`; how many.
+
+        Only rows of runs whose final was enqueued (or of no run: answers, cards): a running
+        run's parent stays, because its next reply finds the parent's ts through it.
+        """
+        finished = select(RunRow.id).where(RunRow.final_posted.is_(True))
+        statement = delete(OutboxRow).where(
+            OutboxRow.status.in_((OUTBOX_DELIVERED, OUTBOX_SKIPPED, OUTBOX_FAILED)),
+            OutboxRow.updated_at < older_than,
+            or_(OutboxRow.run_id.is_(None), OutboxRow.run_id.in_(finished)),
+        )
+        with self._db.session() as session:
+            return _affected(session, statement)
+
     def backlog(self) -> tuple[int, datetime | None]:
         """Rows not delivered yet (pending or sending), and when the oldest was enqueued."""
         query = select(func.count(OutboxRow.id), func.min(OutboxRow.created_at)).where(

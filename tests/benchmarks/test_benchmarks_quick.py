@@ -60,3 +60,14 @@ def test_the_quick_apps_page_benchmark_measures_the_answer_against_slack_limits(
     (row,) = figures["results"]
     keys = {"apps", "answer_s_first", "answer_s_median", "pages", "blocks", "longest_section_chars"}
     assert keys | {"block_text_chars", "within_limits"} <= row.keys()
+
+
+def test_the_quick_scale_out_benchmark_answers_every_command_with_one_and_two_replicas() -> None:
+    figures = _quick("scale_out.py", timeout=240)
+    assert figures["benchmark"] == "scale_out"
+    assert [row["replicas"] for row in figures["results"]] == [1, 2]
+    for row in figures["results"]:
+        assert row.keys() >= {"commands_per_s", "answer_s", "ack_ms", "per_replica_commands"}
+        assert row["answered"] == row["sent"] > 0  # every command answered, none "busy"
+        assert row["busy"] == 0
+        assert len(row["per_replica_commands"]) == row["replicas"]

@@ -93,7 +93,9 @@ def test_due_rows_come_by_priority_then_age_and_not_before_their_time(database: 
     assert stored is not None and stored.attempts == 1 and stored.last_error == "HTTP 503"
 
 
-def test_thread_rows_wait_for_their_parent_and_for_older_replies(database: Database) -> None:
+def test_replies_wait_for_their_parent_and_older_replies_and_an_edit_only_for_its_parent(
+    database: Database,
+) -> None:
     repo = OutboxRepo(database)
     repo.enqueue(_post("parent:r1"), now=T0)
     repo.enqueue(_post("step:r1:a", thread_key="parent:r1", priority=40), now=T0)
@@ -102,13 +104,47 @@ def test_thread_rows_wait_for_their_parent_and_for_older_replies(database: Datab
     assert _due_keys(repo) == ["parent:r1"]
     _deliver(repo, "parent:r1", "100.000001")
     due = repo.due(now=T0)
-    assert [(row.key, row.thread_ts) for row in due] == [("step:r1:a", "100.000001")]
+    # the parent's final edit goes on its own budget at once; the summary waits for the step
+    assert [(row.key, row.thread_ts, row.target_ts) for row in due] == [
+        ("edit:parent:r1", None, "100.000001"),
+        ("step:r1:a", "100.000001", None),
+    ]
     _deliver(repo, "step:r1:a", "100.000002")
-    assert _due_keys(repo) == ["summary:r1"]
+    assert _due_keys(repo) == ["summary:r1", "edit:parent:r1"]
     _deliver(repo, "summary:r1", "100.000003")
     assert _due_keys(repo) == ["edit:parent:r1"]
     assert repo.delivered_ts("summary:r1") == "100.000003"
     assert repo.delivered_ts("edit:parent:r1") is None
+
+
+def test_the_leader_forgets_rows_done_with_a_week_ago_but_not_a_running_runs_parent(
+    database: Database,
+) -> None:
+    runs = RunRepo(database)
+    repo = OutboxRepo(database)
+    ended = runs.create(
+        kind=RUN_WORKFLOW, cluster="dev", namespace="argo", requester_id="U1", channel_id="C1", now=T0
+    )
+    running = runs.create(
+        kind=RUN_WORKFLOW, cluster="dev", namespace="argo", requester_id="U1", channel_id="C1", now=T0
+    )
+    assert runs.mark_final_posted(ended.id, now=T0)
+    for run in (ended, running):
+        repo.enqueue(
+            OutboxEntry(key=f"parent:{run.id}", method=OUTBOX_POST, channel_id="C1", text="x", run_id=run.id),
+            now=T0,
+        )
+        _deliver(repo, f"parent:{run.id}", "100.000001")
+    repo.enqueue(_post("answer:1"), now=T0)
+    _deliver(repo, "answer:1", "100.000002")
+    repo.enqueue(_post("answer:2"), now=T0)  # still waiting: never forgotten
+
+    assert repo.prune(older_than=T0) == 0  # nothing is older than a moment ago
+    assert repo.prune(older_than=T0 + timedelta(days=7)) == 2
+
+    assert repo.get(f"parent:{ended.id}") is None and repo.get("answer:1") is None
+    assert repo.get(f"parent:{running.id}") is not None  # its next reply needs the ts
+    assert repo.get("answer:2") is not None
 
 
 def test_a_failed_parent_fails_what_waits_for_it(database: Database) -> None:
