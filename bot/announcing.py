@@ -31,9 +31,18 @@ def summary_key(run_id: str) -> str:
     return f"summary:{run_id}"
 
 
+def edit_key(message_key: str) -> str:
+    """The key under which the message `message_key` is edited (newest content wins).
+
+    The deliverer relies on it: a message posted while its edit waits is posted with the edit's
+    content (`OutboxRepo.pending_edit`).
+    """
+    return f"edit:{message_key}"
+
+
 def parent_edit_key(run_id: str) -> str:
     """The key under which a run's parent message is edited (newest content wins)."""
-    return f"edit:parent:{run_id}"
+    return edit_key(parent_key(run_id))
 
 
 def card_key(approval_id: str) -> str:
@@ -43,7 +52,7 @@ def card_key(approval_id: str) -> str:
 
 def card_edit_key(approval_id: str) -> str:
     """The key under which an approval card is replaced (newest content wins)."""
-    return f"edit:card:{approval_id}"
+    return edit_key(card_key(approval_id))
 
 
 class Announcer(Protocol):

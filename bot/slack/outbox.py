@@ -96,6 +96,8 @@ class OutboxStore(Protocol):
     def claim(self, row_id: int, *, status: str, now: datetime) -> bool: ...
 
     def mark_delivered(self, row_id: int, *, ts: str | None, now: datetime) -> bool: ...
+    def pending_edit(self, key: str) -> OutboxMessage | None: ...
+    def settle_edit(self, edit: OutboxMessage, *, ts: str | None, now: datetime) -> bool: ...
 
     def retry_later(self, row_id: int, *, status: str, error: str, at: datetime, now: datetime) -> bool: ...
 
@@ -284,6 +286,8 @@ class OutboxDeliverer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._in_flight: dict[int, OutboxMessage] = {}
+        self._held = False  # the last dispatch left due rows behind: their lanes were full
+        self._carried: dict[int, OutboxMessage] = {}  # post row id -> the edit whose content it carries
         self._results: queue.SimpleQueue[tuple[OutboxMessage, Future[Any]]] = queue.SimpleQueue()
         self._metrics_at = 0.0
 
@@ -332,6 +336,10 @@ class OutboxDeliverer:
         if not self._results.empty():
             return 0.0
         wait = self._poll
+        if self._held and self._in_flight:
+            # due rows wait for a lane held by rows in flight: the next answer (or a new row)
+            # signals; looking again before that would only find the same rows held
+            return wait
         try:
             at = self._repo.next_due_at()
         except StorageError:
@@ -357,16 +365,20 @@ class OutboxDeliverer:
         # and the pacer a few edits, so what goes next is chosen here, when it can go, by priority.
         # Summaries, failures and cards have lanes of their own, so posts of lower priority
         # already handed to the pacer never keep them out of it (the pacer sends them first).
+        self._held = False
         for row in self._repo.due(now=self._clock(), limit=500, exclude=list(self._in_flight)):
             if self._stop.is_set() or room <= 0:
+                self._held = True
                 return
             if row.method == OUTBOX_POST:
                 lane = (row.channel_id, row.priority <= PRIORITY_FAILURE)
                 if posts.get(lane, 0) >= self._posts_per_channel:
+                    self._held = True
                     continue
                 posts[lane] = posts.get(lane, 0) + 1
             else:
                 if updates >= self._updates_in_flight:
+                    self._held = True
                     continue
                 updates += 1
             room -= 1
@@ -415,10 +427,16 @@ class OutboxDeliverer:
         if not self._repo.claim(row.id, status=row.status, now=now):
             return  # someone else moved it
         if row.method == OUTBOX_POST:
+            # An edit already waiting for this message (a run that ended before its parent could
+            # go) is its content: one post shows the newest state, and the edit is not sent.
+            carried = self._repo.pending_edit(row.key)
+            if carried is not None:
+                self._carried[row.id] = carried
+            content = carried or row
             future: Future[Any] = self._sender.post(
                 channel=row.channel_id,
-                text=row.text,
-                blocks=row.blocks,
+                text=content.text,
+                blocks=content.blocks,
                 thread_ts=row.thread_ts,
                 metadata=metadata_for(row.key),
                 retry_transient=False,
@@ -463,9 +481,12 @@ class OutboxDeliverer:
         if exc is None and row.method == OUTBOX_UPDATE and answer.result() is False:
             self._repo.mark_skipped(row.id, reason="skipped: the update budget was short", now=self._clock())
             return
+        carried = self._carried.pop(row.id, None)
         if exc is None:
             ts = answer.result() if row.method == OUTBOX_POST else None
             self._repo.mark_delivered(row.id, ts=ts, now=self._clock())
+            if carried is not None:
+                self._repo.settle_edit(carried, ts=ts, now=self._clock())
             return
         if isinstance(exc, SlackError) and not exc.transient and not isinstance(exc, RateLimited):
             self._fail(row, str(exc))

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.expression import Executable
 
+from bot.announcing import edit_key
 from bot.errors import StorageError
 from bot.records import (
     APPROVAL_APPROVED,
@@ -226,6 +227,19 @@ def _enqueue(session: Session, entry: OutboxEntry, *, now: datetime) -> bool:
         session.execute(
             delete(OutboxRow).where(OutboxRow.key == entry.key, OutboxRow.method == OUTBOX_UPDATE)
         )
+        if entry.target_key is not None:
+            # a message not posted yet takes its edit's urgency: posted, it will show that content
+            session.execute(
+                update(OutboxRow)
+                .where(
+                    OutboxRow.key == entry.target_key,
+                    OutboxRow.method == OUTBOX_POST,
+                    OutboxRow.status == OUTBOX_PENDING,
+                    OutboxRow.priority > int(entry.priority),
+                )
+                .values(priority=int(entry.priority))
+                .execution_options(synchronize_session=False)
+            )
     else:
         raise ValueError(f"unknown outbox method {entry.method!r}")
     row = OutboxRow(
@@ -863,6 +877,39 @@ class OutboxRepo:
             update(OutboxRow)
             .where(OutboxRow.id == row_id, OutboxRow.status == status)
             .values(status=OUTBOX_SENDING, attempts=OutboxRow.attempts + 1, updated_at=now)
+        )
+        with self._db.session() as session:
+            return _affected(session, statement) == 1
+
+    def pending_edit(self, key: str) -> OutboxMessage | None:
+        """The newest content waiting to replace the message `key` (its edit, keyed `edit:<key>`)."""
+        query = select(OutboxRow).where(
+            OutboxRow.key == edit_key(key),
+            OutboxRow.method == OUTBOX_UPDATE,
+            OutboxRow.target_key == key,
+            OutboxRow.status == OUTBOX_PENDING,
+        )
+        with self._db.session() as session:
+            row = session.scalars(query).first()
+            return _to_outbox(row) if row is not None else None
+
+    def settle_edit(self, edit: OutboxMessage, *, ts: str | None, now: datetime) -> bool:
+        """`edit` went out as the content of its message's first post: nothing left to send.
+
+        False when it was replaced meanwhile: newer content is a new row, sent as an edit.
+        (SQLite may give the new row the old one's id, so its creation time and text must
+        match too.)
+        """
+        statement = (
+            update(OutboxRow)
+            .where(
+                OutboxRow.id == edit.id,
+                OutboxRow.status == OUTBOX_PENDING,
+                OutboxRow.created_at == edit.created_at,
+                OutboxRow.text == edit.text,
+            )
+            .values(status=OUTBOX_DELIVERED, ts=ts, last_error="carried by the post", updated_at=now)
+            .execution_options(synchronize_session=False)
         )
         with self._db.session() as session:
             return _affected(session, statement) == 1

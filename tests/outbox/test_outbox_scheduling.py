@@ -170,6 +170,26 @@ def test_the_parents_final_edit_does_not_wait_for_replies_the_channel_budget_hol
     assert [m["text"] for m in world.driver.replies(OPS, parent[0]["ts"])[1:]] == []
 
 
+def test_a_run_that_ended_before_its_parent_could_go_is_posted_once_in_its_final_state(
+    world: World,
+) -> None:
+    _enqueue_run(world.outbox, "r4", steps=1)  # everything, the final edit too, before any delivery
+    sender = PacedSender(world.messenger, post_interval=0.05, update_interval=0.01)
+    deliverer = world.deliverer(sender).start()
+    try:
+        wait_until(
+            lambda: {world.status("edit:parent:r4"), world.status("summary:r4")} == {"delivered"},
+            timeout=20,
+            message="the parent and the summary",
+        )
+    finally:
+        deliverer.stop()
+        sender.close(timeout=2)
+
+    assert [m["text"] for m in world.driver.messages(OPS)] == ["r4: Failed"]
+    assert world.driver.calls("chat.update") == []  # the final state came with the post itself
+
+
 def test_an_intermediate_edit_the_budget_cannot_pay_for_is_skipped_and_the_final_one_lands(
     world: World,
 ) -> None:

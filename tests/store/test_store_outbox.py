@@ -274,3 +274,28 @@ def test_two_transactions_enqueueing_one_key_keep_one_row_and_lose_no_other_writ
     parent = repo.get(f"parent:{run.id}")
     assert parent is not None and parent.text == "from A"
     assert repo.get(f"step:{run.id}:1") is not None
+
+
+def test_an_edit_waiting_for_an_unposted_message_lends_it_its_urgency_and_its_content(
+    database: Database,
+) -> None:
+    repo = OutboxRepo(database)
+    repo.enqueue(_post("parent:r1", priority=30), now=T0)
+    repo.enqueue(_edit("edit:parent:r1", target_key="parent:r1", text="r1: step 1/3", priority=40), now=T0)
+    parent = repo.get("parent:r1")
+    assert parent is not None and parent.priority == 30  # progress does not hurry a parent
+    repo.enqueue(_edit("edit:parent:r1", target_key="parent:r1", text="r1: Succeeded", priority=10), now=T0)
+    parent = repo.get("parent:r1")
+    assert parent is not None and parent.priority == 10  # a final state does
+    carried = repo.pending_edit("parent:r1")
+    assert carried is not None and carried.text == "r1: Succeeded"
+
+    # the edit is replaced while the post carrying the older content is in flight: the newer one stays
+    repo.enqueue(
+        _edit("edit:parent:r1", target_key="parent:r1", text="r1: Succeeded (2)", priority=10), now=T0
+    )
+    assert not repo.settle_edit(carried, ts="100.000001", now=T0)
+    newest = repo.pending_edit("parent:r1")
+    assert newest is not None and newest.text == "r1: Succeeded (2)"
+    assert repo.settle_edit(newest, ts="100.000001", now=T0)
+    assert repo.pending_edit("parent:r1") is None
