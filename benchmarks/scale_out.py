@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from ack_latency import (
+    CHANNEL,
     USERS,
     Client,
     Sandbox,
@@ -175,7 +176,7 @@ def measure(
             home.mkdir()
             config = {
                 "slack": {"queue_limit": 100_000, "commands_per_minute": 0},
-                "database": {"url": schema.url},
+                "database": {"url": schema.url if database is None else f"sqlite:///{home / 'unused.db'}"},
                 "clusters": [
                     {
                         "name": "dev",
@@ -189,9 +190,15 @@ def measure(
                     "identity": f"replica-{index}",
                 },
             }
-            clients.append(start_bot(world, home, config=config, env={"BENCH_DEV": cluster["token"]}))
+            env = {"BENCH_DEV": cluster["token"]}
+            if database is not None:
+                env["DATABASE_URL"] = schema.url  # a password is never written in the file
+            clients.append(start_bot(world, home, config=config, env=env))
             # one at a time: the first migrates the fresh schema, the others find it migrated
-            wait_for(lambda: live_connections(driver) >= len(clients), 60, "the replica to connect")
+            if not wait_for(lambda: live_connections(driver) >= len(clients), 60, "the replica to connect"):
+                raise RuntimeError(
+                    f"replica {index} did not connect:\n{(home / 'bot.log').read_text()[-3000:]}"
+                )
         sender = Sender(driver)
         warm = send_and_wait(
             driver, sender, rate=min(rate, 200.0), count=min(WARM_UP, commands), timeout=timeout
@@ -248,6 +255,9 @@ def main(argv: list[str] | None = None) -> int:
         state = Path(tmp)
         sandbox = Sandbox(state, limits=False)
         try:
+            for user in USERS:
+                sandbox.driver.add_user(user, name=user.lower(), email=f"{user.lower()}@example.com")
+            sandbox.driver.add_channel(CHANNEL, name="bench")
             for replicas in counts:
                 row = measure(
                     sandbox.world,
