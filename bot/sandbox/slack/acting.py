@@ -314,6 +314,7 @@ class Interactions:
         def on_timeout(reason: str) -> None:
             with ws.lock:
                 ws.views[view_id]["errors"] = {"": f"We had some trouble connecting ({reason}). Try again?"}
+                ws.changed("view", "updated", user=user, view_id=view_id, view_type="modal")
 
         envelope_id = self._socket.dispatch(
             type="interactive",
@@ -326,32 +327,43 @@ class Interactions:
 
     def _apply_view_response(self, *, user: str, view_id: str, response: Json) -> None:
         ws = self._ws
-        action = response.get("response_action")
         with ws.lock:
-            entry = ws.views[view_id]
-            if action == "errors":
-                entry["errors"] = response.get("errors") or {}
-                return
-            if action in ("update", "push") and not block_kit.check_view(response.get("view")):
-                new_view = response["view"]
-                if action == "update":
-                    for key in ("blocks", "private_metadata", "callback_id", "title", "close", "submit"):
-                        if key in new_view:
-                            entry["view"][key] = new_view[key]
-                    entry["errors"] = None
-                    return
-                pushed = copy.deepcopy(entry["view"])
-                pushed.update({k: new_view[k] for k in new_view})
-                pushed.update({"id": new_id("V"), "previous_view_id": view_id, "state": {"values": {}}})
-                ws.views[pushed["id"]] = {"view": pushed, "user": user, "open": True, "errors": None}
-                return
-            if action in ("update", "push"):
-                _log.warning("view_submission ack carried an invalid view; Slack would show an error")
-                entry["errors"] = {"": "invalid view in response_action"}
-                return
-            targets = [v for v in ws.views.values() if v["user"] == user] if action == "clear" else [entry]
-            for target in targets:
-                target["open"] = False
+            for action, changed_id in self._change_views(user=user, view_id=view_id, response=response):
+                ws.changed("view", action, user=user, view_id=changed_id, view_type="modal")
+
+    def _change_views(self, *, user: str, view_id: str, response: Json) -> list[tuple[str, str]]:
+        """Apply a view_submission ack's `response_action`; returns what changed (action, view id)."""
+        ws = self._ws
+        action = response.get("response_action")
+        entry = ws.views[view_id]
+        if action == "errors":
+            entry["errors"] = response.get("errors") or {}
+            return [("updated", view_id)]
+        if action in ("update", "push") and not block_kit.check_view(response.get("view")):
+            new_view = response["view"]
+            if action == "update":
+                for key in ("blocks", "private_metadata", "callback_id", "title", "close", "submit"):
+                    if key in new_view:
+                        entry["view"][key] = new_view[key]
+                entry["errors"] = None
+                return [("updated", view_id)]
+            pushed = copy.deepcopy(entry["view"])
+            pushed.update({k: new_view[k] for k in new_view})
+            pushed.update({"id": new_id("V"), "previous_view_id": view_id, "state": {"values": {}}})
+            ws.views[pushed["id"]] = {"view": pushed, "user": user, "open": True, "errors": None}
+            return [("opened", pushed["id"])]
+        if action in ("update", "push"):
+            _log.warning("view_submission ack carried an invalid view; Slack would show an error")
+            entry["errors"] = {"": "invalid view in response_action"}
+            return [("updated", view_id)]
+        targets = (
+            [vid for vid, v in ws.views.items() if v["user"] == user and v["open"]]
+            if action == "clear"
+            else [view_id]
+        )
+        for target in targets:
+            ws.views[target]["open"] = False
+        return [("closed", target) for target in targets]
 
 
 def _find_element(blocks: list[Json], *, action_id: str, value: str | None) -> tuple[str, Json]:

@@ -97,6 +97,7 @@ def _info(sb: SlackSandbox, req: _Request) -> Json:
     return {
         "ok": True,
         "team_id": sb.team_id,
+        "team_name": sb.team_name,
         "bot_user_id": sb.bot_user_id,
         "bot_id": sb.bot_id,
         "app_id": sb.app_id,

@@ -67,6 +67,7 @@ def _new_view(ctx: ApiContext, view: Json, *, user: str, previous: str | None = 
         record["root_view_id"] = ws.views[previous]["view"]["root_view_id"]
     with ws.lock:
         ws.views[view_id] = {"view": record, "user": user, "open": True, "errors": None}
+        ws.changed("view", "opened", user=user, view_id=view_id, view_type=record["type"])
     return copy.deepcopy(record)
 
 
@@ -128,6 +129,7 @@ def views_update(ctx: ApiContext, params: Json) -> Json:
             if key in view:
                 record[key] = view[key]
         record["hash"] = f"{int(time.time())}.{secrets.token_hex(4)}"
+        ws.changed("view", "updated", user=entry["user"], view_id=record["id"], view_type=record["type"])
         return {"view": copy.deepcopy(record)}
 
 
@@ -141,6 +143,7 @@ def views_publish(ctx: ApiContext, params: Json) -> Json:
         for view_id, entry in list(ws.views.items()):
             if entry["user"] == user.id and entry["view"]["type"] == "home":
                 del ws.views[view_id]
+                ws.changed("view", "closed", user=user.id, view_id=view_id, view_type="home")
     return {"view": _new_view(ctx, view, user=user.id)}
 
 

@@ -125,19 +125,14 @@ class ResponseUrls:
             if origin.message_ts:
                 ws.delete_message(channel=channel, ts=origin.message_ts)
             elif origin.ephemeral_ts:
-                with ws.lock:
-                    ws.ephemerals[:] = [e for e in ws.ephemerals if e["ts"] != origin.ephemeral_ts]
+                ws.delete_ephemeral(origin.ephemeral_ts)
             return
         content = message_content(payload, truncate=False)
         if _truthy(payload.get("replace_original")) and (origin.message_ts or origin.ephemeral_ts):
             if origin.message_ts:
                 ws.update_message(channel=channel, ts=origin.message_ts, changes=_replacement(content))
             else:
-                with ws.lock:
-                    ephemeral = ws.find_ephemeral(str(origin.ephemeral_ts))
-                    ephemeral.update({k: v for k, v in _replacement(content).items() if v is not None})
-                    if content.get("blocks") is None:
-                        ephemeral.pop("blocks", None)
+                ws.replace_ephemeral(str(origin.ephemeral_ts), _replacement(content))
             return
         thread_ts = payload.get("thread_ts") or origin.thread_ts
         if payload.get("response_type") == "in_channel":

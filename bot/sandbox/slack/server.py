@@ -1,14 +1,16 @@
 """`SlackSandbox`: a local Slack on 127.0.0.1 that slack_sdk and bolt use unchanged.
 
 One threaded HTTP server carries the Web API (`/api/<method>`), response URLs (`/hooks/...`),
-file upload URLs (`/upload/...`) and the control API (`/_sandbox/...`); a second port carries
-Socket Mode WebSockets. Both use port 0, so any number of sandboxes can run side by side, and
-`stop()` joins every thread it started.
+file upload URLs (`/upload/...`) and the control API (`/_sandbox/...`, with its live event
+stream `/_sandbox/events`); a second port carries Socket Mode WebSockets. Both use port 0, so any
+number of sandboxes can run side by side, and `stop()` joins every thread it started, open streams
+included.
 
     with SlackSandbox() as sb:
         client = WebClient(base_url=sb.api_url, token=sb.bot_token)
 
-Not here: what any endpoint does (see `web_api`, `control`, `responses`, `socket_mode`).
+Not here: what any endpoint does (see `web_api`, `control`, `responses`, `socket_mode`,
+`event_stream`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from bot.sandbox.slack import control
+from bot.sandbox.slack import control, event_stream
 from bot.sandbox.slack.acting import Interactions
 from bot.sandbox.slack.context import ApiContext
 from bot.sandbox.slack.ratelimits import RateLimiter
@@ -51,8 +53,13 @@ class SlackSandbox:
         bot_id: str = "B0SANDBOT",
         app_id: str = "A0SANDBOX",
         host: str = "127.0.0.1",
+        team_name: str = "Sandbox",
+        events_keepalive: float = event_stream.DEFAULT_KEEPALIVE_SECONDS,
     ) -> None:
+        """`team_name` names the workspace; `events_keepalive` is the idle time before a keep-alive."""
         self.team_id = team_id
+        self.team_name = team_name
+        self.events_keepalive = events_keepalive
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.app_id = app_id
@@ -62,7 +69,9 @@ class SlackSandbox:
             f"xoxb-{secrets.randbelow(10**12)}-{secrets.randbelow(10**12)}-{secrets.token_hex(12)}"
         )
         self.app_token = f"xapp-1-{app_id}-{secrets.randbelow(10**12)}-{secrets.token_hex(32)}"
-        self.workspace = Workspace(team_id=team_id, bot_user_id=bot_user_id, bot_id=bot_id, app_id=app_id)
+        self.workspace = Workspace(
+            team_id=team_id, bot_user_id=bot_user_id, bot_id=bot_id, app_id=app_id, team_name=team_name
+        )
         self.limiter = RateLimiter(enabled=rate_limits)
         self.socket_mode = SocketModeServer(app_id=app_id, ack_timeout=ack_timeout, host=host)
         self.responses = ResponseUrls(
@@ -90,6 +99,7 @@ class SlackSandbox:
         if self._http is not None:
             return self
         self.socket_mode.start()
+        self.workspace.changes.reopen()
         server = ThreadingHTTPServer((self.host, 0), _make_handler(self))
         server.daemon_threads = False  # server_close() joins request threads: nothing is left behind
         self._http = server
@@ -104,6 +114,7 @@ class SlackSandbox:
 
     def stop(self) -> None:
         if self._http is not None:
+            self.workspace.changes.close()  # open event streams end, so their threads can be joined
             self._http.shutdown()
             self._http.server_close()
             if self._http_thread is not None:
@@ -183,6 +194,8 @@ class _SandboxHandler(BaseHTTPRequestHandler):
             return
         if path.startswith("/api/"):
             self._web_api(path.removeprefix("/api/"), query, raw)
+        elif verb == "GET" and path.rstrip("/") == "/_sandbox/events":
+            self._events()
         elif path.startswith("/_sandbox/"):
             body = self._parse_body(raw) if raw else {}
             if not isinstance(body, dict):
@@ -261,6 +274,29 @@ class _SandboxHandler(BaseHTTPRequestHandler):
                 return
             stored["content"] = raw
         self._send_text(200, f"OK - {len(raw)}")
+
+    def _events(self) -> None:
+        """Hold this thread for one event stream until the client leaves or the sandbox stops."""
+        subscription = self.sb.workspace.changes.subscribe()  # before the hello: no change is missed
+        self.close_connection = True
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", event_stream.CONTENT_TYPE)
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("X-Accel-Buffering", "no")  # a buffering proxy would hold events back
+            self.end_headers()
+            self.connection.settimeout(event_stream.WRITE_TIMEOUT_SECONDS)
+            event_stream.serve(
+                connection=self.connection,
+                write=self.wfile.write,
+                subscription=subscription,
+                hello={"team_id": self.sb.team_id},
+                keepalive=self.sb.events_keepalive,
+            )
+        except OSError as exc:
+            _log.debug("event stream ended: %s", exc)
+        finally:
+            subscription.close()
 
     def _send_json(self, status: int, body: Any, *, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode("utf-8")

@@ -5,6 +5,8 @@ control API can hand them out as they are. Thread bookkeeping (`reply_count`, `l
 tombstones for deleted parents) lives here so every writer (chat.*, response_url, acks) gets it
 right the same way. Not here: HTTP, tokens, rate limits, Socket Mode (see `web_api`, `socket_mode`).
 Every public method takes the one lock, so callers from many server threads see consistent state.
+Each write also publishes what changed on `changes` (a `ChangeFeed`), which the web page's event
+stream follows; writers outside this module (views) call `changed()` after their write.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from bot.sandbox.slack.changes import ChangeFeed
 
 Json = dict[str, Any]
 
@@ -148,10 +152,12 @@ class Workspace:
         bot_user_id: str,
         bot_id: str,
         app_id: str,
+        team_name: str = "Sandbox",
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.team_id = team_id
         self.team_domain = "sandbox"
+        self.team_name = team_name
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.app_id = app_id
@@ -165,6 +171,7 @@ class Workspace:
         self.files: dict[str, Json] = {}
         self.triggers: dict[str, tuple[str, float]] = {}
         self._last_ts = 0.0
+        self.changes = ChangeFeed()
         self.users[bot_user_id] = User(
             id=bot_user_id, name="chatops", real_name="ChatOps", is_bot=True, bot_id=bot_id
         )
@@ -184,6 +191,15 @@ class Workspace:
             self.triggers[trigger_id] = (user_id, time.monotonic())
             return trigger_id
 
+    # ----------------------------------------------------------------- change notifications
+    def changed(self, kind: str, action: str, **where: Any) -> None:
+        """Tell watchers that something changed: `kind` (message, ephemeral, view, ...), `action`, where.
+
+        Called under the lock by this module's writers, so watchers see changes in the order made.
+        """
+        with self.lock:
+            self.changes.publish({"type": kind, "action": action, **where})
+
     # ----------------------------------------------------------------- directory
     def upsert_user(self, user_id: str, **changes: Any) -> User:
         with self.lock:
@@ -194,6 +210,7 @@ class Workspace:
             for key, value in changes.items():
                 if value is not None or key in ("email", "real_name"):
                     setattr(user, key, value)
+            self.changed("user", "changed", user=user_id)
             return user
 
     def get_user(self, user_id: str) -> User:
@@ -219,6 +236,7 @@ class Workspace:
             for key, value in changes.items():
                 if value is not None:
                     setattr(channel, key, value)
+            self.changed("channel", "changed", channel=channel.id)
             return channel
 
     def get_channel(self, channel_ref: str) -> Channel:
@@ -245,6 +263,7 @@ class Workspace:
             if channel.id in self.channels:
                 channel.id = new_id("D")
             self.channels[channel.id] = channel
+            self.changed("channel", "changed", channel=channel.id)
             return channel
 
     def upsert_usergroup(self, group_id: str, **changes: Any) -> Usergroup:
@@ -257,6 +276,7 @@ class Workspace:
             for key, value in changes.items():
                 if value is not None:
                     setattr(group, key, list(value) if key == "users" else value)
+            self.changed("usergroup", "changed", usergroup=group_id)
             return group
 
     def get_usergroup(self, group_id: str) -> Usergroup:
@@ -292,6 +312,7 @@ class Workspace:
                 self._refresh_thread(channel, parent_ts)
             else:
                 channel.messages[stored["ts"]] = stored
+            self._message_changed("posted", channel, stored)
             return copy.deepcopy(stored)
 
     def get_message(self, channel: Channel, ts: str) -> Json:
@@ -312,6 +333,7 @@ class Workspace:
                     else:
                         message[key] = changes[key]
             message["edited"] = {"user": message.get("user", self.bot_user_id), "ts": self.next_ts()}
+            self._message_changed("updated", channel, message)
             return copy.deepcopy(message)
 
     def delete_message(self, *, channel: Channel, ts: str) -> None:
@@ -342,10 +364,17 @@ class Workspace:
                     }
                 )
                 channel.messages[ts] = tombstone
+                self._message_changed("deleted", channel, message)
                 return
             del channel.messages[ts]
             if parent_ts and parent_ts != ts and parent_ts in channel.messages:
                 self._refresh_thread(channel, parent_ts)
+            self._message_changed("deleted", channel, message)
+
+    def _message_changed(self, action: str, channel: Channel, message: Json) -> None:
+        self.changed(
+            "message", action, channel=channel.id, ts=message["ts"], thread_ts=message.get("thread_ts")
+        )
 
     def _refresh_thread(self, channel: Channel, parent_ts: str) -> None:
         parent = channel.messages[parent_ts]
@@ -410,8 +439,18 @@ class Workspace:
                         raise SlackStateError("already_reacted")
                     reaction["users"].append(user)
                     reaction["count"] += 1
-                    return
-            reactions.append({"name": name, "users": [user], "count": 1})
+                    break
+            else:
+                reactions.append({"name": name, "users": [user], "count": 1})
+            self.changed(
+                "reaction",
+                "added",
+                channel=channel.id,
+                ts=ts,
+                thread_ts=message.get("thread_ts"),
+                name=name,
+                user=user,
+            )
 
     # ----------------------------------------------------------------- ephemerals
     def add_ephemeral(
@@ -444,6 +483,7 @@ class Workspace:
             if thread_ts:
                 ephemeral["thread_ts"] = thread_ts
             self.ephemerals.append(ephemeral)
+            self._ephemeral_changed("posted", ephemeral)
             return copy.deepcopy(ephemeral)
 
     def ephemerals_for(self, *, user: str, channel: str | None = None) -> list[Json]:
@@ -461,7 +501,56 @@ class Workspace:
                     return ephemeral
             raise SlackStateError("message_not_found")
 
+    def replace_ephemeral(self, ts: str, content: Json) -> None:
+        """A response_url's `replace_original` on an ephemeral: new text, and blocks only if given."""
+        with self.lock:
+            ephemeral = self.find_ephemeral(ts)
+            ephemeral.update({k: v for k, v in content.items() if v is not None})
+            if content.get("blocks") is None:
+                ephemeral.pop("blocks", None)
+            self._ephemeral_changed("updated", ephemeral)
+
+    def delete_ephemeral(self, ts: str) -> None:
+        """A response_url's `delete_original` on an ephemeral (gone already: nothing to do)."""
+        with self.lock:
+            for ephemeral in [e for e in self.ephemerals if e["ts"] == ts]:
+                self.ephemerals.remove(ephemeral)
+                self._ephemeral_changed("deleted", ephemeral)
+
+    def _ephemeral_changed(self, action: str, ephemeral: Json) -> None:
+        self.changed(
+            "ephemeral",
+            action,
+            user=ephemeral["to_user"],
+            channel=ephemeral["channel"],
+            ts=ephemeral["ts"],
+            thread_ts=ephemeral.get("thread_ts"),
+        )
+
     # ----------------------------------------------------------------- snapshot
+    def directory(self) -> Json:
+        """Who and what is in the workspace, without any messages: what a client's sidebar needs."""
+        with self.lock:
+            channels = []
+            for channel in self.channels.values():
+                info = channel.to_slack()
+                info["name"] = channel.name
+                channels.append(info)
+            return {
+                "team": {"id": self.team_id, "domain": self.team_domain, "name": self.team_name},
+                "bot": {
+                    "user_id": self.bot_user_id,
+                    "bot_id": self.bot_id,
+                    "app_id": self.app_id,
+                    "name": self.users[self.bot_user_id].name,
+                },
+                "users": [u.to_slack(self.team_id) for u in self.users.values()],
+                "usergroups": [
+                    g.to_slack(team_id=self.team_id, include_users=True) for g in self.usergroups.values()
+                ],
+                "channels": channels,
+            }
+
     def snapshot(self) -> Json:
         """Everything a demo page needs to draw the workspace, as plain JSON."""
         with self.lock:
@@ -477,7 +566,7 @@ class Workspace:
                 }
                 channels.append(info)
             return {
-                "team": {"id": self.team_id, "domain": self.team_domain},
+                "team": {"id": self.team_id, "domain": self.team_domain, "name": self.team_name},
                 "bot": {"user_id": self.bot_user_id, "bot_id": self.bot_id, "app_id": self.app_id},
                 "users": [u.to_slack(self.team_id) for u in self.users.values()],
                 "usergroups": [
