@@ -37,6 +37,7 @@ import yaml
 from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 from kubernetes import watch as kube_watch
+from scale_out import Schema
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -221,13 +222,20 @@ def _looks_final(text: str) -> bool:
 
 
 def run_bot(
-    runs: int, channels: list[str], *, limits: bool, time_scale: float, timeout: float
+    runs: int,
+    channels: list[str],
+    *,
+    limits: bool,
+    time_scale: float,
+    timeout: float,
+    database_url: str | None = None,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-tracking-") as tmp:
         state = Path(tmp)
         sandbox = Sandbox(state, limits=limits, time_scale=time_scale)
         bot: subprocess.Popen[str] | None = None
         ends: Ends | None = None
+        schema = Schema(database_url, state)
         try:
             world = sandbox.world
             driver = SlackDriver(world["slack"]["control_url"])
@@ -252,6 +260,8 @@ def run_bot(
             }
             (state / "chatops.yaml").write_text(yaml.safe_dump(config))
             env = dict(os.environ)
+            if database_url is not None:
+                env["DATABASE_URL"] = schema.url  # a fresh schema; the password stays out of the file
             env.update(
                 SLACK_BOT_TOKEN=world["slack"]["bot_token"],
                 SLACK_APP_TOKEN=world["slack"]["app_token"],
@@ -362,6 +372,7 @@ def run_bot(
                     bot.kill()
                     bot.wait()
             sandbox.stop()
+            schema.drop()
 
 
 def run_naive(
@@ -474,6 +485,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the finals")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive baseline")
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="a PostgreSQL URL for the bot (a fresh schema per run; default: a SQLite file)",
+    )
     parser.add_argument("--quick", action="store_true", help="4 runs over 2 channels, limits off")
     args = parser.parse_args(argv)
     if args.quick:
@@ -495,7 +511,15 @@ def main(argv: list[str] | None = None) -> int:
     results: list[dict[str, Any]] = []
     for limits in limit_modes:
         for runs in sizes:
-            bot = run_bot(runs, channels, limits=limits, time_scale=time_scale, timeout=timeout)
+            bot = run_bot(
+                runs,
+                channels,
+                limits=limits,
+                time_scale=time_scale,
+                timeout=timeout,
+                database_url=args.database_url,
+            )
+            bot["database"] = "postgresql" if args.database_url else "sqlite"
             bot["who"] = "bot"
             results.append(bot)
             print(

@@ -1,9 +1,5 @@
 """The benchmarks still run end to end: each `--quick` run ends with one JSON line of figures (their
-values are printed for people; no test asserts on speed).
-
-`ack_latency.py` and `reconnect.py` are not run here: they pause and resume whole processes
-(SIGSTOP) to share one Slack stand-in, which slowed the rest of a loaded CI machine's suite;
-run them by hand with `--quick` (benchmarks/README.md)."""
+values are printed for people; no test asserts on speed)."""
 
 from __future__ import annotations
 
@@ -71,3 +67,20 @@ def test_the_quick_scale_out_benchmark_answers_every_command_with_one_and_two_re
         assert row["answered"] == row["sent"] > 0  # every command answered, none "busy"
         assert row["busy"] == 0
         assert len(row["per_replica_commands"]) == row["replicas"]
+
+
+def test_the_quick_ack_latency_benchmark_measures_the_bot_beside_both_floors() -> None:
+    figures = _quick("ack_latency.py", timeout=240)
+    assert figures["benchmark"] == "ack_latency"
+    rows = {(row["who"], row["rate"]) for row in figures["results"]}
+    assert rows == {(who, rate) for who in ("bot", "bolt_pbr", "bolt_default") for rate in (50, 500)}
+    bot = next(row for row in figures["results"] if row["who"] == "bot" and row["rate"] == 50)
+    assert bot["acked"] == bot["sent"] > 0  # every command acked
+    assert {"answer_s", "queue_max", "answers"} <= bot.keys()
+
+
+def test_the_quick_reconnect_benchmark_times_the_next_ack_after_each_kind_of_drop() -> None:
+    figures = _quick("reconnect.py", timeout=240)
+    assert figures["benchmark"] == "reconnect"
+    bot = [row for row in figures["results"] if row["who"] == "bot"]
+    assert {row["mode"] for row in bot} == {"refresh", "close", "abrupt"}
