@@ -175,6 +175,16 @@ class Interactions:
         }
         return self._send_event(event) | {"ts": message["ts"], "channel": where.id}
 
+    def say(self, *, user: str, channel: str, text: str, thread_ts: str | None = None) -> Json:
+        """A user posts plain text in a channel or thread. The app hears nothing: it subscribes to
+        mentions and its DMs only (a DM to the bot goes through `dm`)."""
+        self._user(user)
+        where = self._ws.get_channel(channel)
+        if where.is_im:
+            raise SlackStateError("use_dm")
+        message = self._user_message(user=user, channel=where, text=text, thread_ts=thread_ts)
+        return {"ts": message["ts"], "channel": where.id}
+
     def bot_message_posted(self, channel: Channel, message: Json) -> None:
         """Slack tells the app about its own posts in a DM too (apps must skip their own events)."""
         if not channel.is_im:

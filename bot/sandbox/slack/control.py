@@ -1,11 +1,12 @@
 """The control API under `/_sandbox/`: JSON over HTTP to set up, act in and inspect the workspace.
 
 Everything a test, the demo page or an outside script does to the sandbox goes through here:
-users, groups and channels; acting as a user (command, mention, DM, click, modal submit); reading
-channels, threads, ephemerals, views, acks and Web API calls; switching rate limits, injecting
-faults, forcing Socket Mode disconnects; `GET /_sandbox/state` for a whole snapshot. Reads here are
-not rate limited and not logged as Web API calls, so watching the sandbox never disturbs the bot.
-Documented with curl examples in docs/sandbox-slack.md. Not here: HTTP parsing (`server`).
+users, groups and channels; acting as a user (command, mention, DM, plain post, click, modal
+submit); reading the directory, channels, threads, ephemerals, views, acks and Web API calls;
+switching rate limits, injecting faults, forcing Socket Mode disconnects; `GET /_sandbox/state` for
+a whole snapshot. Reads here are not rate limited and not logged as Web API calls, so watching the
+sandbox never disturbs the bot. Documented with curl examples in docs/sandbox-slack.md.
+Not here: HTTP parsing (`server`), the live event stream (`event_stream`).
 """
 
 from __future__ import annotations
@@ -103,6 +104,7 @@ def _info(sb: SlackSandbox, req: _Request) -> Json:
         "app_id": sb.app_id,
         "api_url": sb.api_url,
         "control_url": sb.control_url,
+        "web_url": sb.web_url,
         "bot_token": sb.bot_token,
         "app_token": sb.app_token,
         "ack_timeout": sb.socket_mode.ack_timeout,
@@ -117,6 +119,11 @@ def _state(sb: SlackSandbox, req: _Request) -> Json:
     snapshot["acks"] = sb.socket_mode.acks()
     snapshot["calls"] = sb.web_api.calls()
     return snapshot
+
+
+@_route("GET", "/directory")
+def _directory(sb: SlackSandbox, req: _Request) -> Json:
+    return {"ok": True, **sb.workspace.directory()}
 
 
 @_route("GET", "/channels/{channel}/messages")
@@ -261,6 +268,19 @@ def _dm(sb: SlackSandbox, req: _Request) -> Json:
     return {
         "ok": True,
         **sb.interactions.dm(user=_field(req.body, "user"), text=str(_field(req.body, "text"))),
+    }
+
+
+@_route("POST", "/act/message")
+def _message(sb: SlackSandbox, req: _Request) -> Json:
+    return {
+        "ok": True,
+        **sb.interactions.say(
+            user=_field(req.body, "user"),
+            channel=_field(req.body, "channel"),
+            text=str(_field(req.body, "text")),
+            thread_ts=req.body.get("thread_ts") or None,
+        ),
     }
 
 

@@ -113,6 +113,11 @@ class SlackDriver:
         """Write to the bot in the user's DM; returns envelope_id, event_id, ts and the DM channel id."""
         return _strip_ok(self._request("POST", "act/dm", body={"user": user, "text": text}))
 
+    def post(self, *, user: str, channel: str, text: str, thread_ts: str | None = None) -> Json:
+        """Post plain text in a channel or thread (the app is not told); returns ts and channel."""
+        body = {"user": user, "channel": channel, "text": text, "thread_ts": thread_ts}
+        return _strip_ok(self._request("POST", "act/message", body=body))
+
     def click(self, *, user: str, channel: str, ts: str, action_id: str, value: str | None = None) -> Json:
         """Click the button `action_id` (optionally the one carrying `value`) on message `ts`.
 
@@ -159,6 +164,10 @@ class SlackDriver:
 
     def state(self) -> Json:
         return dict(self._request("GET", "state"))
+
+    def directory(self) -> Json:
+        """Team, bot, users, groups and channels (no messages): what a client's sidebar shows."""
+        return _strip_ok(self._request("GET", "directory"))
 
     # ----------------------------------------------------------------- limits and faults
     def set_rate_limit(self, method: str, per_minute: int, *, burst: int | None = None) -> None:

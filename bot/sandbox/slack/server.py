@@ -1,16 +1,16 @@
 """`SlackSandbox`: a local Slack on 127.0.0.1 that slack_sdk and bolt use unchanged.
 
 One threaded HTTP server carries the Web API (`/api/<method>`), response URLs (`/hooks/...`),
-file upload URLs (`/upload/...`) and the control API (`/_sandbox/...`, with its live event
-stream `/_sandbox/events`); a second port carries Socket Mode WebSockets. Both use port 0, so any
-number of sandboxes can run side by side, and `stop()` joins every thread it started, open streams
-included.
+file upload URLs (`/upload/...`), the control API (`/_sandbox/...`, with its live event stream
+`/_sandbox/events`) and the web page that shows the workspace as a Slack client would (`/`,
+`/ui/...`); a second port carries Socket Mode WebSockets. Both use port 0, so any number of
+sandboxes can run side by side, and `stop()` joins every thread it started, open streams included.
 
     with SlackSandbox() as sb:
         client = WebClient(base_url=sb.api_url, token=sb.bot_token)
 
 Not here: what any endpoint does (see `web_api`, `control`, `responses`, `socket_mode`,
-`event_stream`).
+`event_stream`, `ui_files`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from bot.sandbox.slack import control, event_stream
+from bot.sandbox.slack import control, event_stream, ui_files
 from bot.sandbox.slack.acting import Interactions
 from bot.sandbox.slack.context import ApiContext
 from bot.sandbox.slack.ratelimits import RateLimiter
@@ -56,7 +56,7 @@ class SlackSandbox:
         team_name: str = "Sandbox",
         events_keepalive: float = event_stream.DEFAULT_KEEPALIVE_SECONDS,
     ) -> None:
-        """`team_name` names the workspace; `events_keepalive` is the idle time before a keep-alive."""
+        """`team_name` heads the web page; `events_keepalive` is the idle time before a keep-alive."""
         self.team_id = team_id
         self.team_name = team_name
         self.events_keepalive = events_keepalive
@@ -150,6 +150,11 @@ class SlackSandbox:
     def control_url(self) -> str:
         return f"{self._http_base()}/_sandbox/"
 
+    @property
+    def web_url(self) -> str:
+        """The web page showing the workspace as a Slack client would (open it in a browser)."""
+        return f"{self._http_base()}/"
+
     # ----------------------------------------------------------------- hooks
     def _bot_message_posted(self, channel: Channel, message: Json) -> None:
         self.interactions.bot_message_posted(channel, message)
@@ -212,6 +217,8 @@ class _SandboxHandler(BaseHTTPRequestHandler):
             self._response_url(path, raw)
         elif path.startswith("/upload/") and verb == "POST":
             self._upload(path, raw)
+        elif verb == "GET" and (path == "/" or path.startswith("/ui/")):
+            self._ui(ui_files.INDEX if path == "/" else path.removeprefix("/ui/"))
         else:
             self._send_json(404, {"ok": False, "error": "unknown_path"})
 
@@ -297,6 +304,18 @@ class _SandboxHandler(BaseHTTPRequestHandler):
             _log.debug("event stream ended: %s", exc)
         finally:
             subscription.close()
+
+    def _ui(self, name: str) -> None:
+        found = ui_files.asset(name)
+        if found is None:
+            self._send_text(404, "not found")
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", found.content_type)
+        self.send_header("Content-Length", str(len(found.body)))
+        self.send_header("Cache-Control", "no-cache")
+        self.end_headers()
+        self.wfile.write(found.body)
 
     def _send_json(self, status: int, body: Any, *, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode("utf-8")
