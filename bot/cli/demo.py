@@ -53,9 +53,10 @@ def register(subparsers: SubParsers) -> None:
     parser.set_defaults(handler=_handle)
 
 
-def _banner(description: dict[str, object], *, kubeconfig: str, control_url: str) -> str:
+def _banner(description: dict[str, object], *, kubeconfig: str, control_url: str, web_url: str) -> str:
     return (
         "chatops demo: the bot is connected to a local Slack, Kubernetes + Argo and S3.\n"
+        f"  See it as Slack would show it: {web_url}?as=U0ALICE#C0OPS\n"
         f"  Slack control API: {control_url}   (see docs/sandbox-slack.md)\n"
         f"  kubectl --kubeconfig {kubeconfig} get workflowtemplates -n argo\n"
         f"  sandbox description: {description.get('state_dir')}/world.json\n"
@@ -101,7 +102,12 @@ def _handle(args: argparse.Namespace) -> int:
         driver = SlackDriver(slack["control_url"])
         driver.wait_for(bot.is_connected, timeout=30, message="the bot to connect to the sandbox Slack")
         print(
-            _banner(description, kubeconfig=description["kubeconfig"], control_url=slack["control_url"]),
+            _banner(
+                description,
+                kubeconfig=description["kubeconfig"],
+                control_url=slack["control_url"],
+                web_url=slack["web_url"],
+            ),
             file=sys.stderr,
         )
         console = Console(driver=driver, users=users, channels=channels, user=args.user, channel=args.channel)

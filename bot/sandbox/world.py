@@ -219,6 +219,7 @@ class SandboxWorld:
             "slack": {
                 "api_url": self.slack.api_url,
                 "control_url": self.slack.control_url,
+                "web_url": self.slack.web_url,
                 "bot_token": self.slack.bot_token,
                 "app_token": self.slack.app_token,
                 "team_id": self.slack.team_id,
