@@ -102,19 +102,24 @@ def _enqueue_run(outbox: Outbox, run: str, *, steps: int) -> None:
     )
 
 
-def test_a_summary_overtakes_stale_progress_replies_in_a_crowded_channel(world: World) -> None:
-    _enqueue_run(world.outbox, "r1", steps=6)
+def _deliver_run(world: World, run: str, **deliverer: int) -> None:
+    """Deliver what `_enqueue_run` queued, with a fast pacer, until its final edit and summary are in."""
     sender = PacedSender(world.messenger, post_interval=0.05, update_interval=0.01)
-    deliverer = world.deliverer(sender, supersede_backlog=3).start()
+    started = world.deliverer(sender, **deliverer).start()
     try:
         wait_until(
-            lambda: {world.status("edit:parent:r1"), world.status("summary:r1")} == {"delivered"},
+            lambda: {world.status(f"edit:parent:{run}"), world.status(f"summary:{run}")} == {"delivered"},
             timeout=20,
-            message="the final edit and the summary",
+            message=f"{run}'s final edit and summary",
         )
     finally:
-        deliverer.stop()
+        started.stop()
         sender.close(timeout=2)
+
+
+def test_a_summary_overtakes_stale_progress_replies_in_a_crowded_channel(world: World) -> None:
+    _enqueue_run(world.outbox, "r1", steps=6)
+    _deliver_run(world, "r1", supersede_backlog=3)
 
     parent = world.driver.messages(OPS)
     assert [m["text"] for m in parent] == ["r1: Failed"]
@@ -126,17 +131,7 @@ def test_a_summary_overtakes_stale_progress_replies_in_a_crowded_channel(world: 
 
 def test_a_quiet_channel_gets_every_reply_in_order(world: World) -> None:
     _enqueue_run(world.outbox, "r2", steps=2)
-    sender = PacedSender(world.messenger, post_interval=0.05, update_interval=0.01)
-    deliverer = world.deliverer(sender).start()
-    try:
-        wait_until(
-            lambda: {world.status("edit:parent:r2"), world.status("summary:r2")} == {"delivered"},
-            timeout=20,
-            message="the final edit and the summary",
-        )
-    finally:
-        deliverer.stop()
-        sender.close(timeout=2)
+    _deliver_run(world, "r2")
 
     parent = world.driver.messages(OPS)
     thread = [m["text"] for m in world.driver.replies(OPS, parent[0]["ts"])[1:]]
@@ -174,17 +169,7 @@ def test_a_run_that_ended_before_its_parent_could_go_is_posted_once_in_its_final
     world: World,
 ) -> None:
     _enqueue_run(world.outbox, "r4", steps=1)  # everything, the final edit too, before any delivery
-    sender = PacedSender(world.messenger, post_interval=0.05, update_interval=0.01)
-    deliverer = world.deliverer(sender).start()
-    try:
-        wait_until(
-            lambda: {world.status("edit:parent:r4"), world.status("summary:r4")} == {"delivered"},
-            timeout=20,
-            message="the parent and the summary",
-        )
-    finally:
-        deliverer.stop()
-        sender.close(timeout=2)
+    _deliver_run(world, "r4")
 
     assert [m["text"] for m in world.driver.messages(OPS)] == ["r4: Failed"]
     assert world.driver.calls("chat.update") == []  # the final state came with the post itself
