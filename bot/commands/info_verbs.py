@@ -82,11 +82,8 @@ def audit_reply(ctx: Context, command: AuditCommand) -> Reply:
         events = [e for e in audit.recent(limit=500) if e.actor_name.lower() == wanted][:limit]
     else:
         events = audit.recent(actor_id=command.user_id, limit=limit)
-    who = (
-        f" for {command.user_name or f'<@{command.user_id}>'}"
-        if (command.user_id or command.user_name)
-        else ""
-    )
+    # the person asked about is named as typed, in code: a typed id never comes back as a mention
+    who = f" for `{command.user_name or command.user_id}`" if (command.user_id or command.user_name) else ""
     if not events:
         return Reply(text=f"No audit events{who} yet.", title="audit")
     return Reply(text="\n".join(format_audit_lines(events)), title=f"audit: last {len(events)}{who}")

@@ -107,3 +107,9 @@ def test_nothing_typed_comes_back_as_markup_in_a_card_or_a_schedule(typed: str) 
         parameters={"title": typed},
     )
     _assert_inert(_rendered(schedules_reply([ScheduleEntry(spec=spec, next_run=now)], slash="/ops")))
+
+
+def test_audit_of_a_typed_mention_names_the_person_in_code_not_as_a_mention(tier: Tier) -> None:
+    output = _rendered(tier.do(ADMIN, "audit --user <@UEVIL0001>"))
+    assert "`UEVIL0001`" in output
+    _assert_inert(output)
