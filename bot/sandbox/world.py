@@ -62,6 +62,8 @@ class SandboxWorld:
         time_scale: factor for scripted durations in the Argo controllers.
         seed: call `seed_demo()` at the end of `start()`.
         slack_rate_limits: whether the Slack stand-in enforces Slack's rate limits.
+        slack_port: where the Slack stand-in (Web API, control API, web page) listens; 0: any.
+        team_name: the workspace's name, shown at the top of the web page.
     """
 
     def __init__(
@@ -73,6 +75,8 @@ class SandboxWorld:
         seed: bool = False,
         slack_rate_limits: bool = True,
         team_id: str = "T0SANDBOX",
+        slack_port: int = 0,
+        team_name: str = "Sandbox",
     ) -> None:
         if not clusters:
             raise ValueError("a sandbox world needs at least one cluster")
@@ -81,7 +85,9 @@ class SandboxWorld:
         self.time_scale = time_scale
         self._seed = seed
         self.aws = AwsSandbox()
-        self.slack = SlackSandbox(team_id=team_id, rate_limits=slack_rate_limits)
+        self.slack = SlackSandbox(
+            team_id=team_id, rate_limits=slack_rate_limits, port=slack_port, team_name=team_name
+        )
         self.logs_bucket = f"argo-logs-{secrets.token_hex(4)}"
         self.kube: dict[str, KubeApiServer] = {}
         self.workflow_controllers: dict[str, WorkflowController] = {}
