@@ -11,9 +11,17 @@ and `completed` labels. Each pod's log goes to S3 at `<keyFormat>/main.log` and 
 as the node's `main-logs` output artifact (Argo's `archiveLogs`). `spec.shutdown: Terminate`
 stops everything and skips the exit handler; `Stop` stops everything but runs `onExit`.
 
+A `suspend` template makes a node of type `Suspend` that stays `Running` (and with it the
+workflow) until it is resumed as `argo resume` does it (its phase set to `Succeeded` in
+`status.nodes` through `/status`; `Failed` works too), its `duration` has passed (scaled), or
+the workflow is stopped or terminated (the node fails, `Stopped with strategy '<S>'`). The
+controller never writes the phase of a waiting Suspend node again, so a resume written between
+two of its own status writes is not undone.
+
 Left out: real pods (no Pod objects are created), retries, `when`, loops (`withItems`),
-suspend, artifacts other than logs, `activeDeadlineSeconds`. A workflow that is already
-finished is ignored; one found unfinished at start is run from the beginning.
+`spec.suspend` (suspending a whole workflow with `argo suspend`), artifacts other than logs,
+`activeDeadlineSeconds`. A workflow that is already finished is ignored; one found unfinished
+at start is run from the beginning.
 Used by `bot.sandbox.world` and tests; behaviour is scripted with `script()` or magic
 inputs (see `scripts`).
 """
@@ -23,8 +31,9 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import boto3
@@ -48,6 +57,8 @@ LABEL_CLUSTER_TEMPLATE = "workflows.argoproj.io/cluster-workflow-template"
 FINISHED = frozenset({"Succeeded", "Failed", "Error"})
 _NODE_DONE = frozenset({"Succeeded", "Failed", "Error", "Skipped", "Omitted"})
 _VARIABLE = re.compile(r"\{\{\s*([\w.\-]+)\s*\}\}")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 @dataclass(frozen=True)
@@ -210,6 +221,9 @@ class _WorkflowRun:
         self._halt = threading.Event()  # cancelled, or shutdown requested: interrupt running pods
         self.shutdown: str | None = None
         self.parameters: dict[str, str] = {}
+        #: Suspend nodes waiting to be resumed, by node id (guarded by `_suspend_lock`).
+        self._suspended: dict[str, _Suspension] = {}
+        self._suspend_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=f"sandbox-wf-{self.name}", daemon=True)
         self.observe(workflow)
 
@@ -223,13 +237,28 @@ class _WorkflowRun:
     def cancel(self) -> None:
         self._cancelled.set()
         self._halt.set()
+        self._wake_suspended()
 
     def observe(self, workflow: dict[str, Any]) -> None:
-        """A new version of the Workflow arrived: pick up `spec.shutdown`."""
+        """A new version of the Workflow arrived: pick up `spec.shutdown` and resumed Suspend nodes."""
         shutdown = workflow.get("spec", {}).get("shutdown")
         if shutdown in ("Stop", "Terminate") and self.shutdown is None:
             self.shutdown = shutdown
             self._halt.set()
+            self._wake_suspended()
+        nodes = (workflow.get("status") or {}).get("nodes") or {}
+        with self._suspend_lock:
+            for node_id, suspension in self._suspended.items():
+                node = nodes.get(node_id) or {}
+                if suspension.outcome is None and node.get("phase") in FINISHED:
+                    suspension.outcome = (str(node["phase"]), node.get("message"))
+                    suspension.wake.set()
+
+    def _wake_suspended(self) -> None:
+        """Let every waiting Suspend node look again (set its reason to wake first)."""
+        with self._suspend_lock:
+            for suspension in self._suspended.values():
+                suspension.wake.set()
 
     def _strategy(self) -> str | None:
         """`shutdown` read afresh: `observe` may set it from the controller's thread at any time.
@@ -372,6 +401,16 @@ class _WorkflowRun:
             walk = self._run_steps if kind == "Steps" else self._run_dag
             return walk(
                 template=template, node_id=node_id, node_name=node_name, scope=scope, interrupt=interrupt
+            )
+        if "suspend" in template:
+            return self._run_suspend(
+                template=_substitute(template, scope),
+                node_id=node_id,
+                node_name=node_name,
+                display_name=display_name,
+                boundary=boundary,
+                parent=parent,
+                interrupt=interrupt,
             )
         return self._run_pod(
             template=_substitute(template, scope),
@@ -559,6 +598,58 @@ class _WorkflowRun:
             raise _Halted
         return results
 
+    def _run_suspend(
+        self,
+        *,
+        template: dict[str, Any],
+        node_id: str,
+        node_name: str,
+        display_name: str,
+        boundary: str | None,
+        parent: str | None,
+        interrupt: threading.Event,
+    ) -> str:
+        """A Suspend node: Running until resumed, until its duration has passed, or until a shutdown."""
+        node = _node(node_id, node_name, display_name, "Suspend", template.get("name", ""), boundary)
+        raw_duration = (template.get("suspend") or {}).get("duration")
+        try:
+            duration = _duration_seconds(raw_duration)
+        except ValueError:
+            self._set_node(node_id, node, parent=parent)
+            return self._end_node(node_id, "Error", f"invalid suspend duration '{raw_duration}'")
+        node["phase"] = "Running"  # Argo creates a suspended node Running, never Pending
+        suspension = _Suspension()
+        with self._suspend_lock:
+            self._suspended[node_id] = suspension
+        try:
+            self._set_node(node_id, node, parent=parent)
+            with self._suspend_lock:
+                suspension.written = True  # from now on, only a resume writes this node's phase
+            scaled = None if duration is None else duration * self._controller.time.factor
+            deadline = None if scaled is None else time.monotonic() + scaled
+            while True:
+                if self._cancelled.is_set():
+                    raise _Halted
+                with self._suspend_lock:
+                    outcome = suspension.outcome
+                if outcome is not None or interrupt.is_set():
+                    break
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    break
+                suspension.wake.wait(remaining)
+                suspension.wake.clear()  # every reason to wake is set before the event, so none is lost
+        finally:
+            with self._suspend_lock:
+                self._suspended.pop(node_id, None)
+        if outcome is not None:
+            return self._end_node(node_id, outcome[0], outcome[1])
+        if interrupt.is_set():
+            return self._end_node(
+                node_id, "Failed", f"Stopped with strategy '{self.shutdown or 'Terminate'}'"
+            )
+        return self._end_node(node_id, "Succeeded", None)
+
     def _run_pod(
         self,
         *,
@@ -681,9 +772,19 @@ class _WorkflowRun:
                 "default": True,
                 "artifactRepository": self._controller.artifacts.to_status(),
             }
+        status = self.status
+        with self._suspend_lock:
+            waiting = [node_id for node_id, s in self._suspended.items() if s.written]
+        if waiting:
+            # A merge patch without `phase` leaves the stored one alone: a resume written by
+            # someone else since our last write stays.
+            nodes = dict(status["nodes"])
+            for node_id in waiting:
+                nodes[node_id] = {k: v for k, v in nodes[node_id].items() if k != "phase"}
+            status = {**status, "nodes": nodes}
         try:
             self._api.patch_namespaced_custom_object_status(
-                GROUP, VERSION, self.namespace, "workflows", self.name, {"status": self.status}
+                GROUP, VERSION, self.namespace, "workflows", self.name, {"status": status}
             )
         except ApiException as exc:
             if exc.status == 404:
@@ -705,6 +806,33 @@ class _WorkflowRun:
 
 class _SpecError(Exception):
     """The workflow cannot run as written: it ends in phase Error with this message."""
+
+
+@dataclass
+class _Suspension:
+    """A Suspend node waiting: woken by a resume (`outcome`), a shutdown or a cancellation."""
+
+    wake: threading.Event = field(default_factory=threading.Event)
+    #: (phase, message) written by whoever resumed the node; None while it waits.
+    outcome: tuple[str, str | None] | None = None
+    #: The node's Running phase has been written; later status writes leave the phase out.
+    written: bool = False
+
+
+def _duration_seconds(value: Any) -> float | None:
+    """A suspend `duration` in seconds: `"20"` (seconds), `"30s"`, `"2m"`, `"1h30m"`; None: no limit.
+
+    Raises:
+        ValueError: for anything else.
+    """
+    if value is None or str(value).strip() == "":
+        return None
+    text = str(value).strip()
+    if re.fullmatch(r"\d+(?:\.\d+)?", text):
+        return float(text)
+    if not re.fullmatch(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h))+", text):
+        raise ValueError(f"not a duration: {text!r}")
+    return sum(float(number) * _DURATION_UNITS[unit] for number, unit in _DURATION_PART.findall(text))
 
 
 def _node(
