@@ -1,5 +1,7 @@
 // Slack emoji shortcodes the page draws as pictures: every one the bot writes, plus common ones.
 // Slack's names (`:white_check_mark:`, `:+1:`); an unknown one stays as text, as Slack shows it.
+// The object is strict JSON (double quotes, no comments, no trailing comma): the terminal console
+// of `chatops demo` reads this same table (bot/demo/emoji.py).
 "use strict";
 window.SLACK_EMOJI = Object.freeze({
   "white_check_mark": "✅",
