@@ -8,7 +8,7 @@ internals. Outcomes are scripted (Python API or documented magic inputs) and tim
 
 from __future__ import annotations
 
-from bot.sandbox.argo.applications import ApplicationController
+from bot.sandbox.argo.applications import ApplicationController, PastSync
 from bot.sandbox.argo.appscript import AppResource
 from bot.sandbox.argo.keyformat import render_key
 from bot.sandbox.argo.scripts import StepScript
@@ -18,6 +18,7 @@ __all__ = [
     "AppResource",
     "ApplicationController",
     "ArtifactRepository",
+    "PastSync",
     "StepScript",
     "WorkflowController",
     "render_key",

@@ -19,18 +19,28 @@ thread as Argo CD does, writing through `/status` merge patches:
   replaces the source for this sync and its history entry; `sync.resources` selects.
 - `status.operationState.phase: Terminating` (what `argocd app terminate-op` writes) ends a
   running sync as Failed "Operation terminated".
+- `replay(app, syncs)` gives an existing app the status a list of past syncs would have left
+  (for seeding a demo with history in one write each): every sync runs through the code
+  above, instantly, in memory, with the given times; then the app is OutOfSync when its
+  `targetRevision` names another commit than the last one deployed, as the next refresh of
+  a real Argo CD would find it.
 
 Left out: automated sync, refresh/diff against live state, multi-source apps, SyncFail
 hooks, retries. Nothing is deployed anywhere: resources are scripted (see `appscript`).
-An app seen without a status gets an initial OutOfSync/Missing one.
+An app seen without a status gets an initial OutOfSync/Missing one (written only if the app
+has not changed since, so it never overwrites a status someone wrote meanwhile).
 """
 
 from __future__ import annotations
 
+import copy
+import datetime as dt
 import hashlib
 import logging
 import re
 import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 from kubernetes import client
@@ -50,6 +60,25 @@ HOOK_SECONDS = 1.0
 DEFAULT_HISTORY_LIMIT = 10
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 _HEALTH_ORDER = {"Healthy": 0, "Suspended": 1, "Progressing": 2, "Missing": 3, "Degraded": 4}
+#: The kinds whose image or spec a new revision changes: what a moved target makes OutOfSync.
+_WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "CronJob", "Rollout"})
+
+
+@dataclass(frozen=True)
+class PastSync:
+    """One sync that happened before the sandbox started, for `ApplicationController.replay`.
+
+    Args:
+        revision: the branch, tag or SHA that was synced.
+        finished_at: when it ended (a timezone-aware time).
+        initiated_by: the user who asked for it; None for an automated sync.
+        seconds: how long it took.
+    """
+
+    revision: str
+    finished_at: dt.datetime
+    initiated_by: str | None = None
+    seconds: float = 60.0
 
 
 class ApplicationController:
@@ -130,6 +159,47 @@ class ApplicationController:
                 raise
             self.core.replace_namespaced_config_map(appscript.configmap_name(name), namespace, body)
 
+    def replay(self, name: str, syncs: Sequence[PastSync], *, namespace: str = "argocd") -> dict[str, Any]:
+        """Give the existing app `name` the status its past `syncs` would have left; returns it.
+
+        Each sync runs through the same code as a requested one (scripted resources, hooks,
+        waves, failing revisions, history), instantly and in memory, with the given times;
+        nothing is written in between. Then one `/status` write: the last sync's
+        `operationState`, `resources`, `health`, `sync` and the `history` of the successful
+        ones. The app is OutOfSync, its workloads too, when its `targetRevision` resolves to
+        another commit than the last one deployed. For seeding: a sync that would wait forever
+        (a resource scripted to stay Progressing) is refused.
+
+        Raises:
+            ValueError: a replayed sync would never end.
+            ApiException: the app does not exist (404), or the API server refused.
+        """
+        # The generated client types a custom object as `object`; it is the decoded JSON body.
+        app = cast(
+            dict[str, Any],
+            self.api.get_namespaced_custom_object(GROUP, VERSION, namespace, "applications", name),
+        )
+        stored = copy.deepcopy(app.get("status") or {})
+        app["status"] = copy.deepcopy(stored)
+        script = self.script_for(app)
+        for sync in syncs:
+            run = _ReplayedSync(controller=self, app=app, script=script, sync=sync)
+            run.replay()
+            app["status"] = run.app["status"]
+        status = app["status"]
+        source = _source_of(app)
+        target = str(source.get("targetRevision") or "HEAD")
+        deployed = (status.get("sync") or {}).get("revision")
+        if deployed and _commit_sha(target, source) != deployed:
+            status["sync"]["status"] = "OutOfSync"
+            for resource in status.get("resources") or []:
+                if resource.get("kind") in _WORKLOAD_KINDS:
+                    resource["status"] = "OutOfSync"
+        self.api.patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, "applications", name, {"status": _replacing(stored, status)}
+        )
+        return app
+
     # -- events --------------------------------------------------------------------------
     def _on_event(self, kind: str, obj: dict[str, Any]) -> None:
         meta = obj.get("metadata", {})
@@ -164,14 +234,12 @@ class ApplicationController:
             "resources": [],
             "reconciledAt": now_rfc3339(),
         }
+        # The resourceVersion makes the write conditional: if anyone changed the app since this
+        # event (a sync request, a replayed history), their version wins and this one is dropped.
+        body = {"metadata": {"resourceVersion": meta.get("resourceVersion")}, "status": status}
         try:
             self.api.patch_namespaced_custom_object_status(
-                GROUP,
-                VERSION,
-                meta.get("namespace", "argocd"),
-                "applications",
-                meta["name"],
-                {"status": status},
+                GROUP, VERSION, meta.get("namespace", "argocd"), "applications", meta["name"], body
             )
         except ApiException as exc:
             log.debug("could not initialise app %s: HTTP %s", meta["name"], exc.status)
@@ -258,6 +326,13 @@ class _SyncRun:
         finally:
             self._controller.finished(self.uid, cleared)
 
+    def _now(self, *, end: bool) -> str:
+        """The time written as the sync's start (`end=False`) or end."""
+        return now_rfc3339()
+
+    def _script(self) -> AppScript:
+        return self._controller.script_for(self.app)
+
     def _sync(self) -> None:
         operation = self.app["operation"]
         sync = operation.get("sync") or {}
@@ -265,7 +340,7 @@ class _SyncRun:
         source = sync.get("source") or _source_of(self.app)
         asked = str(sync.get("revision") or source.get("targetRevision") or "HEAD")
         revision = _commit_sha(asked, source)
-        started = now_rfc3339()
+        started = self._now(end=False)
         self.results: list[dict[str, Any]] = []
         self.state: dict[str, Any] = {
             "operation": operation,
@@ -274,20 +349,27 @@ class _SyncRun:
             "startedAt": started,
             "syncResult": {"revision": revision, "source": source, "resources": self.results},
         }
-        first: dict[str, Any] = {"operationState": self.state}
+        # Argo CD replaces the whole operationState: null what the previous operation left
+        # (its revision, its info), or a merge patch would keep it.
+        previous = (self.app.get("status") or {}).get("operationState") or {}
+        first: dict[str, Any] = {"operationState": _replacing(previous, self.state)}
         if not dry_run:
             first["health"] = {"status": "Progressing"}
         self._write(first)
 
-        script = self._controller.script_for(self.app)
+        script = self._script()
         default_ns = self.app.get("spec", {}).get("destination", {}).get("namespace") or "default"
         desired = [r for r in script.resources if _selected(r, sync.get("resources"))]
+        failing = script.fails(asked, revision)
+        # where a failing revision fails: the first resource that says why, else the first one
+        fails_anywhere = failing and not any(r.revision_error for r in desired)
         try:
             failure = self._apply_all(
                 desired=desired,
                 default_ns=default_ns,
                 dry_run=dry_run,
-                failing_revision=script.fails(asked, revision),
+                failing_revision=failing,
+                fails_anywhere=fails_anywhere,
             )
         except _Terminated:
             failure = "Operation terminated"
@@ -295,7 +377,7 @@ class _SyncRun:
             self._prune(
                 desired=desired, default_ns=default_ns, prune=bool(sync.get("prune")), dry_run=dry_run
             )
-        finished = now_rfc3339()
+        finished = self._now(end=True)
         if failure:
             self.state.update(phase="Failed", message=failure, finishedAt=finished)
         else:
@@ -318,7 +400,13 @@ class _SyncRun:
         self._write(update)
 
     def _apply_all(
-        self, *, desired: list[AppResource], default_ns: str, dry_run: bool, failing_revision: bool
+        self,
+        *,
+        desired: list[AppResource],
+        default_ns: str,
+        dry_run: bool,
+        failing_revision: bool,
+        fails_anywhere: bool,
     ) -> str | None:
         """Apply hooks and resources phase by phase, wave by wave; the failure message or None."""
         for phase in appscript.HOOK_TYPES:
@@ -328,8 +416,9 @@ class _SyncRun:
                     self._pause(WAVE_PAUSE_SECONDS if index else 0.0)
                 members = [r for r in in_phase if r.wave == wave]
                 for resource in members:
+                    fails_here = failing_revision and (fails_anywhere or bool(resource.revision_error))
                     failure = self._apply(
-                        resource, default_ns=default_ns, dry_run=dry_run, failing_revision=failing_revision
+                        resource, default_ns=default_ns, dry_run=dry_run, failing_revision=fails_here
                     )
                     if failure:
                         return failure
@@ -350,7 +439,8 @@ class _SyncRun:
             "name": resource.name,
             "syncPhase": resource.hook or "Sync",
         }
-        error = resource.sync_error or ("revision is scripted to fail" if failing_revision else None)
+        revision_error = resource.revision_error or "revision is scripted to fail"
+        error = resource.sync_error or (revision_error if failing_revision else None)
         if resource.hook:
             result.update(
                 status="",
@@ -524,8 +614,71 @@ class _SyncRun:
         return _version(answer.get("metadata", {}))
 
 
+class _ReplayedSync(_SyncRun):
+    """A past sync for `ApplicationController.replay`: no waiting, no writes, the given times."""
+
+    def __init__(
+        self, *, controller: ApplicationController, app: dict[str, Any], script: AppScript, sync: PastSync
+    ) -> None:
+        operation: dict[str, Any] = {"sync": {"revision": sync.revision}}
+        operation["initiatedBy"] = (
+            {"username": sync.initiated_by} if sync.initiated_by else {"automated": True}
+        )
+        super().__init__(controller=controller, app={**copy.deepcopy(app), "operation": operation})
+        self._replayed_script = script
+        self._times = (
+            _rfc3339(sync.finished_at - dt.timedelta(seconds=sync.seconds)),
+            _rfc3339(sync.finished_at),
+        )
+
+    def replay(self) -> None:
+        """Run the sync; `self.app["status"]` is then the status it leaves."""
+        self._sync()
+
+    def _now(self, *, end: bool) -> str:
+        return self._times[1] if end else self._times[0]
+
+    def _script(self) -> AppScript:
+        return self._replayed_script
+
+    def _pause(self, seconds: float) -> None:
+        if seconds == float("inf"):
+            raise ValueError(f"a replayed sync of {self.name} would never end (a resource stays Progressing)")
+
+    def _write(self, status: dict[str, Any]) -> None:
+        self.app["status"] = _merged(self.app.get("status") or {}, copy.deepcopy(status))
+
+
 class _Terminated(Exception):
     """`argocd app terminate-op`: the sync ends Failed."""
+
+
+def _merged(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """`target` with a JSON merge patch applied (RFC 7386: objects merge, None deletes)."""
+    result = dict(target)
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = _merged(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+def _replacing(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A merge patch that turns `old` into exactly `new`: keys `new` lacks are set to None."""
+    patch: dict[str, Any] = {key: None for key in old if key not in new}
+    for key, value in new.items():
+        before = old.get(key)
+        patch[key] = (
+            _replacing(before, value) if isinstance(value, dict) and isinstance(before, dict) else value
+        )
+    return patch
+
+
+def _rfc3339(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _version(meta: dict[str, Any]) -> int:

@@ -17,10 +17,14 @@ data:
         health: Healthy                          # final health: Healthy | Progressing | Degraded
         progressingSeconds: 5                    # scripted seconds spent Progressing first
         syncError: "admission webhook denied"   # applying it fails with this message
+        revisionError: "image not found"         # the message when a failing revision reaches it
   failRevisions: "bad-*, 0123abc"              # globs: a sync to a matching revision fails
 ```
 
-The Application annotation `sandbox.argoproj.io/fail-revisions` (same glob list) works too.
+A sync to a failing revision fails at the first resource it reaches that has a
+`revisionError` (with that message), or at the very first resource when none has one
+("revision is scripted to fail"). The Application annotation
+`sandbox.argoproj.io/fail-revisions` (same glob list) works too.
 Without a ConfigMap an app deploys a Deployment and a Service named after it, both
 healthy. The bot never reads any of this. Pure (parsing and rendering); used by
 `applications` and by `ApplicationController.script_app`.
@@ -54,6 +58,8 @@ class AppResource:
     health: str = "Healthy"
     progressing_seconds: float = 0.0
     sync_error: str | None = None
+    #: Why applying it fails when the sync's revision is scripted to fail (see `AppScript.fails`).
+    revision_error: str | None = None
 
     @property
     def group(self) -> str:
@@ -75,6 +81,8 @@ class AppResource:
             sandbox["progressingSeconds"] = self.progressing_seconds
         if self.sync_error:
             sandbox["syncError"] = self.sync_error
+        if self.revision_error:
+            sandbox["revisionError"] = self.revision_error
         return {"apiVersion": self.api_version, "kind": self.kind, "metadata": metadata, "sandbox": sandbox}
 
     @classmethod
@@ -93,6 +101,7 @@ class AppResource:
             health=str(sandbox.get("health", "Healthy")),
             progressing_seconds=float(sandbox.get("progressingSeconds", 0) or 0),
             sync_error=sandbox.get("syncError"),
+            revision_error=sandbox.get("revisionError"),
         )
 
 

@@ -2,25 +2,35 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 from typing import Any
 
+import pytest
 from kubernetes import client
 
-from bot.sandbox.argo import ApplicationController, AppResource
+from bot.sandbox.argo import ApplicationController, AppResource, PastSync
 from bot.sandbox.waiting import wait_until
 
 G, V, NS = "argoproj.io", "v1alpha1", "argocd"
 SOURCE = {"repoURL": "https://git.example.com/shop.git", "path": "deploy/shop", "targetRevision": "main"}
 
 
-def _create_app(custom: client.CustomObjectsApi, name: str, **metadata: Any) -> None:
+def _create_app(
+    custom: client.CustomObjectsApi, name: str, *, source: dict[str, Any] = SOURCE, **metadata: Any
+) -> None:
     body = {
         "apiVersion": f"{G}/{V}",
         "kind": "Application",
         "metadata": {"name": name, **metadata},
-        "spec": {"project": "default", "source": SOURCE, "destination": {"name": "dev", "namespace": "shop"}},
+        "spec": {"project": "default", "source": source, "destination": {"name": "dev", "namespace": "shop"}},
     }
     custom.create_namespaced_custom_object(G, V, NS, "applications", body)
+
+
+def _sha(revision: str, source: dict[str, Any] = SOURCE) -> str:
+    """The commit SHA the sandbox's Argo CD resolves a tag of `source` to."""
+    return hashlib.sha1(f"{source['repoURL']}@{revision}".encode()).hexdigest()
 
 
 def _get(custom: client.CustomObjectsApi, name: str) -> dict[str, Any]:
@@ -226,3 +236,165 @@ def test_sync_waits_on_a_progressing_wave_until_terminated(
     state = app["status"]["operationState"]
     assert (state["phase"], state["message"]) == ("Failed", "Operation terminated")
     assert [r["kind"] for r in state["syncResult"]["resources"]] == ["Deployment"]
+
+
+NOW = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
+
+
+def test_replayed_history_is_what_the_syncs_would_have_left_and_a_new_sync_continues_it(
+    custom: client.CustomObjectsApi, apps: ApplicationController
+) -> None:
+    apps.script_app("shop", resources=WAVES)
+    source = {**SOURCE, "targetRevision": "v1.1.0"}
+    _create_app(custom, "shop", source=source)
+
+    apps.replay(
+        "shop",
+        [
+            PastSync("v1.0.0", finished_at=NOW - dt.timedelta(days=2), initiated_by="bob@example.com"),
+            PastSync("v1.1.0", finished_at=NOW, initiated_by="carol@example.com", seconds=90),
+        ],
+    )
+    # the controller's first look at the new app comes after ours: it must not reset it
+    _create_app(custom, "later")
+    wait_until(lambda: _get(custom, "later").get("status"), timeout=10, message="the next app's status")
+    app = _get(custom, "shop")
+
+    status = app["status"]
+    assert [(h["id"], h["revision"], h["initiatedBy"]) for h in status["history"]] == [
+        (0, _sha("v1.0.0"), {"username": "bob@example.com"}),
+        (1, _sha("v1.1.0"), {"username": "carol@example.com"}),
+    ]
+    assert status["history"][1]["deployedAt"] == "2026-03-02T09:30:00Z"
+    assert status["history"][1]["deployStartedAt"] == "2026-03-02T09:28:30Z"
+    assert status["sync"]["status"] == "Synced" and status["sync"]["revision"] == _sha("v1.1.0")
+    assert status["health"]["status"] == "Healthy"
+    state = status["operationState"]
+    assert (state["phase"], state["finishedAt"]) == ("Succeeded", "2026-03-02T09:30:00Z")
+    assert [(r["kind"], r["name"], r["message"]) for r in state["syncResult"]["resources"]][1:4] == [
+        ("ConfigMap", "web-config", "configmap/web-config configured"),
+        ("Deployment", "web", "deployment.apps/web configured"),
+        ("Service", "web", "service/web configured"),
+    ]
+    assert "operation" not in app
+
+    after = _sync(custom, "shop", revision="v1.2.0")
+
+    assert [h["id"] for h in after["status"]["history"]] == [0, 1, 2]
+    assert after["status"]["history"][2]["revision"] == _sha("v1.2.0")
+
+
+def test_a_replayed_app_whose_target_moved_on_is_out_of_sync_until_synced(
+    custom: client.CustomObjectsApi, apps: ApplicationController
+) -> None:
+    apps.script_app("cart", resources=WAVES)
+    source = {**SOURCE, "targetRevision": "v2.0.0"}
+    _create_app(custom, "cart", source=source)
+
+    apps.replay("cart", [PastSync("v1.9.0", finished_at=NOW, initiated_by="bob@example.com")])
+    behind = _get(custom, "cart")["status"]
+
+    assert behind["sync"]["status"] == "OutOfSync" and behind["sync"]["revision"] == _sha("v1.9.0")
+    assert {r["kind"]: r["status"] for r in behind["resources"]} == {
+        "ConfigMap": "Synced",
+        "Deployment": "OutOfSync",
+        "Service": "Synced",
+    }
+    assert behind["health"]["status"] == "Healthy"
+
+    synced = _sync(custom, "cart")  # no revision: the target
+
+    assert synced["status"]["sync"]["status"] == "Synced"
+    assert synced["status"]["sync"]["revision"] == _sha("v2.0.0")
+
+
+def test_a_resource_scripted_unhealthy_leaves_a_replayed_app_degraded(
+    custom: client.CustomObjectsApi, apps: ApplicationController
+) -> None:
+    apps.script_app(
+        "ledger",
+        resources=[
+            AppResource(kind="StatefulSet", name="ledger", api_version="apps/v1", health="Degraded"),
+            AppResource(kind="Service", name="ledger"),
+        ],
+    )
+    _create_app(custom, "ledger", source={**SOURCE, "targetRevision": "v1.3.0"})
+
+    apps.replay("ledger", [PastSync("v1.3.0", finished_at=NOW, initiated_by="carol@example.com")])
+
+    status = _get(custom, "ledger")["status"]
+    assert (status["sync"]["status"], status["health"]["status"]) == ("Synced", "Degraded")
+    assert {(r["kind"], r["health"]["status"]) for r in status["resources"]} == {
+        ("StatefulSet", "Degraded"),
+        ("Service", "Healthy"),
+    }
+
+
+PAYMENTS = [
+    AppResource(kind="ConfigMap", name="api-config", wave=-1),
+    AppResource(
+        kind="Deployment",
+        name="api",
+        api_version="apps/v1",
+        revision_error='admission webhook "validation.gatekeeper.sh" denied the request: no memory limit',
+    ),
+    AppResource(kind="Service", name="api"),
+]
+
+
+def test_a_failing_revision_fails_at_the_resource_that_says_why(
+    custom: client.CustomObjectsApi, apps: ApplicationController
+) -> None:
+    apps.script_app("payments", resources=PAYMENTS, fail_revisions=("v2.8.*",))
+    _create_app(custom, "payments")
+    _sync(custom, "payments", revision="v2.7.0")
+
+    app = _sync(custom, "payments", revision="v2.8.0")
+
+    state = app["status"]["operationState"]
+    assert state["phase"] == "Failed"
+    assert state["message"] == (
+        "one or more objects failed to apply, reason: "
+        'admission webhook "validation.gatekeeper.sh" denied the request: no memory limit'
+    )
+    assert [(r["kind"], r["status"]) for r in state["syncResult"]["resources"]] == [
+        ("ConfigMap", "Synced"),
+        ("Deployment", "SyncFailed"),
+    ]
+    assert len(app["status"]["history"]) == 1
+
+
+def test_a_replayed_failed_sync_shows_as_the_last_operation_but_not_in_history(
+    custom: client.CustomObjectsApi, apps: ApplicationController
+) -> None:
+    apps.script_app("payments", resources=PAYMENTS, fail_revisions=("v2.8.*",))
+    _create_app(custom, "payments", source={**SOURCE, "targetRevision": "v2.8.0"})
+
+    apps.replay(
+        "payments",
+        [
+            PastSync("v2.7.0", finished_at=NOW - dt.timedelta(hours=1), initiated_by="bob@example.com"),
+            PastSync("v2.8.0", finished_at=NOW, initiated_by="bob@example.com"),
+        ],
+    )
+
+    status = _get(custom, "payments")["status"]
+    assert status["operationState"]["phase"] == "Failed"
+    assert "no memory limit" in status["operationState"]["message"]
+    assert [h["revision"] for h in status["history"]] == [_sha("v2.7.0")]
+    assert status["sync"]["status"] == "OutOfSync" and status["health"]["status"] == "Degraded"
+
+
+def test_replaying_a_sync_that_would_never_end_is_refused(
+    custom: client.CustomObjectsApi, apps: ApplicationController
+) -> None:
+    apps.script_app(
+        "stuck",
+        resources=[AppResource(kind="Deployment", name="stuck", api_version="apps/v1", health="Progressing")],
+    )
+    _create_app(custom, "stuck")
+
+    with pytest.raises(ValueError, match="would never end"):
+        apps.replay("stuck", [PastSync("v1", finished_at=NOW)])
+
+    assert not _get(custom, "stuck").get("status", {}).get("history")
