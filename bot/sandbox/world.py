@@ -12,8 +12,10 @@
 Each API server answers plain http (`api_url`) and TLS (`https_url`, CA in `ca_data` as
 EKS returns it) on one port. It writes `state_dir/kubeconfig` (one https context per
 cluster, with the CA) and `state_dir/world.json`
-(= `describe()`). `seed_demo()` adds sample people, channels, groups, WorkflowTemplates and
-Argo CD Applications with history.
+(= `describe()`). `seed_demo()` adds the demo world: people with roles, channels, user
+groups, WorkflowTemplates on every cluster and about twenty Argo CD Applications with
+history (see `bot.sandbox.argo.samples`), for any cluster names; `DEMO_CLUSTERS` are the
+names `chatops demo` uses (the first plays staging, the last production).
 
 Left out: TLS for Slack and AWS (plain http), persistence across restarts. Used by
 `python -m bot.sandbox`, the `chatops demo` command and end-to-end tests.
@@ -43,14 +45,28 @@ BOT_USERNAME = "chatops-bot"
 WORKFLOWS_NAMESPACE = "argo"
 ARGOCD_NAMESPACE = "argocd"
 _REGIONS = ("us-east-1", "eu-west-1")
+DEMO_CLUSTERS = ("staging", "production")
+#: (user id, name, e-mail) of the demo's people; what each may do is in bot/demo/policy.csv.
 DEMO_USERS = (
     ("U0ALICE", "alice", "alice@example.com"),
     ("U0BOB", "bob", "bob@example.com"),
     ("U0CAROL", "carol", "carol@example.com"),
     ("U0DAVE", "dave", "dave@example.com"),
 )
-DEMO_CHANNELS = (("C0OPS", "ops"), ("C0PRODOPS", "prod-ops"), ("C0APPROVE", "approvals"))
-DEMO_GROUPS = (("S0SRE", "sre", ("U0ALICE", "U0CAROL")), ("S0DEVS", "devs", ("U0BOB", "U0DAVE")))
+#: Their full names, which show their role (the Slack stand-in has no title field).
+DEMO_REAL_NAMES = {
+    "U0ALICE": "Alice (platform admin)",
+    "U0BOB": "Bob (developer)",
+    "U0CAROL": "Carol (SRE lead)",
+    "U0DAVE": "Dave (viewer)",
+}
+#: (channel id, name); the first is where the demo starts.
+DEMO_CHANNELS = (("C0DEPLOYS", "deploys"), ("C0PRODOPS", "prod-ops"), ("C0APPROVE", "approvals"))
+#: (group id, handle, members, name): the policy grants roles to these groups.
+DEMO_GROUPS = (
+    ("S0SRE", "sre", ("U0CAROL",), "SRE"),
+    ("S0DEVS", "devs", ("U0BOB",), "Developers"),
+)
 
 
 class SandboxWorld:
@@ -254,31 +270,34 @@ class SandboxWorld:
 
     # -- demo data -----------------------------------------------------------------------
     def seed_demo(self) -> dict[str, Any]:
-        """Create sample Slack people/channels/groups, templates and apps with history.
+        """Create the demo's Slack people/channels/groups, templates and apps with history.
 
-        Returns what was created (ids and names), so a demo page can say what to try.
-        Idempotent for the Kubernetes objects; Slack entries are overwritten.
+        Works for any cluster names: the first cluster plays staging and the last production
+        in the Argo CD catalogue (`samples.demo_applications`). Returns what was created (ids
+        and names), so a demo page can say what to try. Idempotent for the Kubernetes objects;
+        Slack entries are overwritten.
         """
         if self.app_controller is None:
             raise RuntimeError("start() the world before seeding it")
         driver = SlackDriver(self.slack.control_url)
         for user_id, name, email in DEMO_USERS:
-            driver.add_user(user_id, name=name, email=email, real_name=name.capitalize())
+            driver.add_user(user_id, name=name, email=email, real_name=DEMO_REAL_NAMES.get(user_id))
         for channel_id, name in DEMO_CHANNELS:
             driver.add_channel(channel_id, name=name)
-        for group_id, handle, users in DEMO_GROUPS:
-            driver.add_usergroup(group_id, handle=handle, users=list(users))
+        for group_id, handle, users, title in DEMO_GROUPS:
+            driver.add_usergroup(group_id, handle=handle, users=list(users), name=title)
         templates: list[str] = []
         for name, server in self.kube.items():
             templates = samples.seed_templates(
                 url=server.url, token=self.clusters[name]["token"], namespace=WORKFLOWS_NAMESPACE
             )
         first = self.argocd_cluster
-        apps = samples.seed_applications(
+        apps = samples.seed_demo_applications(
             url=self.kube[first].url,
             token=self.clusters[first]["token"],
             clusters=self.cluster_names,
             controller=self.app_controller,
+            namespace=ARGOCD_NAMESPACE,
         )
         return {
             "users": [u[0] for u in DEMO_USERS],

@@ -68,13 +68,18 @@ def test_description_and_kubeconfig_reach_every_cluster(
     assert set(description["clusters"]) == {"dev", "prod"}
     assert Path(description["kubeconfig"]).exists()
     templates = _kubectl(description, "--context", "prod", "get", "workflowtemplates", "-n", "argo")
-    assert {"hello", "db-migration", "deploy-report"} <= {
-        line.split()[0] for line in templates.splitlines()[1:]
+    assert {line.split()[0] for line in templates.splitlines()[1:]} == {
+        "hello",
+        "db-migration",
+        "deploy-report",
+        "nightly-report",
+        "orders-backfill",
+        "release",
     }
     apps = _kubectl(description, "--context", "dev", "get", "applications", "-n", "argocd", "-o", "json")
     by_name = {item["metadata"]["name"]: item for item in json.loads(apps)["items"]}
-    assert {"shop-dev", "shop-prod", "billing-dev", "billing-prod"} <= set(by_name)
-    assert len(by_name["shop-prod"]["status"]["history"]) == 2
+    assert len(by_name) == 20 and {"shop-dev", "shop-prod", "billing-dev", "billing-prod"} <= set(by_name)
+    assert len(by_name["shop-prod"]["status"]["history"]) == 3  # the last cluster plays production
     assert by_name["shop-prod"]["spec"]["destination"]["name"] == "prod"
 
 
