@@ -61,6 +61,8 @@ CONSOLE_HELP = console_help()
 
 @dataclass(frozen=True)
 class Button:
+    """A button `:click` found: where its message is and what pressing it sends."""
+
     channel: str
     ts: str
     action_id: str
@@ -107,7 +109,11 @@ class Console:
             self._last_shown = self.clock()
         if self._follower is None:
             self._follower = Follower(self.driver, self._on_change, on_notice=self.say)
-            self._follower.start()
+            try:
+                self._follower.start()
+            except RuntimeError:
+                self._follower = self._terminal = None
+                raise
         return self._terminal
 
     def close(self) -> None:

@@ -30,8 +30,8 @@ class Terminal:
 
     Args:
         out: where everything goes.
-        stdin: where lines come from; `input()` (with readline editing) is used only when it is
-            the process's own standard input and both it and `out` are terminals.
+        stdin: where lines come from; `input()` (with readline editing) is used only when it and
+            `out` are the process's own standard input and output, both terminals.
         line_buffer: what the person has typed so far (`readline.get_line_buffer` by default).
     """
 
@@ -45,7 +45,9 @@ class Terminal:
         self.out = out
         self.stdin = stdin
         self.ansi = _isatty(out)
-        self.interactive = stdin is not None and stdin is sys.stdin and _isatty(stdin) and self.ansi
+        self.interactive = (
+            stdin is not None and stdin is sys.stdin and out is sys.stdout and _isatty(stdin) and self.ansi
+        )
         self._readline = _readline() if self.interactive else None
         default: Callable[[], str] = self._readline.get_line_buffer if self._readline else (lambda: "")
         self._line_buffer = line_buffer or default
