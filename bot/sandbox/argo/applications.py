@@ -68,6 +68,9 @@ _WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "CronJob"
 class PastSync:
     """One sync that happened before the sandbox started, for `ApplicationController.replay`.
 
+    It deploys `revision` as the app's `targetRevision` of the time (what a release bump of the
+    target followed by a sync leaves), so its history entry names that revision.
+
     Args:
         revision: the branch, tag or SHA that was synced.
         finished_at: when it ended (a timezone-aware time).
@@ -190,6 +193,8 @@ class ApplicationController:
         source = _source_of(app)
         target = str(source.get("targetRevision") or "HEAD")
         deployed = (status.get("sync") or {}).get("revision")
+        if status.get("sync"):
+            status["sync"]["comparedTo"] = _compared_to(app, source)  # today's target, not the past one
         if deployed and _commit_sha(target, source) != deployed:
             status["sync"]["status"] = "OutOfSync"
             for resource in status.get("resources") or []:
@@ -624,7 +629,13 @@ class _ReplayedSync(_SyncRun):
         operation["initiatedBy"] = (
             {"username": sync.initiated_by} if sync.initiated_by else {"automated": True}
         )
-        super().__init__(controller=controller, app={**copy.deepcopy(app), "operation": operation})
+        then = copy.deepcopy(app)
+        spec = then.setdefault("spec", {})
+        if spec.get("source"):
+            spec["source"]["targetRevision"] = sync.revision
+        elif spec.get("sources"):
+            spec["sources"][0]["targetRevision"] = sync.revision
+        super().__init__(controller=controller, app={**then, "operation": operation})
         self._replayed_script = script
         self._times = (
             _rfc3339(sync.finished_at - dt.timedelta(seconds=sync.seconds)),

@@ -265,6 +265,9 @@ def test_replayed_history_is_what_the_syncs_would_have_left_and_a_new_sync_conti
         (0, _sha("v1.0.0"), {"username": "bob@example.com"}),
         (1, _sha("v1.1.0"), {"username": "carol@example.com"}),
     ]
+    # each entry names what was the target then; the app is compared with today's target
+    assert [h["source"]["targetRevision"] for h in status["history"]] == ["v1.0.0", "v1.1.0"]
+    assert status["sync"]["comparedTo"]["source"] == source
     assert status["history"][1]["deployedAt"] == "2026-03-02T09:30:00Z"
     assert status["history"][1]["deployStartedAt"] == "2026-03-02T09:28:30Z"
     assert status["sync"]["status"] == "Synced" and status["sync"]["revision"] == _sha("v1.1.0")
@@ -295,6 +298,7 @@ def test_a_replayed_app_whose_target_moved_on_is_out_of_sync_until_synced(
     behind = _get(custom, "cart")["status"]
 
     assert behind["sync"]["status"] == "OutOfSync" and behind["sync"]["revision"] == _sha("v1.9.0")
+    assert behind["sync"]["comparedTo"]["source"]["targetRevision"] == "v2.0.0"
     assert {r["kind"]: r["status"] for r in behind["resources"]} == {
         "ConfigMap": "Synced",
         "Deployment": "OutOfSync",

@@ -221,6 +221,7 @@ def test_shop_in_production_has_a_recent_deploy_to_roll_back(demo: Demo) -> None
         (1, _sha("v1.4.1")),
         (2, _sha("v1.5.0")),
     ]
+    assert [h["source"]["targetRevision"] for h in history] == ["v1.4.0", "v1.4.1", "v1.5.0"]
     assert {h["initiatedBy"]["username"] for h in history} == {"carol@example.com"}
     assert history[2]["deployedAt"] > history[1]["deployedAt"] > history[0]["deployedAt"]
     phases = [
