@@ -1,42 +1,50 @@
-"""`chatops demo`: start the sandbox world and the real bot against it, then type as a Slack user.
+"""`chatops demo`: the real bot against local stand-ins, seen in a page that looks like Slack.
 
 No Slack, AWS or cluster is needed: the stand-ins of `bot.sandbox` play them, over real
-sockets. The bot is the same one `chatops run` starts (Socket Mode, RBAC, audit). With `--run`
-the given commands are typed and the demo exits, which is how it is tested; without it an
-interactive prompt opens. `--serve` keeps everything up for outside clients (kubectl, curl on
-the sandbox control API, slack_sdk) until Ctrl-C.
+sockets. The bot is the same one `chatops run` starts (Socket Mode, RBAC, audit). By default
+the Slack stand-in serves its web page on `--port` until Ctrl-C; `--console` types in the
+terminal instead, and `--run` types the given commands, prints the answers and exits (which is
+how scripts and tests use it).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import errno
 import logging
-import os
 import signal
+import socket
 import sys
-import tempfile
 import threading
+import webbrowser
 from pathlib import Path
 from types import FrameType
 
 from bot.cli import SubParsers
 
+DEFAULT_PORT = 3000
+TIME_SCALE_RANGE = (0.01, 100.0)
+
 
 def register(subparsers: SubParsers) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="run the bot against local stand-ins for Slack, Kubernetes and S3",
+        help="run the bot against local stand-ins for Slack, Kubernetes and S3, in a browser page",
         description="Start local stand-ins for Slack, Kubernetes + Argo and AWS, run the bot against "
-        "them, and type commands as a sandbox Slack user. Nothing leaves this machine.",
+        "them, and try it in a page that looks like Slack (or in the terminal). Nothing leaves "
+        "this machine.",
     )
     parser.add_argument(
-        "--state-dir", metavar="DIR", help="where to keep the sandbox state (default: a temp dir)"
+        "--port",
+        type=int,
+        default=None,
+        help=f"where the page is served on 127.0.0.1 (default {DEFAULT_PORT}; 0: any free port; "
+        "with --run: any free port)",
     )
+    parser.add_argument("--open", action="store_true", help="open the page in a browser once it is ready")
     parser.add_argument(
-        "--as", dest="user", default="alice", help="the sandbox person to act as (default alice)"
+        "--console", action="store_true", help="type commands in the terminal (the page stays served)"
     )
-    parser.add_argument("--channel", default="ops", help="the channel to type in (default ops)")
     parser.add_argument(
         "--run",
         metavar="COMMAND",
@@ -45,109 +53,139 @@ def register(subparsers: SubParsers) -> None:
         help="type this command (repeatable), print the answers, then exit",
     )
     parser.add_argument(
-        "--serve",
-        action="store_true",
-        help="print connection details and keep running until Ctrl-C (no prompt)",
+        "--time-scale",
+        type=float,
+        default=1.0,
+        metavar="FACTOR",
+        help="how long the sandbox's workflows and syncs take, as a factor (0.5: twice as fast; default 1)",
     )
+    parser.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="keep the sandbox state (kubeconfig, database) in DIR; default: a temporary directory "
+        "removed on exit",
+    )
+    parser.add_argument("--as", dest="user", default="alice", help="the person to act as (default alice)")
+    parser.add_argument("--channel", default=None, help="the channel to type in (default: the first)")
     parser.add_argument("--log-level", default="WARNING", help="bot log level (default WARNING)")
     parser.set_defaults(handler=_handle)
 
 
-def _banner(description: dict[str, object], *, kubeconfig: str, control_url: str, web_url: str) -> str:
+def _banner(*, page: str, description: dict[str, object], kubeconfig: str, control_url: str) -> str:
     return (
         "chatops demo: the bot is connected to a local Slack, Kubernetes + Argo and S3.\n"
-        f"  See it as Slack would show it: {web_url}?as=U0ALICE#C0OPS\n"
+        f"  Open the page: {page}\n"
         f"  Slack control API: {control_url}   (see docs/sandbox-slack.md)\n"
         f"  kubectl --kubeconfig {kubeconfig} get workflowtemplates -n argo\n"
         f"  sandbox description: {description.get('state_dir')}/world.json\n"
     )
 
 
+def _port_problem(port: int) -> str | None:
+    """Why `port` cannot be served on 127.0.0.1, before anything starts (None: it can)."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(("127.0.0.1", port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return (
+                f"port {port} is already in use (another demo?); choose another with "
+                f"--port {port + 1}, or --port 0 for any free port"
+            )
+        return f"cannot listen on 127.0.0.1:{port}: {exc.strerror}"
+    finally:
+        probe.close()
+    return None
+
+
 def _handle(args: argparse.Namespace) -> int:
     logging.basicConfig(level=str(args.log_level).upper(), format="%(levelname)s %(name)s %(message)s")
-    from bot.app import build_bot
-    from bot.config import parse_settings
-    from bot.demo.console import CONSOLE_HELP, Console, run_lines
-    from bot.demo.settings import config_for
-    from bot.sandbox.slack import SlackDriver
-    from bot.sandbox.world import DEMO_CHANNELS, DEMO_USERS, SandboxWorld
+    from bot.demo.session import DemoSession
+    from bot.sandbox.world import DEMO_CHANNELS, DEMO_USERS
 
     users = {name: user_id for user_id, name, _ in DEMO_USERS}
     channels = {name: channel_id for channel_id, name in DEMO_CHANNELS}
+    channel = args.channel or DEMO_CHANNELS[0][1]
+    problems = []
     if args.user not in users:
-        print(f"chatops demo: --as must be one of {', '.join(users)}", file=sys.stderr)
-        return 2
-    if args.channel not in channels:
-        print(f"chatops demo: --channel must be one of {', '.join(channels)}", file=sys.stderr)
+        problems.append(f"--as must be one of {', '.join(users)}")
+    if channel not in channels:
+        problems.append(f"--channel must be one of {', '.join(channels)}")
+    low, high = TIME_SCALE_RANGE
+    if not low <= args.time_scale <= high:
+        problems.append(f"--time-scale must be between {low} and {high:g}")
+    port = args.port if args.port is not None else (0 if args.run else DEFAULT_PORT)
+    if not 0 <= port <= 65535:
+        problems.append("--port must be between 0 and 65535")
+    elif port and (busy := _port_problem(port)):
+        problems.append(busy)
+    if args.run and (args.console or args.open):
+        problems.append("--run types its commands and exits: it cannot be combined with --console or --open")
+    if problems:
+        for problem in problems:
+            print(f"chatops demo: {problem}", file=sys.stderr)
         return 2
 
-    state_dir = Path(args.state_dir or tempfile.mkdtemp(prefix="chatops-demo-"))
-    state_dir.mkdir(parents=True, exist_ok=True)
-    world = SandboxWorld(state_dir, seed=True)
-    print("starting the sandbox (Slack, Kubernetes + Argo, S3)...", file=sys.stderr)
-    world.start()
-    bot = None
+    stop = _stop_on_signals()
+    if port:
+        print(f"chatops demo: the page will be at http://127.0.0.1:{port}/ (starting...)", file=sys.stderr)
+    print("starting the sandbox (Slack, Kubernetes + Argo, S3) and the bot...", file=sys.stderr)
+    session = DemoSession(
+        state_dir=Path(args.state_dir) if args.state_dir else None, port=port, time_scale=args.time_scale
+    )
     try:
-        description = world.describe()
-        config = config_for(description, state_dir=state_dir, channels=channels)
-        slack = description["slack"]
-        environ = {"SLACK_BOT_TOKEN": slack["bot_token"], "SLACK_APP_TOKEN": slack["app_token"]}
-        # the bot reads the log bucket with the default AWS credential chain, as with IRSA in a pod
-        os.environ["AWS_ACCESS_KEY_ID"] = description["aws"]["access_key_id"]
-        os.environ["AWS_SECRET_ACCESS_KEY"] = description["aws"]["secret_access_key"]
-        settings = parse_settings(config, source="chatops demo", environ=environ)
-        (state_dir / "chatops-demo.yaml").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        bot = build_bot(settings)
-        bot.start()
-        driver = SlackDriver(slack["control_url"])
-        driver.wait_for(bot.is_connected, timeout=30, message="the bot to connect to the sandbox Slack")
+        session.start()
+        description = session.description
+        page = session.page_url(user_id=users[args.user], channel_id=channels[channel])
         print(
             _banner(
-                description,
+                page=page,
+                description=description,
                 kubeconfig=description["kubeconfig"],
-                control_url=slack["control_url"],
-                web_url=slack["web_url"],
+                control_url=description["slack"]["control_url"],
             ),
             file=sys.stderr,
         )
-        console = Console(driver=driver, users=users, channels=channels, user=args.user, channel=args.channel)
-        if args.run:
-            run_lines(console, args.run, sys.stdout)
-        elif args.serve:
-            _serve_until_signal()
+        if args.run or args.console:
+            from bot.demo.console import Console, run_console, run_lines
+            from bot.sandbox.slack import SlackDriver
+
+            console = Console(
+                driver=SlackDriver(description["slack"]["control_url"]),
+                users=users,
+                channels=channels,
+                user=args.user,
+                channel=channel,
+            )
+            if args.run:
+                run_lines(console, args.run, sys.stdout)
+            else:
+                run_console(console)
         else:
-            print(CONSOLE_HELP, file=sys.stderr)
-            _prompt(console)
+            if args.open and not webbrowser.open(page):
+                print(f"chatops demo: no browser could be opened here; open {page}", file=sys.stderr)
+            print(f"ready: {page}\nCtrl-C stops everything.", file=sys.stderr, flush=True)
+            stop.wait()
+    except KeyboardInterrupt:
+        pass
     finally:
-        if bot is not None:
-            bot.stop()
-        world.stop()
+        print("chatops demo: stopping...", file=sys.stderr, flush=True)
+        session.stop()
     return 0
 
 
-def _serve_until_signal() -> None:
+def _stop_on_signals() -> threading.Event:
+    """SIGTERM ends the demo like Ctrl-C; a second one while stopping is not an error."""
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         del signum, frame
+        if stop.is_set():
+            return
         stop.set()
+        raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    print("serving; Ctrl-C to stop", file=sys.stderr)
-    stop.wait()
-
-
-def _prompt(console: object) -> None:
-    from bot.demo.console import Console
-
-    assert isinstance(console, Console)
-    interactive = os.isatty(0)
-    while True:
-        try:
-            line = input(f"{console.user}@#{console.channel}> " if interactive else "")
-        except (EOFError, KeyboardInterrupt):
-            print(file=sys.stderr)
-            return
-        if not console.handle(line, sys.stdout):
-            return
+    return stop

@@ -84,3 +84,10 @@ def test_the_quick_reconnect_benchmark_times_the_next_ack_after_each_kind_of_dro
     assert figures["benchmark"] == "reconnect"
     bot = [row for row in figures["results"] if row["who"] == "bot"]
     assert {row["mode"] for row in bot} == {"refresh", "close", "abrupt"}
+
+
+def test_the_quick_demo_first_load_benchmark_times_the_page_from_the_command() -> None:
+    figures = _quick("demo_first_load.py", timeout=240)
+    assert figures["benchmark"] == "demo_first_load"
+    (row,) = figures["results"]
+    assert 0 < row["ready_s"] <= row["usable_s"] and row["stop_s"] > 0

@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import selectors
 import shlex
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
+import urllib.request
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -106,6 +109,8 @@ def _workdir(root: Path) -> Path:
 
 def run_chatops(cmd: dc.DocCommand, work: Path) -> Outcome:
     env, argv = cmd.program()
+    if argv[1:2] == ["demo"] and "--run" not in argv:
+        return run_served_demo(cmd, work)
     done = _run([str(VENV_BIN / "chatops"), *argv[1:]], work, env=_env(env))
     expected = re.search(r"\bexit (\d+)", cmd.comment)
     want = int(expected.group(1)) if expected else 0
@@ -113,6 +118,64 @@ def run_chatops(cmd: dc.DocCommand, work: Path) -> Outcome:
     if done.returncode != want or "Traceback" in done.stderr:
         problems.append(f"exit {done.returncode} (want {want}):\n{_tail(done.stderr or done.stdout)}")
     return Outcome(problems, _tail(done.stdout, 1))
+
+
+def run_served_demo(cmd: dc.DocCommand, work: Path) -> Outcome:
+    """`chatops demo` serves its page until Ctrl-C: wait for `ready: URL`, load it, then Ctrl-C."""
+    env, argv = cmd.program()
+    process = subprocess.Popen(
+        [str(VENV_BIN / "chatops"), *argv[1:]],
+        cwd=work,
+        env=_env(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its processes are found by their session after it exits
+    )
+    assert process.stderr is not None
+    problems: list[str] = []
+    seen: list[str] = []
+    page = ""
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in process.stderr or ()], daemon=True)
+    reader.start()
+    deadline = monotonic() + 2 * TIMEOUT
+    while not page and monotonic() < deadline and process.poll() is None:
+        try:
+            line = lines.get(timeout=1.0)
+        except queue.Empty:
+            continue
+        seen.append(line)
+        if line.startswith("ready: "):
+            page = line.split(" ", 1)[1].strip()
+    if not page:
+        problems.append("never said `ready: URL`:\n" + _tail("".join(seen)))
+    else:
+        with urllib.request.urlopen(page, timeout=10) as response:  # a local URL
+            html = response.read().decode()
+        if "<html" not in html.lower():
+            problems.append(f"{page} does not answer a page")
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        problems.append("still running 30 s after Ctrl-C")
+    reader.join(timeout=10)
+    while not lines.empty():
+        seen.append(lines.get())
+    rest = "".join(seen)
+    if process.returncode != 0 or "Traceback" in rest:
+        problems.append(f"exit {process.returncode} after Ctrl-C:\n{_tail(rest)}")
+    left = subprocess.run(["pgrep", "-s", str(process.pid)], capture_output=True, text=True, check=False)
+    if left.stdout.strip():
+        problems.append(f"processes left after Ctrl-C: {left.stdout.split()}")
+    described = re.search(r"sandbox description: (\S+)/world\.json", "".join(seen))
+    if "--state-dir" not in argv and described and Path(described.group(1)).exists():
+        problems.append(f"the temporary state {described.group(1)} is left after Ctrl-C")
+    return Outcome(problems, page)
 
 
 _COLLECTED: dict[str, Any] = {}

@@ -60,7 +60,7 @@ class SlackSandbox:
         """`team_name` heads the web page; `events_keepalive` is the idle time before a keep-alive;
         `port` is where the Web API, control API and page listen (0: any free port)."""
         self.team_id = team_id
-        self.port = port
+        self._requested_port = port
         self.team_name = team_name
         self.events_keepalive = events_keepalive
         self.bot_user_id = bot_user_id
@@ -103,7 +103,7 @@ class SlackSandbox:
             return self
         self.socket_mode.start()
         self.workspace.changes.reopen()
-        server = ThreadingHTTPServer((self.host, self.port), _make_handler(self))
+        server = ThreadingHTTPServer((self.host, self._requested_port), _make_handler(self))
         server.daemon_threads = False  # server_close() joins request threads: nothing is left behind
         self._http = server
         self._http_thread = threading.Thread(
