@@ -167,6 +167,7 @@
 
   function avatar(id, name, { bot: isBot = false, size = "" } = {}) {
     const initials = String(name || "?")
+      .replace(/\([^)]*\)/g, " ") // "Bob (developer)" is B, not B(
       .split(/[\s._-]+/)
       .filter(Boolean)
       .map((word) => word[0])
