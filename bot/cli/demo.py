@@ -135,7 +135,13 @@ def _handle(args: argparse.Namespace) -> int:
         state_dir=Path(args.state_dir) if args.state_dir else None, port=port, time_scale=args.time_scale
     )
     try:
-        session.start()
+        try:
+            session.start()
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            print(f"chatops demo: {_port_problem(port) or f'port {port} is already in use'}", file=sys.stderr)
+            return 2
         description = session.description
         page = session.page_url(user_id=users[args.user], channel_id=channels[channel])
         print(

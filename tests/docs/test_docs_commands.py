@@ -107,10 +107,19 @@ def _workdir(root: Path) -> Path:
 # --- runners for the commands that run here --------------------------------------------------
 
 
+_DEMO_PORT = threading.Lock()  # demos without --run share port 3000: one at a time
+
+
 def run_chatops(cmd: dc.DocCommand, work: Path) -> Outcome:
-    env, argv = cmd.program()
+    _, argv = cmd.program()
     if argv[1:2] == ["demo"] and "--run" not in argv:
-        return run_served_demo(cmd, work)
+        with _DEMO_PORT:
+            return run_chatops_now(cmd, work) if "--console" in argv else run_served_demo(cmd, work)
+    return run_chatops_now(cmd, work)
+
+
+def run_chatops_now(cmd: dc.DocCommand, work: Path) -> Outcome:
+    env, argv = cmd.program()
     done = _run([str(VENV_BIN / "chatops"), *argv[1:]], work, env=_env(env))
     expected = re.search(r"\bexit (\d+)", cmd.comment)
     want = int(expected.group(1)) if expected else 0
