@@ -2,10 +2,11 @@
 
 A terminal cannot draw Slack, and raw markup (`<@U0ALICE>`, `<!date^...>`, `:x:`) is unreadable, so
 this turns mentions into `@name` and `#name` (names from the workspace directory), dates into the
-reader's local time, links into `label (url)`, emoji shortcodes into characters, and drops the
-`*bold*`/`_italic_`/`~strike~` markers, or draws them with ANSI codes when the output is a terminal.
-Buttons become `[ Stop ]`, so a person knows what they can press. It follows the same rules as the
-stand-in's web page (`bot/sandbox/slack/ui/mrkdwn.js`) and shares its emoji table.
+reader's local time, links into `label (url)` (a long address becomes a numbered note under the
+message), emoji shortcodes into characters, and drops the `*bold*`/`_italic_`/`~strike~` markers,
+or draws them with ANSI codes when the output is a terminal. Buttons become `[ Stop ]`, so a person
+knows what they can press. It follows the same rules as the stand-in's web page
+(`bot/sandbox/slack/ui/mrkdwn.js`) and shares its emoji table.
 
 Pure: text and JSON in, text out; the clock and the time zone are part of `Readable`.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -31,6 +32,7 @@ DIM = ("\x1b[2m", "\x1b[22m")
 DEFAULT_DATE_FORMAT = "{date_short} {time}"
 DIVIDER = "─" * 24
 LINK_SCHEMES = re.compile(r"^(https?://|mailto:|slack://)", re.I)
+LINK_LIMIT = 80  # a longer address under a label becomes a numbered note below the message
 
 # Placeholders in the Unicode private use area: held pieces (slots) and style marks, so a later
 # pass never reads markup into text that an earlier pass produced.
@@ -100,6 +102,10 @@ class Readable:
     tz: tzinfo | None = None
     now: datetime | None = None
     emoji: Mapping[str, str] = field(default_factory=shortcodes)
+    link_limit: int = LINK_LIMIT
+    # Addresses too long to read inline (a presigned log link runs to 500 characters), numbered
+    # while `message()` renders one message and listed under it.
+    notes: list[str] | None = field(default=None, compare=False, repr=False)
 
     # ------------------------------------------------------------------ text
     def mrkdwn(self, text: str) -> str:
@@ -200,7 +206,7 @@ class Readable:
             shown = label or re.sub(r"^mailto:", "", url, flags=re.I)
             if shown == url or (not label and url.lower().startswith("mailto:")):
                 return shown
-            return f"{shown} ({url})"
+            return self.link(shown, url)
         return unescape(f"<{inner}>")
 
     def _date_entity(self, command: str, fallback: str) -> str:
@@ -218,7 +224,7 @@ class Readable:
         if text is None:
             return fallback or unescape(f"<!{command}>")
         link = parts[3] if len(parts) > 3 else ""
-        return f"{text} ({unescape(link)})" if LINK_SCHEMES.match(link) else text
+        return self.link(text, unescape(link)) if LINK_SCHEMES.match(link) else text
 
     def _entities_only(self, text: str) -> str:
         """Inside code: mentions still read as names, nothing else is interpreted."""
@@ -296,7 +302,7 @@ class Readable:
         if kind == "button":
             text = f"[ {self.text_object(element.get('text'))} ]"
             url = element.get("url")
-            return f"{text} ({url})" if url else text
+            return self.link(text, str(url)) if url else text
         if kind in ("static_select", "external_select", "users_select", "conversations_select"):
             chosen = element.get("initial_option")
             shown = chosen.get("text") if isinstance(chosen, dict) else element.get("placeholder")
@@ -357,7 +363,7 @@ class Readable:
             elif kind == "link":
                 url = str(element.get("url") or "")
                 text = str(element.get("text") or "")
-                parts.append(f"{text} ({url})" if text and text != url else url)
+                parts.append(self.link(text, url) if text and text != url else url)
             elif kind == "user":
                 user_id = str(element.get("user_id") or "")
                 parts.append("@" + self.names.users.get(user_id, user_id))
@@ -379,8 +385,20 @@ class Readable:
         return "".join(parts)
 
     # ------------------------------------------------------------------ messages
+    def link(self, shown: str, url: str) -> str:
+        """`label (url)`; `label [n]` with the address as note n when it is too long to read inline."""
+        if self.notes is None or len(url) <= self.link_limit:
+            return f"{shown} ({url})"
+        self.notes.append(url)
+        return f"{shown} [{len(self.notes)}]"
+
     def message(self, message: Json) -> str:
-        """Everything a person reads in a message: its blocks (else its text), attachments, files."""
+        """Everything a person reads in a message: its blocks (else its text), attachments, files.
+
+        Long link addresses are listed under it, numbered, so the text itself stays readable.
+        """
+        if self.notes is None:
+            return replace(self, notes=[]).message(message)
         lines = self.blocks(message.get("blocks") or [])
         if not any(line.strip() for line in lines):
             lines = self.mrkdwn(str(message.get("text") or "")).split("\n")
@@ -392,6 +410,7 @@ class Readable:
                 lines.append(f"[file: {file.get('title') or file.get('name') or file.get('id')}]")
         while lines and not lines[-1].strip():
             lines.pop()
+        lines.extend(f"[{number}] {url}" for number, url in enumerate(self.notes, start=1))
         return "\n".join(lines)
 
     def _attachment(self, attachment: Json) -> list[str]:
@@ -401,7 +420,7 @@ class Readable:
         if attachment.get("title"):
             title = self._styled(self.plain(str(attachment["title"])), BOLD)
             link = attachment.get("title_link")
-            lines.append(f"{title} ({link})" if link else title)
+            lines.append(self.link(title, str(link)) if link else title)
         if attachment.get("text"):
             lines.extend(self.mrkdwn(str(attachment["text"])).split("\n"))
         for item in attachment.get("fields") or []:

@@ -291,3 +291,17 @@ def test_an_emoji_table_that_is_not_json_is_refused() -> None:
         parse_table("window.SLACK_EMOJI = Object.freeze({ smile: '😄', });")
     with pytest.raises(ValueError):
         parse_table("// nothing here")
+
+
+def test_a_long_link_address_becomes_a_numbered_note_under_the_message() -> None:
+    presigned = "http://127.0.0.1:9000/argo-logs/argo/run/main.log?X-Amz-Signature=" + "f" * 64
+    failed = {"type": "mrkdwn", "text": f"step `main` failed · <{presigned}|log>"}
+    argo = {"type": "mrkdwn", "text": "<https://argo.example/w/1|in Argo>"}
+    message = {
+        "text": "x",
+        "blocks": [{"type": "section", "text": failed}, {"type": "context", "elements": [argo]}],
+    }
+    assert reader().message(message) == (
+        f"step `main` failed · log [1]\nin Argo (https://argo.example/w/1)\n[1] {presigned}"
+    )
+    assert reader().mrkdwn(f"<{presigned}|log>") == f"log ({presigned})"  # outside a message: inline
