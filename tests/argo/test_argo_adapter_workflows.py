@@ -53,7 +53,14 @@ def _submit(api: client.ApiClient, template: str, run_id: str, **parameters: str
 def test_templates_are_listed_with_their_parameters_enums_and_defaults(api: client.ApiClient) -> None:
     templates = workflows.list_templates(api, namespace=NS)
 
-    assert [t.name for t in templates] == ["db-migration", "deploy-report", "hello"]
+    assert [t.name for t in templates] == [
+        "db-migration",
+        "deploy-report",
+        "hello",
+        "nightly-report",
+        "orders-backfill",
+        "release",
+    ]
     report = next(t for t in templates if t.name == "deploy-report")
     assert report.namespace == NS
     assert report.entrypoint == "report"

@@ -17,7 +17,7 @@ from bot.clusters.registry import ClusterRegistry
 from bot.config import ClusterSettings
 from bot.sandbox.world import SandboxWorld
 
-SEEDED_TEMPLATES = {"hello", "db-migration", "deploy-report"}
+SEEDED_TEMPLATES = {"hello", "db-migration", "deploy-report", "nightly-report", "orders-backfill", "release"}
 
 
 def _template_names(api_client: client.ApiClient) -> set[str]:

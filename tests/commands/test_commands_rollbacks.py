@@ -93,7 +93,7 @@ def test_approval_runs_the_revision_the_card_showed_and_is_audited(argo_tier: Ti
     run = tier.runs.get(done.run_id)
     assert run is not None and run.kind == RUN_ROLLBACK
     audit = tier.last_audit(OPS)
-    assert (audit.command, audit.resource, audit.object) == ("approve", "approvals", f"dev/default/{APP}")
+    assert (audit.command, audit.resource, audit.object) == ("approve", "approvals", f"dev/shop/{APP}")
     assert audit.run_id == done.run_id
     parent = tier.wait(
         lambda: next(

@@ -1,8 +1,9 @@
 """Argo CD from Slack end to end: apps, app, history, sync followed in a thread, and the refusals.
 
 The sandbox's Argo CD runs on `dev` (namespace `argocd`) and deploys to `dev` and `prod`; the
-seeded apps are `shop-<cluster>` and `billing-<cluster>`. The bot is configured with
-`argocd_namespace` on `dev` and one approval rule, and the policy gives developers the dev apps.
+seeded apps are the demo world's ten per cluster (`shop-<cluster>`, `billing-<cluster>`, ... in
+projects shop, payments and platform). The bot is configured with `argocd_namespace` on `dev`
+and one approval rule, and the policy gives developers the dev apps.
 """
 
 from __future__ import annotations
@@ -130,9 +131,10 @@ def test_apps_lists_only_what_the_caller_may_get_and_filters(argo: World) -> Non
     mine = _text(argo.command(DEV, "apps"))
     assert "shop-dev" in mine and "billing-dev" in mine
     assert "shop-prod" not in mine and "billing-prod" not in mine
-    prod = _text(argo.command(ADMIN, "apps --cluster prod --project default"))
-    assert "shop-prod" in prod and "billing-prod" in prod and "shop-dev" not in prod
-    assert "No application matches" in _text(argo.command(ADMIN, "apps --project payments"))
+    prod = _text(argo.command(ADMIN, "apps --cluster prod --project shop"))
+    assert "shop-prod" in prod and "cart-prod" in prod
+    assert "shop-dev" not in prod and "billing-prod" not in prod  # another cluster, another project
+    assert "No application matches" in _text(argo.command(ADMIN, "apps --project nowhere"))
     refused = _text(argo.command("USTRANGE1", "apps"))
     assert "applications, get" in refused and "shop" not in refused
 
@@ -141,14 +143,14 @@ def test_app_and_history_show_the_detail_and_the_ids(argo: World) -> None:
     detail = _text(argo.command(DEV, "app shop-dev"))
     assert "shop-dev" in detail and "Synced" in detail and "Healthy" in detail
     history = _text(argo.command(DEV, "history shop-dev"))
-    assert "*1* _(current)_" in history and "*0*" in history and "seed@example.com" in history
+    assert "*1* _(current)_" in history and "*0*" in history and "bob@example.com" in history
     assert "rollback shop-dev" in history
     row = argo.audit.recent(actor_id=DEV, limit=1)[0]
     assert (row.command, row.decision, row.result, row.object) == (
         "history",
         "allow",
         "ok",
-        "dev/default/shop-dev",
+        "dev/shop/shop-dev",
     )
 
 
@@ -181,7 +183,7 @@ def test_sync_is_followed_in_a_thread_to_synced_and_recorded_in_history(
     history = _text(argo.command(DEV, "history billing-dev"))
     assert "*1* _(current)_" in history and "dev@example.com" in history
     row = next(r for r in argo.audit.recent(actor_id=DEV, limit=5) if r.command == "sync")
-    assert (row.decision, row.result, row.object) == ("allow", "ok", "dev/default/billing-dev")
+    assert (row.decision, row.result, row.object) == ("allow", "ok", "dev/payments/billing-dev")
 
 
 def test_a_second_sync_while_one_runs_is_refused(argo: World, sandbox: SandboxWorld) -> None:
@@ -225,7 +227,7 @@ def test_a_prod_sync_from_an_unbound_channel_is_refused_naming_the_channel(
         "sync",
         "allow",
         "refused",
-        "prod/default/shop-prod",
+        "prod/shop/shop-prod",
     )
 
 
