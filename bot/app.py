@@ -47,6 +47,8 @@ from bot.slack.worker import CommandWorker
 from bot.store import db as store_db
 from bot.store.grouping import GroupedAuditLog
 from bot.store.repos import ApprovalRepo, AuditRepo, EventDedup, OutboxRepo, RunRepo, ScheduleRepo
+from bot.store.subscriptions import SubscriptionBook
+from bot.subscribing import from_settings as configured_subscriptions
 from bot.tracking.follower import Follower, SyncPart, WorkflowPart
 from bot.tracking.following import Following
 from bot.tracking.progress import log_scope
@@ -241,6 +243,7 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
         launcher=Launcher(runs=runs, follower=follower),
         links=links,
         schedules=schedules,
+        subscriptions=SubscriptionBook(database, configured=configured_subscriptions(settings.subscriptions)),
         approvals=approvals,
         cards=outbox,
         limiter=RateLimiter(settings.slack.commands_per_minute),

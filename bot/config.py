@@ -38,6 +38,17 @@ URL_PASSWORD = re.compile(r"^[a-z0-9+]+://[^/@:]*:(?P<password>[^/@]+)@", re.IGN
 QUERY_PASSWORD = re.compile(r"[?&](?:ssl)?pass(?:word|wd)=", re.IGNORECASE)
 SCHEDULE_KINDS = ("app-health", "workflow-digest", "pending-approvals", "run")
 
+#: What a subscription can be told about, per kind (`bot.subscribing` reads these too).
+SUBSCRIPTION_TRIGGERS = {
+    "apps": ("sync-started", "sync-succeeded", "sync-failed"),
+    "workflows": ("started", "succeeded", "failed"),
+}
+#: Triggers named in the docs that are not built yet: refused with a sentence that says so.
+SUBSCRIPTION_TRIGGERS_NOT_YET = {
+    "apps": ("health-degraded", "health-recovered", "out-of-sync"),
+    "workflows": (),
+}
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -294,6 +305,45 @@ class ScheduleSettings(_Model):
         return self
 
 
+class SubscriptionSettings(_Model):
+    """A channel's subscription written in the file (the same as `subscribe` typed there)."""
+
+    #: How `unsubscribe` and `subscriptions` name it; default `config-N` (N: its place in the file).
+    id: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")
+    channel: str
+    kind: Literal["apps", "workflows"]
+    #: A glob on the app name (apps) or the WorkflowTemplate name (workflows).
+    name: str = Field(min_length=1, max_length=253)
+    project: str | None = None
+    cluster: str | None = None
+    #: Triggers (`--on` in Slack; `on` itself reads as a boolean in YAML): default
+    #: sync-succeeded and sync-failed for apps, failed for workflows.
+    triggers: tuple[str, ...] = ()
+    #: The Slack user id it acts for: nothing is posted that they could not `get` themselves.
+    owner: str = Field(pattern=r"^[UW][A-Z0-9]{1,30}$")
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str) -> str:
+        if not SLACK_CHANNEL_ID.match(value):
+            raise ValueError("must be a Slack channel id such as C0123ABCD")
+        return value
+
+    @model_validator(mode="after")
+    def _known_triggers(self) -> SubscriptionSettings:
+        known = SUBSCRIPTION_TRIGGERS[self.kind]
+        for trigger in self.triggers:
+            if trigger in SUBSCRIPTION_TRIGGERS_NOT_YET[self.kind]:
+                raise ValueError(f"triggers: {trigger!r} is not yet supported; use {', '.join(known)}")
+            if trigger not in known:
+                raise ValueError(
+                    f"triggers: {trigger!r} is not a trigger for {self.kind}; use {', '.join(known)}"
+                )
+        if self.project is not None and self.kind != "apps":
+            raise ValueError("'project' applies only to subscriptions of kind 'apps'")
+        return self
+
+
 class LeaderElectionSettings(_Model):
     """With several replicas, one leader (a coordination.k8s.io Lease) follows runs; all answer Slack."""
 
@@ -329,6 +379,7 @@ class Settings(_Model):
     rbac: RbacSettings = Field(default_factory=RbacSettings)
     approvals: ApprovalSettings = Field(default_factory=ApprovalSettings)
     schedules: tuple[ScheduleSettings, ...] = ()
+    subscriptions: tuple[SubscriptionSettings, ...] = ()
     server: ServerSettings = Field(default_factory=ServerSettings)
     leader_election: LeaderElectionSettings = Field(default_factory=LeaderElectionSettings)
     source_path: str | None = Field(default=None, exclude=True)
@@ -338,6 +389,7 @@ class Settings(_Model):
         for label, names in (
             ("clusters", [c.name for c in self.clusters]),
             ("schedules", [s.name for s in self.schedules]),
+            ("subscriptions", [s.id for s in self.subscriptions if s.id]),
         ):
             seen: set[str] = set()
             for name in names:

@@ -187,3 +187,30 @@ class OutboxMessage:
     ts: str | None
     created_at: datetime
     run_id: str | None
+
+
+SUBSCRIPTION_APPS = "apps"
+SUBSCRIPTION_WORKFLOWS = "workflows"
+SUBSCRIPTION_FROM_COMMAND = "command"
+SUBSCRIPTION_FROM_CONFIG = "config"
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A channel's wish to hear about operations it did not start (`subscribe`, or the config file).
+
+    `name` is a glob on the app name (kind `apps`) or the WorkflowTemplate name (kind
+    `workflows`); `project` and `cluster` are None for "any". `created_by` is the Slack user
+    the subscription shows things for: nothing is posted that they could not `get` themselves.
+    """
+
+    id: str
+    channel_id: str
+    kind: str
+    name: str
+    triggers: tuple[str, ...]
+    created_by: str
+    created_at: datetime
+    project: str | None = None
+    cluster: str | None = None
+    source: str = SUBSCRIPTION_FROM_COMMAND

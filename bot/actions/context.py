@@ -56,6 +56,7 @@ class Deps:
     launcher: Launcher | None = None
     links: ports.LogLinks | None = None
     schedules: ports.ScheduleBook | None = None
+    subscriptions: ports.SubscriptionBook | None = None
     approvals: ApprovalService | None = None
     cards: Announcer | None = None
     limiter: RateLimiter | None = None

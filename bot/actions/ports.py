@@ -99,6 +99,29 @@ class ScheduleBook(Protocol):
     def list(self) -> Sequence[EntryView]: ...
 
 
+class SubscriptionBook(Protocol):
+    """Subscriptions, stored and from the config file (`bot.store.subscriptions.SubscriptionBook` fits)."""
+
+    def add(
+        self,
+        *,
+        channel_id: str,
+        kind: str,
+        name: str,
+        triggers: Sequence[str],
+        created_by: str,
+        now: datetime,
+        project: str | None = ...,
+        cluster: str | None = ...,
+    ) -> records.Subscription: ...
+
+    def get(self, subscription_id: str) -> records.Subscription | None: ...
+
+    def for_channel(self, channel_id: str) -> list[records.Subscription]: ...
+
+    def remove(self, subscription_id: str) -> bool: ...
+
+
 class Directory(Protocol):
     """Who a Slack user is (name, e-mail, groups): `bot.slack.directory.SlackDirectory` fits."""
 

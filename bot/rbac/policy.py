@@ -29,6 +29,7 @@ WORKFLOWS = "workflows"
 APPLICATIONS = "applications"
 APPROVALS = "approvals"
 SCHEDULES = "schedules"
+SUBSCRIPTIONS = "subscriptions"
 AUDIT = "audit"
 
 ACTION_RUN = "run"
@@ -51,6 +52,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     APPLICATIONS: (ACTION_GET, ACTION_SYNC, ACTION_ROLLBACK),
     APPROVALS: (ACTION_APPROVE,),
     SCHEDULES: (ACTION_GET, ACTION_CREATE, ACTION_DELETE),
+    SUBSCRIPTIONS: (ACTION_GET, ACTION_DELETE),
     AUDIT: (ACTION_GET,),
 }
 

@@ -188,6 +188,24 @@ class ScheduleRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
+class SubscriptionRow(Base):
+    """A channel's subscription added from Slack (`subscribe`); config-file ones are not stored."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (Index("ix_subscriptions_channel_id", "channel_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel_id: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(253))
+    project: Mapped[str | None] = mapped_column(String(253), nullable=True)
+    cluster: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    triggers: Mapped[str] = mapped_column(String(255))
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    source: Mapped[str] = mapped_column(String(16), default="command")
+
+
 def is_owned(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
     """Alembic `include_object` hook: compare only our tables.
 
