@@ -27,6 +27,7 @@ from bot.actions.sweeps import ApprovalCompletion
 from bot.approvals.service import ApprovalService
 from bot.approvals.sweeper import ExpirySweeper
 from bot.clusters.registry import ClusterRegistry
+from bot.commands.app_verbs import destinations_for
 from bot.commands.verbs import build_registry
 from bot.config import Settings
 from bot.errors import ConfigError
@@ -53,6 +54,7 @@ from bot.tracking.follower import Follower, SyncPart, WorkflowPart
 from bot.tracking.following import Following
 from bot.tracking.progress import log_scope
 from bot.tracking.streams import LeaderStreams
+from bot.tracking.subscribed import SubscribedSyncs
 
 log = logging.getLogger(__name__)
 
@@ -201,9 +203,19 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
     sender = PacedSender(messenger)
     outbox_repo = OutboxRepo(database)
     outbox = Outbox(outbox_repo)
+    directory = SlackDirectory(client, ttl=settings.slack.user_cache_ttl_seconds)
+    subscriptions = SubscriptionBook(database, configured=configured_subscriptions(settings.subscriptions))
+    hosts = {cluster.name: cluster for cluster in settings.clusters}
     follower = Follower(
         runs=runs,
         outbox=outbox,
+        outside=SubscribedSyncs(
+            subscriptions=subscriptions,
+            runs=runs,
+            people=directory,
+            policy=policy,
+            destinations=lambda host: destinations_for(hosts[host], settings, registry),
+        ),
         parts=[
             WorkflowPart(
                 links=links,
@@ -214,7 +226,6 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
             SyncPart(ui_urls={c.name: c.argocd_ui_url for c in settings.clusters}),
         ],
     )
-    directory = SlackDirectory(client, ttl=settings.slack.user_cache_ttl_seconds)
     scheduled_runs = ScheduledRuns(directory=directory)
     schedules = ScheduleService(
         database_url=settings.database.url,
@@ -243,7 +254,7 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
         launcher=Launcher(runs=runs, follower=follower),
         links=links,
         schedules=schedules,
-        subscriptions=SubscriptionBook(database, configured=configured_subscriptions(settings.subscriptions)),
+        subscriptions=subscriptions,
         approvals=approvals,
         cards=outbox,
         limiter=RateLimiter(settings.slack.commands_per_minute),

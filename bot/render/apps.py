@@ -226,7 +226,7 @@ def render_sync_parent(
         ("Resources", mrkdwn.cut(progress)),
         ("Duration" if final else "Elapsed", elapsed),
         ("Revision", mrkdwn.code(_short(revision))),
-        ("Requested by", f"<@{run.requester_id}>" if run.requester_id else "someone"),
+        _requested_by(run),
         ("Cluster / app", mrkdwn.cut(mrkdwn.escape(f"{run.cluster} / {run.name or '-'}"))),
     ]
     approver = (run.parameters or {}).get("approved_by")
@@ -292,6 +292,16 @@ def render_sync_transition(t: SyncTransition) -> str:
     return truncate(line, MAX_SECTION_TEXT)
 
 
+def _requested_by(run: Run) -> tuple[str, str]:
+    """Who asked: the Slack person, else who started it outside the bot (with them @-mentioned
+    when their e-mail is a Slack user's), as the run's `initiated_by` parameter says."""
+    initiated = str((run.parameters or {}).get("initiated_by") or "")
+    if not initiated:
+        return "Requested by", f"<@{run.requester_id}>" if run.requester_id else "someone"
+    shown = mrkdwn.escape(initiated)
+    return "Started by", f"<@{run.requester_id}> ({shown})" if run.requester_id else shown
+
+
 def render_sync_summary(*, run: Run, state: SyncState) -> tuple[str, list[Block]]:
     """The final reply in a sync's thread: outcome, duration, revision, one line per resource."""
     emoji, label = _outcome(run=run, state=state)
@@ -304,8 +314,9 @@ def render_sync_summary(*, run: Run, state: SyncState) -> tuple[str, list[Block]
     outcome = [f"*{label}* in {took}", f"{done}/{len(state.resources)} resources and hooks done"]
     if state.revision:
         outcome.append(f"revision {mrkdwn.code(_short(state.revision))}")
-    if run.requester_id:
-        outcome.append(f"requested by <@{run.requester_id}>")
+    label_, who = _requested_by(run)
+    if run.requester_id or (run.parameters or {}).get("initiated_by"):
+        outcome.append(f"{label_.lower()} {who}")
     if state.health:
         outcome.append(f"health {mrkdwn.escape(state.health)}")
     blocks.append(section(" · ".join(outcome)))

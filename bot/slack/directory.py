@@ -39,6 +39,7 @@ class SlackDirectory:
         self._lock = threading.Lock()
         self._profiles: dict[str, tuple[float, _Profile]] = {}
         self._groups: tuple[float, dict[str, tuple[str, ...]]] | None = None
+        self._by_email: dict[str, tuple[float, str | None]] = {}
 
     def actor(self, user_id: str) -> Actor:
         """The user's name, email and group handles (cached)."""
@@ -58,9 +59,33 @@ class SlackDirectory:
             is_guest=profile.is_guest,
         )
 
+    def user_id_by_email(self, email: str) -> str | None:
+        """The Slack user with this e-mail (`users.lookupByEmail`, cached), or None when there is none."""
+        key = email.strip().lower()
+        now = self._clock()
+        with self._lock:
+            cached = self._by_email.get(key)
+        if cached and now - cached[0] < self._ttl:
+            return cached[1]
+        try:
+            found = self._client.users_lookupByEmail(email=key)["user"]
+            user_id: str | None = str(found["id"]) if found.get("id") and not found.get("deleted") else None
+        except SlackApiError as exc:
+            if exc.response.get("error") != "users_not_found":
+                raise SlackError(
+                    f"Slack users.lookupByEmail failed: {exc.response.get('error', 'error')}"
+                ) from exc
+            user_id = None
+        except SlackClientError as exc:
+            raise SlackError(f"Slack users.lookupByEmail failed: {type(exc).__name__}") from exc
+        with self._lock:
+            self._by_email[key] = (now, user_id)
+        return user_id
+
     def invalidate(self) -> None:
         with self._lock:
             self._profiles.clear()
+            self._by_email.clear()
             self._groups = None
 
     def _profile(self, user_id: str) -> _Profile:

@@ -356,10 +356,15 @@ class RunRepo:
         revision: str | None = None,
         name: str | None = None,
         phase: str = "Pending",
+        run_id: str | None = None,
     ) -> Run:
-        """Record a run before it is submitted, so a crash mid-submit leaves a trace."""
+        """Record a run before it is submitted, so a crash mid-submit leaves a trace.
+
+        `run_id` is given for runs whose id derives from what they follow (an operation
+        started outside the bot), so a second leader or a restart finds the same run.
+        """
         row = RunRow(
-            id=self._new_id(),
+            id=run_id or self._new_id(),
             kind=kind,
             cluster=cluster,
             namespace=namespace,

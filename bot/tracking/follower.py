@@ -59,7 +59,14 @@ from bot.records import (
 from bot.render import apps as render_apps
 from bot.render import runs as render_runs
 from bot.tracking import progress, sync_progress
-from bot.tracking.sync_tracker import AppKey, app_name_of, display_run, key_of, run_id_of
+from bot.tracking.sync_tracker import (
+    SUBSCRIPTION_PARAMETER,
+    AppKey,
+    app_name_of,
+    display_run,
+    key_of,
+    run_id_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +116,12 @@ class Announcer(Protocol):
     ) -> None: ...
 
     def notify(self) -> None: ...
+
+
+class Outside(Protocol):
+    """Runs for operations the bot did not start (`bot.tracking.subscribed.SubscribedSyncs` fits)."""
+
+    def runs_for(self, host_cluster: str, obj: Mapping[str, Any]) -> list[str]: ...
 
 
 class LogLinks(Protocol):
@@ -314,8 +327,10 @@ class Follower:
         outbox: Announcer,
         parts: Sequence[Part[Any]],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        outside: Outside | None = None,
     ) -> None:
         self._runs = runs
+        self._outside = outside
         self._outbox = outbox
         self._parts: dict[str, Part[Any]] = {kind: part for part in parts for kind in part.kinds}
         self._clock = clock
@@ -358,7 +373,8 @@ class Follower:
         """Remember the unfinished sync runs (after a restart or on a new leader); returns how many."""
         count = 0
         for run in self._runs.unfinished():
-            if run.kind in SYNC_KINDS:
+            # a subscribed channel's run is found again from the operation itself (`outside`)
+            if run.kind in SYNC_KINDS and SUBSCRIPTION_PARAMETER not in (run.parameters or {}):
                 with self._lock:
                     self._active[key_of(run)] = run.id
                 count += 1
@@ -382,6 +398,21 @@ class Follower:
                 run_id = self._active.get(key)
         if run_id is not None and run_id not in self._done:
             self._safely(run_id, obj, RUN_SYNC)
+        elif run_id is None and self._outside is not None:
+            for outside_id in self._outside_runs(host_cluster, obj):
+                if outside_id not in self._done:
+                    self._safely(outside_id, obj, RUN_SYNC)
+
+    def _outside_runs(self, host_cluster: str, obj: Mapping[str, Any]) -> list[str]:
+        """The subscribed channels' runs for an operation started elsewhere; none when that fails."""
+        assert self._outside is not None
+        try:
+            return self._outside.runs_for(host_cluster, obj)
+        except BotError as exc:
+            log.error("could not match an application against the subscriptions: %s", exc)
+        except Exception:
+            log.exception("matching an application against the subscriptions failed")
+        return []
 
     # -- the work ------------------------------------------------------------------------
     def _run_lock(self, run_id: str) -> threading.Lock:

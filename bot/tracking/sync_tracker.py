@@ -40,6 +40,9 @@ from bot.records import RUN_ROLLBACK, RUN_SYNC, Run
 RUN_INFO_NAME = "chatops-run"
 SYNC_KINDS = frozenset({RUN_SYNC, RUN_ROLLBACK})
 DESTINATION_PARAMETER = "destination"
+#: Parameters of a run that follows an operation started outside the bot, for a subscription.
+INITIATED_BY_PARAMETER = "initiated_by"
+SUBSCRIPTION_PARAMETER = "subscription"
 
 AppKey = tuple[str, str, str]  # (host cluster, namespace, app name)
 

@@ -1,0 +1,154 @@
+"""Syncs started outside the bot, followed in the channels subscribed to them.
+
+The operation is written on the Application with the kubernetes client, as the Argo CD UI
+does; the sandbox's Argo CD runs it; the real bot's Applications watch sees it and the
+subscribed channel gets one parent, its thread and one final, with the person who started it
+@-mentioned. A subscription shows nothing its creator could not `get`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from commands_world import ARGO_POLICY, GROUP, VERSION, Tier
+from e2e_world import DEV, OPS_CHANNEL, PROD_CHANNEL, running_bot, token_auth
+from kubernetes import client
+
+from bot.sandbox.argo.appscript import AppResource
+from bot.sandbox.world import ARGOCD_NAMESPACE, SandboxWorld
+from bot.store.repos import RunRepo
+
+#: The developer may get dev apps only; a config subscription of theirs asks for every shop app.
+POLICY = ARGO_POLICY + "p, role:developer, subscriptions, get, *, allow\n"
+ERIN, ERIN_EMAIL = "UERIN0001", "erin@example.com"  # a Slack user who uses the Argo CD UI
+
+
+@pytest.fixture
+def follow_tier(tmp_path: Path, sandbox: SandboxWorld) -> Iterator[Tier]:
+    clusters = [
+        {"name": "dev", "auth": token_auth(sandbox, "dev"), "argocd_namespace": ARGOCD_NAMESPACE},
+        {"name": "prod", "auth": token_auth(sandbox, "prod"), "channels": [PROD_CHANNEL]},
+    ]
+    configured = [
+        {"channel": OPS_CHANNEL, "kind": "apps", "name": "shop-*", "owner": DEV, "triggers": ["sync-failed"]},
+    ]
+    with running_bot(tmp_path, sandbox, policy=POLICY, clusters=clusters, subscriptions=configured) as world:
+        world.driver.add_user(ERIN, name="erin", email=ERIN_EMAIL)
+        yield Tier(world=world, sandbox=sandbox, deps=world.bot.deps, runs=RunRepo(world.bot.database))
+
+
+def _text(message: dict[str, Any]) -> str:
+    parts = [str(message.get("text") or "")]
+    for block in message.get("blocks") or []:
+        text = block.get("text")
+        if isinstance(text, dict):
+            parts.append(str(text.get("text", "")))
+        for element in block.get("elements") or []:
+            if isinstance(element, dict):
+                inner = element.get("text")
+                parts.append(str(inner.get("text", "")) if isinstance(inner, dict) else str(inner or ""))
+        for field in block.get("fields") or []:
+            parts.append(str(field.get("text", "")))
+    return "\n".join(parts)
+
+
+def _sync_from_outside(tier: Tier, app: str, *, revision: str, username: str = ERIN_EMAIL) -> None:
+    """What the Argo CD UI writes: an `operation` with `initiatedBy`, and no marker of the bot."""
+    api = client.CustomObjectsApi(tier.world.bot.registry.api_client("dev"))
+    body = {"operation": {"sync": {"revision": revision}, "initiatedBy": {"username": username}}}
+    api.patch_namespaced_custom_object(GROUP, VERSION, ARGOCD_NAMESPACE, "applications", app, body)
+
+
+def _parents(tier: Tier, app: str, channel: str = OPS_CHANNEL) -> list[dict[str, Any]]:
+    return [m for m in tier.world.driver.messages(channel) if f"sync · {app}" in _text(m)]
+
+
+def _finals(tier: Tier, parent: dict[str, Any], app: str, channel: str = OPS_CHANNEL) -> list[str]:
+    replies = tier.world.driver.replies(channel, parent["ts"])[1:]
+    return [_text(r) for r in replies if f"sync · {app}:" in _text(r)]
+
+
+def _operation_over(tier: Tier, app: str) -> bool:
+    found = tier.app(app)
+    phase = ((found.get("status") or {}).get("operationState") or {}).get("phase")
+    return "operation" not in found and phase in ("Succeeded", "Failed", "Error")
+
+
+def _wait_final(tier: Tier, app: str, phase: str) -> tuple[dict[str, Any], list[str]]:
+    def done() -> tuple[dict[str, Any], list[str]] | None:
+        for parent in _parents(tier, app):
+            finals = _finals(tier, parent, app)
+            if finals and phase in _text(parent):
+                return parent, finals
+        return None
+
+    found: tuple[dict[str, Any], list[str]] = tier.wait(done, message=f"the final of {app}'s sync ({phase})")
+    return found
+
+
+def test_a_sync_started_in_the_argo_cd_ui_gets_a_thread_with_one_final_and_mentions_who(
+    follow_tier: Tier,
+) -> None:
+    tier = follow_tier
+    added = tier.do(
+        DEV, "subscribe apps 'billing-*' --cluster dev --on sync-started,sync-succeeded,sync-failed"
+    )
+    assert "subscribed this channel" in added.text, added.text
+
+    before = len(_parents(tier, "billing-dev"))  # the sandbox's Slack lives for the whole module
+    _sync_from_outside(tier, "billing-dev", revision="v3.3.0")
+
+    parent, finals = _wait_final(tier, "billing-dev", "Succeeded")
+    assert len(_parents(tier, "billing-dev")) == before + 1
+    assert len(finals) == 1 and "billing-dev: succeeded" in finals[0]
+    shown = _text(parent)
+    assert f"*Started by*\n<@{ERIN}> ({ERIN_EMAIL})" in shown, shown
+    assert f"started by <@{ERIN}> ({ERIN_EMAIL})" in finals[0]
+    # the thread has the sync's resources, like a sync the bot started
+    replies = tier.world.driver.replies(OPS_CHANNEL, parent["ts"])[1:]
+    assert len(replies) >= 2
+
+
+def test_with_only_outcome_triggers_the_parent_comes_in_its_final_state_and_failures_only(
+    follow_tier: Tier, sandbox: SandboxWorld
+) -> None:
+    tier = follow_tier
+    assert sandbox.app_controller is not None
+    sandbox.app_controller.script_app(
+        "billing-dev",
+        resources=[AppResource(kind="Deployment", name="billing", api_version="apps/v1")],
+        fail_revisions=("v9.9.9-bad",),
+    )
+    tier.do(DEV, "subscribe apps 'billing-*' --cluster dev --on sync-failed")
+    before = len(_parents(tier, "billing-dev"))  # the sandbox's Slack lives for the whole module
+
+    _sync_from_outside(tier, "billing-dev", revision="v9.9.9-bad", username="automated-pipeline@example.com")
+
+    parent, finals = _wait_final(tier, "billing-dev", "Failed")
+    assert len(_parents(tier, "billing-dev")) == before + 1
+    assert len(finals) == 1 and "billing-dev: failed" in finals[0]
+    assert "automated-pipeline@example.com" in _text(parent)  # no Slack user has it: named, not mentioned
+
+
+def test_a_subscription_never_posts_an_app_its_creator_may_not_get(
+    follow_tier: Tier, sandbox: SandboxWorld
+) -> None:
+    tier = follow_tier
+    assert sandbox.app_controller is not None
+    for app in ("shop-prod", "shop-dev"):
+        sandbox.app_controller.script_app(
+            app,
+            resources=[AppResource(kind="Deployment", name="shop", api_version="apps/v1")],
+            fail_revisions=("v0.0.1-broken",),
+        )
+    # the config file's `shop-*` subscription acts for the developer, who may get dev apps only
+    _sync_from_outside(tier, "shop-prod", revision="v0.0.1-broken")
+    tier.wait(lambda: _operation_over(tier, "shop-prod"), message="the prod sync to end")
+    _sync_from_outside(tier, "shop-dev", revision="v0.0.1-broken")
+
+    _wait_final(tier, "shop-dev", "Failed")  # the watch saw shop-prod end before this
+    assert _parents(tier, "shop-prod") == []
+    assert not any("shop-prod" in _text(m) for m in tier.world.driver.messages(OPS_CHANNEL))
