@@ -54,7 +54,7 @@ from bot.tracking.follower import Follower, SyncPart, WorkflowPart
 from bot.tracking.following import Following
 from bot.tracking.progress import log_scope
 from bot.tracking.streams import LeaderStreams
-from bot.tracking.subscribed import SubscribedSyncs
+from bot.tracking.subscribed import SubscribedSyncs, SubscribedWorkflows
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +215,9 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
             people=directory,
             policy=policy,
             destinations=lambda host: destinations_for(hosts[host], settings, registry),
+        ),
+        outside_workflows=SubscribedWorkflows(
+            subscriptions=subscriptions, runs=runs, people=directory, policy=policy
         ),
         parts=[
             WorkflowPart(

@@ -112,7 +112,7 @@ def render_parent(
                 ("Phase", mrkdwn.cut(mrkdwn.escape(label))),
                 ("Progress", mrkdwn.cut(mrkdwn.escape(progress))),
                 ("Duration" if final else "Elapsed", elapsed),
-                ("Requested by", mrkdwn.cut(f"<@{run.requester_id}>" if run.requester_id else "someone")),
+                _requested_by(run),
                 ("Cluster / namespace", mrkdwn.cut(mrkdwn.escape(f"{run.cluster} / {run.namespace}"))),
             )
         )
@@ -164,6 +164,14 @@ def render_transition(t: Transition, *, log_url: str | None) -> str:
     return f"{line} · {link}" if link else line
 
 
+def _requested_by(run: Run) -> tuple[str, str]:
+    """Who asked in Slack, else who submitted it outside the bot (a run a subscription follows)."""
+    initiated = str((run.parameters or {}).get("initiated_by") or "")
+    if initiated and not run.requester_id:
+        return "Submitted by", mrkdwn.cut(mrkdwn.escape(initiated))
+    return "Requested by", mrkdwn.cut(f"<@{run.requester_id}>" if run.requester_id else "someone")
+
+
 def render_summary(
     *,
     run: Run,
@@ -190,8 +198,9 @@ def render_summary(
 
     blocks: list[Block] = [header(f"{emoji} {title}: {label.lower()}")]
     outcome = [f"*{label}* in {took}", f"{state.step_progress or '0/0'} steps succeeded"]
-    if run.requester_id:
-        outcome.append(f"requested by <@{run.requester_id}>")
+    asked, who = _requested_by(run)
+    if run.requester_id or (run.parameters or {}).get("initiated_by"):
+        outcome.append(f"{asked.lower()} {who}")
     outcome.append(mrkdwn.code(f"{run.cluster}/{run.namespace}"))
     blocks.append(section(" · ".join(outcome)))
     if state.message and state.phase != PHASE_SUCCEEDED:

@@ -119,7 +119,7 @@ class Announcer(Protocol):
 
 
 class Outside(Protocol):
-    """Runs for operations the bot did not start (`bot.tracking.subscribed.SubscribedSyncs` fits)."""
+    """Runs for operations the bot did not start (`SubscribedSyncs` / `SubscribedWorkflows` fit)."""
 
     def runs_for(self, host_cluster: str, obj: Mapping[str, Any]) -> list[str]: ...
 
@@ -200,7 +200,7 @@ class WorkflowPart:
 
     def parent(self, run: Run, state: progress.RunState | None, *, now: datetime) -> tuple[str, Blocks]:
         text, blocks = render_runs.render_parent(
-            run=run, state=state, now=now, ui_url=self._ui_urls.get(run.cluster)
+            run=_named(run), state=state, now=now, ui_url=self._ui_urls.get(run.cluster)
         )
         return text, list(blocks)
 
@@ -228,7 +228,9 @@ class WorkflowPart:
             except BotError as exc:
                 log.warning("could not read the failed step's log: %s", exc)
         urls = {step.name: url for step in state.steps if step.log_key and (url := self._link(step.log_key))}
-        text, blocks = render_runs.render_summary(run=run, state=state, failed_log_tail=tail, log_urls=urls)
+        text, blocks = render_runs.render_summary(
+            run=_named(run), state=state, failed_log_tail=tail, log_urls=urls
+        )
         return text, list(blocks)
 
     def _link(self, key: str | None) -> str | None:
@@ -239,6 +241,13 @@ class WorkflowPart:
         except BotError as exc:
             log.warning("could not sign a log link: %s", exc)
             return None
+
+
+def _named(run: Run) -> Run:
+    """A subscribed channel's run keeps its Workflow's name in its parameters (run names are unique)."""
+    if run.name:
+        return run
+    return replace(run, name=str((run.parameters or {}).get("workflow") or "") or None)
 
 
 class SyncPart:
@@ -328,9 +337,11 @@ class Follower:
         parts: Sequence[Part[Any]],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         outside: Outside | None = None,
+        outside_workflows: Outside | None = None,
     ) -> None:
         self._runs = runs
         self._outside = outside
+        self._outside_workflows = outside_workflows
         self._outbox = outbox
         self._parts: dict[str, Part[Any]] = {kind: part for part in parts for kind in part.kinds}
         self._clock = clock
@@ -381,12 +392,15 @@ class Follower:
         return count
 
     def on_workflow(self, cluster: str, obj: Mapping[str, Any]) -> None:
-        """One watch event (or list item) for a Workflow; ignores Workflows the bot did not start."""
-        del cluster
+        """One watch event (or list item) for a Workflow: the bot's by its label, others for subscriptions."""
         labels = (obj.get("metadata") or {}).get("labels") or {}
         run_id = labels.get(LABEL_RUN_ID)
         if run_id and str(run_id) not in self._done:
             self._safely(str(run_id), obj, RUN_WORKFLOW)
+        elif not run_id and self._outside_workflows is not None:
+            for outside_id in self._outside_runs(self._outside_workflows, cluster, obj):
+                if outside_id not in self._done:
+                    self._safely(outside_id, obj, RUN_WORKFLOW)
 
     def on_application(self, host_cluster: str, obj: Mapping[str, Any]) -> None:
         """One watch event (or list item) for an Application on `host_cluster`."""
@@ -399,15 +413,15 @@ class Follower:
         if run_id is not None and run_id not in self._done:
             self._safely(run_id, obj, RUN_SYNC)
         elif run_id is None and self._outside is not None:
-            for outside_id in self._outside_runs(host_cluster, obj):
+            for outside_id in self._outside_runs(self._outside, host_cluster, obj):
                 if outside_id not in self._done:
                     self._safely(outside_id, obj, RUN_SYNC)
 
-    def _outside_runs(self, host_cluster: str, obj: Mapping[str, Any]) -> list[str]:
+    @staticmethod
+    def _outside_runs(outside: Outside, cluster: str, obj: Mapping[str, Any]) -> list[str]:
         """The subscribed channels' runs for an operation started elsewhere; none when that fails."""
-        assert self._outside is not None
         try:
-            return self._outside.runs_for(host_cluster, obj)
+            return outside.runs_for(cluster, obj)
         except BotError as exc:
             log.error("could not match an application against the subscriptions: %s", exc)
         except Exception:

@@ -3,8 +3,8 @@
 Built anew each time this replica becomes the leader (`Following` calls it): a new leader
 first resumes the runs it has not seen end (from the database), then delivers what is pending
 in the outbox whichever replica enqueued it, and follows every cluster with one
-list-then-watch stream for the Workflows the bot started and one per Argo CD host for the
-Applications. Deleted objects are not news for a thread.
+list-then-watch stream for the Workflows of its namespace (the bot's, and those subscribed
+channels hear about) and one per Argo CD host for the Applications. Deleted objects are not news for a thread.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ class LeaderStreams:
         api_client: the Kubernetes client of a cluster, by name.
         deliverer: builds the outbox deliverer.
         extra: builds the other leader-only streams (schedules, the approval sweep).
+        all_workflows: watch every Workflow of the namespace (for subscriptions), not only the
+            ones labelled with a run id.
     """
 
     def __init__(
@@ -41,12 +43,14 @@ class LeaderStreams:
         api_client: Callable[[str], Any],
         deliverer: Callable[[], Stream],
         extra: Callable[[], Sequence[Stream]] = tuple,
+        all_workflows: bool = True,
     ) -> None:
         self._follower = follower
         self._clusters = list(clusters)
         self._api_client = api_client
         self._deliverer = deliverer
         self._extra = extra
+        self._all_workflows = all_workflows
 
     def __call__(self) -> list[Stream]:
         self._follower.resume()
@@ -59,7 +63,9 @@ class LeaderStreams:
                 version=workflows.VERSION,
                 plural=workflows.WORKFLOWS,
                 namespace=cluster.workflows_namespace,
-                label_selector=workflows.LABEL_RUN_ID,
+                # every Workflow (not only the bot's): the same one stream also serves the
+                # channels subscribed to Workflows submitted elsewhere
+                label_selector=None if self._all_workflows else workflows.LABEL_RUN_ID,
                 on_event=functools.partial(self._on_workflow, cluster.name),
             )
             for cluster in self._clusters

@@ -36,11 +36,12 @@ from typing import Any, Protocol
 from bot import subscribing
 from bot.applications import as_mapping, as_text, initiator_of
 from bot.argo import cd
+from bot.argo.workflows import LABEL_RUN_ID as WORKFLOW_LABEL_RUN_ID
 from bot.errors import BotError, StorageError
 from bot.model import Actor
 from bot.rbac import policy as rbac
 from bot.rbac.enforcer import Enforcer
-from bot.records import RUN_SYNC, SUBSCRIPTION_APPS, Run, Subscription
+from bot.records import RUN_SYNC, RUN_WORKFLOW, SUBSCRIPTION_APPS, SUBSCRIPTION_WORKFLOWS, Run, Subscription
 from bot.tracking import sync_progress
 from bot.tracking.progress import parse_time
 from bot.tracking.sync_tracker import (
@@ -229,21 +230,7 @@ class SubscribedSyncs:
         return finished >= self._clock() - self._late and finished >= since
 
     def _creator_may_see(self, subscription: Subscription, obj: str) -> bool:
-        try:
-            subjects = self._people.actor(subscription.created_by).subjects
-        except BotError as exc:
-            log.info(
-                "subscription %s: its creator could not be resolved (%s); nothing posted",
-                subscription.id,
-                exc,
-            )
-            return False
-        if self._policy.current().can(subjects, resource=rbac.APPLICATIONS, action=rbac.ACTION_GET, obj=obj):
-            return True
-        log.info(
-            "subscription %s: its creator may not get %s, so nothing is posted about it", subscription.id, obj
-        )
-        return False
+        return _may_get(self._people, self._policy, subscription, rbac.APPLICATIONS, obj)
 
     def _create(
         self,
@@ -290,6 +277,151 @@ class SubscribedSyncs:
         except BotError as exc:
             log.info("no Slack user looked up for a sync's initiator: %s", exc)
             return None
+
+
+#: Where Argo Workflows names the template a Workflow came from when `workflowTemplateRef` is absent.
+LABEL_WORKFLOW_TEMPLATE = "workflows.argoproj.io/workflow-template"
+LABEL_CRON_WORKFLOW = "workflows.argoproj.io/cron-workflow"
+LABEL_CREATOR_EMAIL = "workflows.argoproj.io/creator-email"
+WORKFLOW_PARAMETER = "workflow"
+_WORKFLOW_OUTCOMES = {
+    "Succeeded": subscribing.WORKFLOW_SUCCEEDED,
+    "Failed": subscribing.WORKFLOW_FAILED,
+    "Error": subscribing.WORKFLOW_FAILED,
+}
+
+
+def template_of(obj: Mapping[str, Any]) -> str:
+    """The WorkflowTemplate a Workflow was submitted from, or "" for an inline one."""
+    ref = as_text(as_mapping(as_mapping(obj.get("spec")).get("workflowTemplateRef")).get("name"))
+    labels = as_mapping(as_mapping(obj.get("metadata")).get("labels"))
+    return ref or as_text(labels.get(LABEL_WORKFLOW_TEMPLATE))
+
+
+def submitter_label(obj: Mapping[str, Any]) -> str:
+    """Who submitted it, as far as the Workflow says: its CronWorkflow, its creator's e-mail, else outside."""
+    labels = as_mapping(as_mapping(obj.get("metadata")).get("labels"))
+    cron = as_text(labels.get(LABEL_CRON_WORKFLOW))
+    if cron:
+        return f"CronWorkflow {cron}"
+    # Argo Workflows writes the e-mail with `.at.` for `@` (a label value cannot hold `@`)
+    email = as_text(labels.get(LABEL_CREATOR_EMAIL)).replace(".at.", "@")
+    return email or "submitted outside the bot"
+
+
+class SubscribedWorkflows:
+    """The follower's source of runs for Workflows submitted elsewhere (Argo CLI, kubectl, CI, cron).
+
+    Like `SubscribedSyncs`: one run per subscribed channel and Workflow (its uid), the same id
+    on every replica and restart; `started` starts the thread while it runs, `failed` and
+    `succeeded` once it ended (recently, and after the subscription); the creator's
+    `workflows, get` on `<cluster>/<namespace>/<template>` is checked before a thread starts.
+    The run's `name` stays empty (several channels may follow one Workflow; run names are
+    unique), and the Workflow's name is kept in its parameters for the messages.
+    """
+
+    def __init__(
+        self,
+        *,
+        subscriptions: SubscriptionSource,
+        runs: RunMaker,
+        people: People,
+        policy: Policy,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        late: timedelta = DEFAULT_LATE,
+    ) -> None:
+        self._subscriptions = subscriptions
+        self._runs = runs
+        self._people = people
+        self._policy = policy
+        self._clock = clock
+        self._late = late
+
+    def runs_for(self, cluster: str, obj: Mapping[str, Any]) -> list[str]:
+        """The ids of the runs following this Workflow in the subscribed channels."""
+        meta = as_mapping(obj.get("metadata"))
+        if WORKFLOW_LABEL_RUN_ID in as_mapping(meta.get("labels")):
+            return []  # the bot's own run
+        template = template_of(obj)
+        uid = as_text(meta.get("uid"))
+        if not template or not uid:
+            return []
+        wanted = [
+            s
+            for s in self._subscriptions.all()
+            if s.kind == SUBSCRIPTION_WORKFLOWS
+            and subscribing.glob_match(template, s.name)
+            and (s.cluster is None or s.cluster == cluster)
+        ]
+        if not wanted:
+            return []
+        status = as_mapping(obj.get("status"))
+        outcome = _WORKFLOW_OUTCOMES.get(as_text(status.get("phase")))
+        namespace, name = as_text(meta.get("namespace")), as_text(meta.get("name"))
+        found: list[str] = []
+        channels: set[str] = set()
+        for subscription in wanted:
+            if subscription.channel_id in channels:
+                continue
+            run_id = subscribing.followed_run_id(subscription.channel_id, cluster, namespace, "workflow", uid)
+            if self._runs.get(run_id) is None:
+                if not self._starts(subscription, status, outcome):
+                    continue
+                obj_name = rbac.workflow_object(cluster=cluster, namespace=namespace, template=template)
+                if not _may_get(self._people, self._policy, subscription, rbac.WORKFLOWS, obj_name):
+                    continue
+                try:
+                    self._runs.create(
+                        run_id=run_id,
+                        kind=RUN_WORKFLOW,
+                        cluster=cluster,
+                        namespace=namespace,
+                        requester_id="",
+                        requester_name=submitter_label(obj),
+                        channel_id=subscription.channel_id,
+                        now=self._clock(),
+                        template=template,
+                        parameters={
+                            WORKFLOW_PARAMETER: name,
+                            INITIATED_BY_PARAMETER: submitter_label(obj),
+                            SUBSCRIPTION_PARAMETER: subscription.id,
+                        },
+                    )
+                except StorageError:
+                    if self._runs.get(run_id) is None:
+                        raise
+            found.append(run_id)
+            channels.add(subscription.channel_id)
+        return found
+
+    def _starts(self, subscription: Subscription, status: Mapping[str, Any], outcome: str | None) -> bool:
+        if outcome is None:
+            return subscribing.WORKFLOW_STARTED in subscription.triggers
+        if outcome not in subscription.triggers:
+            return False
+        finished = parse_time(status.get("finishedAt"))
+        if finished is None:
+            return False
+        finished = finished if finished.tzinfo else finished.replace(tzinfo=UTC)
+        since = subscription.created_at.replace(microsecond=0)
+        return finished >= self._clock() - self._late and finished >= since
+
+
+def _may_get(people: People, policy: Policy, subscription: Subscription, resource: str, obj: str) -> bool:
+    """The creator's `get` on the precise object, with the policy in force (logged at INFO when not)."""
+    try:
+        subjects = people.actor(subscription.created_by).subjects
+    except BotError as exc:
+        log.info(
+            "subscription %s: its creator could not be resolved (%s); nothing posted", subscription.id, exc
+        )
+        return False
+    if policy.current().can(subjects, resource=resource, action=rbac.ACTION_GET, obj=obj):
+        return True
+    log.info(
+        "subscription %s: its creator may not get %s, so nothing is posted about it", subscription.id, obj
+    )
+    return False
 
 
 def is_subscribed_run(run: Run) -> bool:

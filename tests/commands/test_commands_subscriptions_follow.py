@@ -1,4 +1,4 @@
-"""Syncs started outside the bot, followed in the channels subscribed to them.
+"""Syncs and Workflows started outside the bot, followed in the channels subscribed to them.
 
 The operation is written on the Application with the kubernetes client, as the Argo CD UI
 does; the sandbox's Argo CD runs it; the real bot's Applications watch sees it and the
@@ -22,7 +22,9 @@ from bot.sandbox.world import ARGOCD_NAMESPACE, SandboxWorld
 from bot.store.repos import RunRepo
 
 #: The developer may get dev apps only; a config subscription of theirs asks for every shop app.
-POLICY = ARGO_POLICY + "p, role:developer, subscriptions, get, *, allow\n"
+POLICY = ARGO_POLICY + (
+    "p, role:developer, subscriptions, get, *, allow\np, role:developer, workflows, get, dev/*, allow\n"
+)
 ERIN, ERIN_EMAIL = "UERIN0001", "erin@example.com"  # a Slack user who uses the Argo CD UI
 
 
@@ -152,3 +154,40 @@ def test_a_subscription_never_posts_an_app_its_creator_may_not_get(
     _wait_final(tier, "shop-dev", "Failed")  # the watch saw shop-prod end before this
     assert _parents(tier, "shop-prod") == []
     assert not any("shop-prod" in _text(m) for m in tier.world.driver.messages(OPS_CHANNEL))
+
+
+def test_a_workflow_submitted_with_the_kubernetes_client_fails_and_the_channel_gets_its_last_log_lines(
+    follow_tier: Tier,
+) -> None:
+    tier = follow_tier
+    added = tier.do(DEV, "subscribe workflows 'db-*' --cluster dev")
+    assert "workflows from templates `db-*` on `dev`, on failed" in added.text, added.text
+
+    api = client.CustomObjectsApi(tier.world.bot.registry.api_client("dev"))
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Workflow",
+        "metadata": {"generateName": "db-migration-", "namespace": "argo"},
+        "spec": {
+            "workflowTemplateRef": {"name": "db-migration"},
+            "arguments": {"parameters": [{"name": "database", "value": "orders"}]},
+        },
+    }
+    created = api.create_namespaced_custom_object(GROUP, VERSION, "argo", "workflows", body)
+    name = created["metadata"]["name"]
+
+    def failed_thread() -> tuple[dict[str, Any], list[str]] | None:
+        for message in tier.world.driver.messages(OPS_CHANNEL):
+            if name in _text(message) and "Failed" in _text(message):
+                replies = tier.world.driver.replies(OPS_CHANNEL, message["ts"])[1:]
+                finals = [_text(r) for r in replies if "steps succeeded" in _text(r)]
+                if finals:
+                    return message, finals
+        return None
+
+    parent, finals = tier.wait(failed_thread, message=f"the failure of {name} in the subscribed channel")
+    assert sum(name in _text(m) for m in tier.world.driver.messages(OPS_CHANNEL)) == 1
+    assert len(finals) == 1
+    assert "Submitted by" in _text(parent)
+    # the failed step's last log lines, as for a run typed in Slack
+    assert "violates foreign key constraint" in finals[0], finals[0]

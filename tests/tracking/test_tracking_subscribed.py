@@ -21,7 +21,13 @@ from bot.records import Subscription
 from bot.store import db as store_db
 from bot.store.repos import RunRepo
 from bot.subscribing import followed_run_id
-from bot.tracking.subscribed import SubscribedSyncs, initiator_label, is_subscribed_run, outcome_trigger
+from bot.tracking.subscribed import (
+    SubscribedSyncs,
+    SubscribedWorkflows,
+    initiator_label,
+    is_subscribed_run,
+    outcome_trigger,
+)
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 POLICY = "p, slack:UDEV, applications, get, dev/*, allow\np, slack:UOPS, applications, get, *, allow\n"
@@ -155,3 +161,54 @@ def test_who_started_it_and_what_outcome_a_phase_is() -> None:
     assert (outcome_trigger("Succeeded"), outcome_trigger("Error"), outcome_trigger("Running")) == (
         "sync-succeeded", "sync-failed", None,
     )  # fmt: skip
+
+
+def _workflow(
+    template: str, *, phase: str, finished: datetime | None, labels: dict[str, str] | None = None
+) -> dict[str, Any]:
+    status: dict[str, Any] = {"phase": phase}
+    if finished is not None:
+        status["finishedAt"] = finished.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "metadata": {
+            "name": f"{template}-x7k2p",
+            "namespace": "argo",
+            "uid": f"uid-{template}-{phase}",
+            "labels": labels or {},
+        },
+        "spec": {"workflowTemplateRef": {"name": template}},
+        "status": status,
+    }
+
+
+def test_a_failed_outside_workflow_is_followed_only_where_its_creator_may_get_it(runs: RunRepo) -> None:
+    nightly = Subscription(
+        id="w",
+        channel_id="C1",
+        kind="workflows",
+        name="nightly-*",
+        triggers=("failed",),
+        created_by="UDEV",
+        created_at=NOW - timedelta(days=1),
+    )
+    policy = Policy()
+    policy.enforcer = Enforcer(parse_policy("p, slack:UDEV, workflows, get, dev/*, allow\n", source="test"))
+    syncs = SubscribedWorkflows(
+        subscriptions=Book(nightly), runs=runs, people=People(), policy=policy, clock=lambda: NOW
+    )
+    failed = _workflow(
+        "nightly-etl", phase="Failed", finished=NOW, labels={"workflows.argoproj.io/cron-workflow": "etl"}
+    )
+
+    assert syncs.runs_for("prod", failed) == []  # the creator may not get prod Workflows
+    found = syncs.runs_for("dev", failed)
+    assert found == syncs.runs_for("dev", failed) and len(found) == 1
+    run = runs.get(found[0])
+    assert run is not None
+    assert (run.name, run.template, run.parameters["workflow"], run.parameters["initiated_by"]) == (
+        None, "nightly-etl", "nightly-etl-x7k2p", "CronWorkflow etl",
+    )  # fmt: skip
+    assert syncs.runs_for("dev", _workflow("nightly-etl", phase="Succeeded", finished=NOW)) == []
+    assert syncs.runs_for("dev", _workflow("other", phase="Failed", finished=NOW)) == []
+    own = _workflow("nightly-etl", phase="Failed", finished=NOW, labels={"argo-chatops/run-id": "r1"})
+    assert syncs.runs_for("dev", own) == []
