@@ -2,7 +2,7 @@
 
 The operation is written on the Application with the kubernetes client, as the Argo CD UI
 does; `chatops run` (its own process, SQLite) follows it in the subscribed channel, is
-SIGKILLed while the sync's PreSync hook runs and started again: the same thread goes on, one
+SIGKILLed while the sync runs (its thread already has a reply) and started again: the same thread goes on, one
 parent, one final, no reply twice. The processes and helpers come from `test_e2e_failover`.
 """
 
@@ -46,9 +46,9 @@ def test_an_outside_sync_followed_for_a_subscription_survives_a_sigkill_with_one
                 name="billing-migrate",
                 api_version="batch/v1",
                 hook="PreSync",
-                progressing_seconds=60,
+                progressing_seconds=200,
             ),
-            AppResource(kind="Deployment", name="billing", api_version="apps/v1", progressing_seconds=60),
+            AppResource(kind="Deployment", name="billing", api_version="apps/v1", progressing_seconds=200),
         ],
     )
     driver = SlackDriver(sandbox.slack.control_url)
@@ -79,11 +79,22 @@ def test_an_outside_sync_followed_for_a_subscription_survives_a_sigkill_with_one
     def hook_running() -> dict[str, Any] | None:
         for message in driver.messages(OPS_CHANNEL):
             replies = driver.replies(OPS_CHANNEL, message["ts"]) if marker in _text(message) else []
-            if any("hook `Job/billing-migrate` started" in _text(r) for r in replies[1:]):
+            if any("Job/billing-migrate" in _text(r) for r in replies[1:]):
                 return message
         return None
 
-    parent = wait_until(hook_running, timeout=30, message="the outside sync's parent and its PreSync hook")
+    def where() -> str:
+        app = next(
+            a
+            for a in sandbox.kube["dev"].store.list(G, V, "applications", ARGOCD_NAMESPACE)
+            if a["metadata"]["name"] == "billing-dev"
+        )
+        state = (app.get("status") or {}).get("operationState") or {}
+        shown = {k: state.get(k) for k in ("phase", "startedAt", "finishedAt", "message")}
+        operation = app.get("operation")
+        return f"the outside sync's parent and its hook's reply (operation {operation}, state {shown})"
+
+    parent = wait_until(hook_running, timeout=30, message=where)
     fields = str(parent.get("blocks"))
     assert "Started by" in fields and "dev@example.com" in fields, fields
     bot.kill()
