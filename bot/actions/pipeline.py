@@ -106,11 +106,13 @@ def handle_button(*, origin: Origin, actor: Actor, deps: Deps, reference: str = 
         )
     name = RUN_BUTTONS.get(action)
     run = deps.runs.get(value) if name is not None and deps.runs is not None and _ID.match(value) else None
-    if name is None or run is None or not run.name:
+    # a run a subscribed channel follows keeps its Workflow's name in its parameters
+    workflow = (run.name or str((run.parameters or {}).get("workflow") or "")) if run is not None else ""
+    if name is None or run is None or not workflow:
         return Reply(text=STALE_BUTTON)
-    text = f"{name} {run.name} --cluster {run.cluster} --namespace {run.namespace}"
+    text = f"{name} {workflow} --cluster {run.cluster} --namespace {run.namespace}"
     verb = deps.registry[name]
-    command = _build(verb, raw=text, workflow=run.name, cluster=run.cluster, namespace=run.namespace)
+    command = _build(verb, raw=text, workflow=workflow, cluster=run.cluster, namespace=run.namespace)
     return perform(
         grammar.Invocation(verb, command),
         origin=replace(origin, text=text, thread_ts=run.parent_ts),

@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 from commands_world import ARGO_POLICY, GROUP, VERSION, Tier
-from e2e_world import DEV, OPS_CHANNEL, PROD_CHANNEL, running_bot, token_auth
+from e2e_world import ADMIN, DEV, OPS_CHANNEL, PROD_CHANNEL, running_bot, token_auth
 from kubernetes import client
 
+from bot.render.runs import ACTION_LOGS
 from bot.sandbox.argo.appscript import AppResource
 from bot.sandbox.world import ARGOCD_NAMESPACE, SandboxWorld
 from bot.store.repos import RunRepo
@@ -191,3 +192,9 @@ def test_a_workflow_submitted_with_the_kubernetes_client_fails_and_the_channel_g
     assert "Submitted by" in _text(parent)
     # the failed step's last log lines, as for a run typed in Slack
     assert "violates foreign key constraint" in finals[0], finals[0]
+
+    # its Logs button works like on a run typed in Slack, checked for whoever clicks it
+    run = next(r for r in tier.runs.recent(kind="workflow", limit=20) if r.parameters.get("workflow") == name)
+    logs = tier.click(ADMIN, ACTION_LOGS, run.id)
+    assert ":x: `migrate`" in logs.text and "main.log" in logs.text, logs.text  # its S3 log links
+    assert tier.last_audit(ADMIN).object == "dev/argo/db-migration"
