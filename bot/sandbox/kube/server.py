@@ -697,7 +697,6 @@ class _Handler(BaseHTTPRequestHandler):
         timeout = float(query.get("timeoutSeconds") or _DEFAULT_WATCH_TIMEOUT)
         bookmarks = query.get("allowWatchBookmarks") in ("true", "1")
         sock = self.connection
-        self.api.watch_started(sock)
         try:
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -723,6 +722,9 @@ class _Handler(BaseHTTPRequestHandler):
         except ApiError as exc:
             self._event("ERROR", exc.to_status())
             return
+        # Counted as open only now that its cursor exists: a drop from here on reaches it
+        # (counted earlier, a drop between the two went unseen and the watch ran on).
+        self.api.watch_started(self.connection)
         for kind, obj in initial:
             self._event(kind, obj)
         deadline = time.monotonic() + timeout
