@@ -23,6 +23,7 @@ from bot.actions.context import Deps, Workspace
 from bot.actions.housekeeping import Housekeeping
 from bot.actions.launcher import Launcher
 from bot.actions.scheduled import ScheduledRuns
+from bot.actions.subscribers import SubscriberAudience
 from bot.actions.sweeps import ApprovalCompletion
 from bot.approvals.service import ApprovalService
 from bot.approvals.sweeper import ExpirySweeper
@@ -205,6 +206,7 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
     outbox = Outbox(outbox_repo)
     directory = SlackDirectory(client, ttl=settings.slack.user_cache_ttl_seconds)
     subscriptions = SubscriptionBook(database, configured=configured_subscriptions(settings.subscriptions))
+    audience = SubscriberAudience(directory=directory)
     hosts = {cluster.name: cluster for cluster in settings.clusters}
     follower = Follower(
         runs=runs,
@@ -213,12 +215,10 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
             subscriptions=subscriptions,
             runs=runs,
             people=directory,
-            policy=policy,
+            audience=audience,
             destinations=lambda host: destinations_for(hosts[host], settings, registry),
         ),
-        outside_workflows=SubscribedWorkflows(
-            subscriptions=subscriptions, runs=runs, people=directory, policy=policy
-        ),
+        outside_workflows=SubscribedWorkflows(subscriptions=subscriptions, runs=runs, audience=audience),
         parts=[
             WorkflowPart(
                 links=links,
@@ -264,6 +264,7 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
         workspace=Workspace(team_id=team_id, enterprise_id=str(identity.get("enterprise_id") or "") or None),
     )
     scheduled_runs.bind(deps)
+    audience.bind(deps)
     completion = ApprovalCompletion(deps=deps, directory=directory)
     following = Following(
         LeaderStreams(

@@ -26,6 +26,9 @@ class Surface(StrEnum):
     BUTTON = "button"
     SCHEDULE = "schedule"  # a schedule firing on behalf of its creator
     SWEEP = "sweep"  # the leader completing an approved request on behalf of its approver
+    SUBSCRIPTION = (
+        "subscription"  # the leader posting about an outside operation for a subscription's creator
+    )
 
 
 @dataclass(frozen=True)

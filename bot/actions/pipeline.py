@@ -48,6 +48,8 @@ from bot.render.runs import ACTION_LOGS, ACTION_STOP
 log = logging.getLogger(__name__)
 
 AUDIT_TEXT_MAX = 2000
+#: Surfaces where the bot acts for a person who did not type anything just now.
+_ON_BEHALF = (Surface.SCHEDULE, Surface.SWEEP, Surface.SUBSCRIPTION)
 RESULT_INVALID = "invalid"
 RESULT_NOT_ENABLED = "not-enabled"
 RESULT_THROTTLED = "throttled"
@@ -141,7 +143,7 @@ def perform(
     result, detail = records.RESULT_ERROR, ""
     reply = Reply(text=UPSTREAM_REPLY.format(where="a service the bot depends on", reference=reference))
     try:
-        ctx.actor = actor = _admit(actor, origin, deps)
+        ctx.actor = actor = admit(actor, origin, deps)
         ctx.cluster = _authorise(ctx, invocation.command)
         if verb.writes:
             pending_id = _audit(
@@ -220,7 +222,7 @@ def foreign_refusal(origin: Origin, deps: Deps) -> str | None:
     bot itself and name no team.
     """
     workspace = deps.workspace
-    if workspace is None or origin.surface in (Surface.SCHEDULE, Surface.SWEEP):
+    if workspace is None or origin.surface in _ON_BEHALF:
         return None
     if origin.team_id != workspace.team_id:
         return "This bot serves only the workspace it is installed in."
@@ -247,14 +249,14 @@ def refuse_foreign(*, origin: Origin, reason: str, deps: Deps, reference: str = 
     return Reply(text=f":no_entry: {reason}")
 
 
-def _admit(actor: Actor, origin: Origin, deps: Deps) -> Actor:
+def admit(actor: Actor, origin: Origin, deps: Deps) -> Actor:
     """Who may use the bot now; returns the person as the policy should see them.
 
     People, not bots; members of this workspace (Slack Connect users only when
     `slack.allow_external_users`); guests without the policy's default role (with
-    `slack.guest_role` when set); within the per-person rate limit. Schedule firings and the
-    leader's sweeps act for a person but were not typed by them, so they do not count against
-    that person's limit.
+    `slack.guest_role` when set); within the per-person rate limit. Schedule firings, the
+    leader's sweeps and subscription posts act for a person but were not typed by them, so they
+    do not count against that person's limit.
     """
     if actor.is_bot:
         raise PermissionDenied("Bots cannot use this bot's commands.")
@@ -269,7 +271,7 @@ def _admit(actor: Actor, origin: Origin, deps: Deps) -> Actor:
     if actor.is_guest:
         roles = (slack.guest_role,) if slack.guest_role else ()
         actor = replace(actor, roles=roles, default_role=False)
-    if deps.limiter is None or origin.surface in (Surface.SCHEDULE, Surface.SWEEP):
+    if deps.limiter is None or origin.surface in _ON_BEHALF:
         return actor
     wait = deps.limiter.wait_for(actor.user_id)
     if wait:

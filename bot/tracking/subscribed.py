@@ -16,10 +16,12 @@ When the thread starts:
   operation older than `late` (or than the subscription) is history, not news: a re-list
   of hundreds of apps after a restart posts nothing old.
 
-Nobody sees more than the creator could: before a run is created for a subscription, its
-creator is resolved again through the directory and their `applications, get` on the precise
-app (`<destination cluster>/<project>/<app>`, `*` for an unmapped destination) is checked by
-the policy in force; when refused, nothing is posted for that subscription (logged at INFO).
+Nobody sees more than the creator could: before a run is created for a subscription, the
+`Audience` (`bot.actions.subscribers`, the pipeline's own checks) judges its creator as a typed
+command would: resolved again, admitted, their `applications, get` on the precise app
+(`<destination cluster>/<project>/<app>`, `*` for an unmapped destination) with the policy in
+force, and for Workflows the cluster's channel binding; when refused, nothing is posted for
+that subscription.
 
 Who started it is kept in the run: the Slack user whose e-mail is the operation's
 `initiatedBy.username` (so the thread @-mentions them), and the initiator as Argo CD names it
@@ -40,7 +42,6 @@ from bot.argo.workflows import LABEL_RUN_ID as WORKFLOW_LABEL_RUN_ID
 from bot.errors import BotError, StorageError
 from bot.model import Actor
 from bot.rbac import policy as rbac
-from bot.rbac.enforcer import Enforcer
 from bot.records import RUN_SYNC, RUN_WORKFLOW, SUBSCRIPTION_APPS, SUBSCRIPTION_WORKFLOWS, Run, Subscription
 from bot.tracking import sync_progress
 from bot.tracking.progress import parse_time
@@ -94,8 +95,12 @@ class People(Protocol):
     def user_id_by_email(self, email: str) -> str | None: ...
 
 
-class Policy(Protocol):
-    def current(self) -> Enforcer: ...
+class Audience(Protocol):
+    """May a subscription's creator see this object in its channel now (`bot.actions.subscribers`)."""
+
+    def may_see(
+        self, subscription: Subscription, *, resource: str, obj: str, cluster: str | None
+    ) -> bool: ...
 
 
 def outcome_trigger(phase: str) -> str | None:
@@ -121,8 +126,8 @@ class SubscribedSyncs:
     Args:
         subscriptions: every subscription (stored and config).
         runs: the run store.
-        people: re-resolves creators, and maps an initiator's e-mail to a Slack user.
-        policy: the policy in force (the same `Enforcer` the pipeline uses).
+        people: maps an initiator's e-mail to a Slack user.
+        audience: whether a subscription's creator may see an app (the pipeline's checks).
         destinations: host cluster -> {Argo CD destination -> the bot's cluster name}.
         clock: the current UTC time.
         late: a finished operation older than this is not posted.
@@ -134,7 +139,7 @@ class SubscribedSyncs:
         subscriptions: SubscriptionSource,
         runs: RunMaker,
         people: People,
-        policy: Policy,
+        audience: Audience,
         destinations: Callable[[str], Mapping[str, str]],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         late: timedelta = DEFAULT_LATE,
@@ -142,7 +147,7 @@ class SubscribedSyncs:
         self._subscriptions = subscriptions
         self._runs = runs
         self._people = people
-        self._policy = policy
+        self._audience = audience
         self._destinations = destinations
         self._clock = clock
         self._late = late
@@ -187,7 +192,9 @@ class SubscribedSyncs:
             if not self._wanted(subscription, state, outcome):
                 continue
             obj_name = rbac.application_object(cluster=cluster or rbac.WILDCARD, project=project, app=name)
-            if not self._creator_may_see(subscription, obj_name):
+            if not self._audience.may_see(
+                subscription, resource=rbac.APPLICATIONS, obj=obj_name, cluster=cluster
+            ):
                 continue
             run = self._create(
                 run_id,
@@ -228,9 +235,6 @@ class SubscribedSyncs:
         # subscription was made is news, not history
         since = subscription.created_at.replace(microsecond=0)
         return finished >= self._clock() - self._late and finished >= since
-
-    def _creator_may_see(self, subscription: Subscription, obj: str) -> bool:
-        return _may_get(self._people, self._policy, subscription, rbac.APPLICATIONS, obj)
 
     def _create(
         self,
@@ -315,7 +319,8 @@ class SubscribedWorkflows:
     Like `SubscribedSyncs`: one run per subscribed channel and Workflow (its uid), the same id
     on every replica and restart; `started` starts the thread while it runs, `failed` and
     `succeeded` once it ended (recently, and after the subscription); the creator's
-    `workflows, get` on `<cluster>/<namespace>/<template>` is checked before a thread starts.
+    `workflows, get` on `<cluster>/<namespace>/<template>`, and the cluster's channel binding,
+    are checked (`Audience`) before a thread starts.
     The run's `name` stays empty (several channels may follow one Workflow; run names are
     unique), and the Workflow's name is kept in its parameters for the messages.
     """
@@ -325,15 +330,13 @@ class SubscribedWorkflows:
         *,
         subscriptions: SubscriptionSource,
         runs: RunMaker,
-        people: People,
-        policy: Policy,
+        audience: Audience,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         late: timedelta = DEFAULT_LATE,
     ) -> None:
         self._subscriptions = subscriptions
         self._runs = runs
-        self._people = people
-        self._policy = policy
+        self._audience = audience
         self._clock = clock
         self._late = late
 
@@ -368,7 +371,9 @@ class SubscribedWorkflows:
                 if not self._starts(subscription, status, outcome):
                     continue
                 obj_name = rbac.workflow_object(cluster=cluster, namespace=namespace, template=template)
-                if not _may_get(self._people, self._policy, subscription, rbac.WORKFLOWS, obj_name):
+                if not self._audience.may_see(
+                    subscription, resource=rbac.WORKFLOWS, obj=obj_name, cluster=cluster
+                ):
                     continue
                 try:
                     self._runs.create(
@@ -405,23 +410,6 @@ class SubscribedWorkflows:
         finished = finished if finished.tzinfo else finished.replace(tzinfo=UTC)
         since = subscription.created_at.replace(microsecond=0)
         return finished >= self._clock() - self._late and finished >= since
-
-
-def _may_get(people: People, policy: Policy, subscription: Subscription, resource: str, obj: str) -> bool:
-    """The creator's `get` on the precise object, with the policy in force (logged at INFO when not)."""
-    try:
-        subjects = people.actor(subscription.created_by).subjects
-    except BotError as exc:
-        log.info(
-            "subscription %s: its creator could not be resolved (%s); nothing posted", subscription.id, exc
-        )
-        return False
-    if policy.current().can(subjects, resource=resource, action=rbac.ACTION_GET, obj=obj):
-        return True
-    log.info(
-        "subscription %s: its creator may not get %s, so nothing is posted about it", subscription.id, obj
-    )
-    return False
 
 
 def is_subscribed_run(run: Run) -> bool:

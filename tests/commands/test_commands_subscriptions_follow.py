@@ -198,3 +198,41 @@ def test_a_workflow_submitted_with_the_kubernetes_client_fails_and_the_channel_g
     logs = tier.click(ADMIN, ACTION_LOGS, run.id)
     assert ":x: `migrate`" in logs.text and "main.log" in logs.text, logs.text  # its S3 log links
     assert tier.last_audit(ADMIN).object == "dev/argo/db-migration"
+
+
+def test_a_workflow_of_a_cluster_bound_to_another_channel_is_never_posted_in_the_subscribed_one(
+    follow_tier: Tier,
+) -> None:
+    # Workflows are read only in their cluster's channels: prod takes them in PROD_CHANNEL only,
+    # so a subscription in OPS_CHANNEL for every cluster gets dev's failure and never prod's.
+    tier = follow_tier
+    added = tier.do(ADMIN, "subscribe workflows 'db-*'")
+    assert "workflows from templates `db-*`" in added.text, added.text
+
+    def submit(cluster: str) -> str:
+        api = client.CustomObjectsApi(tier.world.bot.registry.api_client(cluster))
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "Workflow",
+            "metadata": {"generateName": "db-migration-", "namespace": "argo"},
+            "spec": {"workflowTemplateRef": {"name": "db-migration"}},
+        }
+        return str(
+            api.create_namespaced_custom_object(GROUP, VERSION, "argo", "workflows", body)["metadata"]["name"]
+        )
+
+    def phase(cluster: str, name: str) -> str:
+        api = client.CustomObjectsApi(tier.world.bot.registry.api_client(cluster))
+        workflow = api.get_namespaced_custom_object(GROUP, VERSION, "argo", "workflows", name)
+        return str((workflow.get("status") or {}).get("phase") or "")
+
+    on_prod = submit("prod")
+    tier.wait(lambda: phase("prod", on_prod) == "Failed", message=f"{on_prod} to fail on prod")
+    on_dev = submit("dev")
+    tier.wait(
+        lambda: any(
+            on_dev in _text(m) and "Failed" in _text(m) for m in tier.world.driver.messages(OPS_CHANNEL)
+        ),
+        message=f"the failure of {on_dev} in the subscribed channel",
+    )
+    assert not any(on_prod in _text(m) for m in tier.world.driver.messages(OPS_CHANNEL))

@@ -63,12 +63,15 @@ class People:
         return {"erin@example.com": "UERIN"}.get(email)
 
 
-class Policy:
+class Audience:
+    """The creator's `get` by the policy (the real one also admits the person and binds channels)."""
+
     def __init__(self) -> None:
         self.enforcer = Enforcer(parse_policy(POLICY, source="test"))
 
-    def current(self) -> Enforcer:
-        return self.enforcer
+    def may_see(self, subscription: Subscription, *, resource: str, obj: str, cluster: str | None) -> bool:
+        subjects = People().actor(subscription.created_by).subjects
+        return self.enforcer.can(subjects, resource=resource, action="get", obj=obj)
 
 
 def _app(
@@ -104,7 +107,7 @@ def _syncs(runs: RunRepo, *subscriptions: Subscription) -> SubscribedSyncs:
         subscriptions=Book(*subscriptions),
         runs=runs,
         people=People(),
-        policy=Policy(),
+        audience=Audience(),
         destinations=lambda host: {"dev": "dev", "prod": "prod"},
         clock=lambda: NOW,
     )
@@ -191,11 +194,9 @@ def test_a_failed_outside_workflow_is_followed_only_where_its_creator_may_get_it
         created_by="UDEV",
         created_at=NOW - timedelta(days=1),
     )
-    policy = Policy()
-    policy.enforcer = Enforcer(parse_policy("p, slack:UDEV, workflows, get, dev/*, allow\n", source="test"))
-    syncs = SubscribedWorkflows(
-        subscriptions=Book(nightly), runs=runs, people=People(), policy=policy, clock=lambda: NOW
-    )
+    audience = Audience()
+    audience.enforcer = Enforcer(parse_policy("p, slack:UDEV, workflows, get, dev/*, allow\n", source="test"))
+    syncs = SubscribedWorkflows(subscriptions=Book(nightly), runs=runs, audience=audience, clock=lambda: NOW)
     failed = _workflow(
         "nightly-etl", phase="Failed", finished=NOW, labels={"workflows.argoproj.io/cron-workflow": "etl"}
     )
