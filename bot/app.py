@@ -30,6 +30,7 @@ from bot.approvals.sweeper import ExpirySweeper
 from bot.clusters.registry import ClusterRegistry
 from bot.commands.app_verbs import destinations_for
 from bot.commands.verbs import build_registry
+from bot.conditions import rules_from
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.health import HealthServer
@@ -47,10 +48,12 @@ from bot.slack.pacing import PacedSender
 from bot.slack.socket import SocketModeHandler
 from bot.slack.worker import CommandWorker
 from bot.store import db as store_db
+from bot.store.conditions import ConditionRepo
 from bot.store.grouping import GroupedAuditLog
 from bot.store.repos import ApprovalRepo, AuditRepo, EventDedup, OutboxRepo, RunRepo, ScheduleRepo
 from bot.store.subscriptions import SubscriptionBook
 from bot.subscribing import from_settings as configured_subscriptions
+from bot.tracking.conditions import AppConditionWatch
 from bot.tracking.follower import Follower, SyncPart, WorkflowPart
 from bot.tracking.following import Following
 from bot.tracking.progress import log_scope
@@ -273,6 +276,14 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
             api_client=registry.api_client,
             deliverer=lambda: OutboxDeliverer(
                 repo=outbox_repo, sender=sender, finder=messenger, signal=outbox.signal
+            ),
+            conditions=AppConditionWatch(
+                subscriptions=subscriptions,
+                store=ConditionRepo(database),
+                audience=audience,
+                destinations=lambda host: destinations_for(hosts[host], settings, registry),
+                ui_urls={c.name: c.argocd_ui_url for c in settings.clusters},
+                rules=rules_from(settings.debounce),
             ),
             extra=lambda: [
                 schedules,

@@ -40,13 +40,15 @@ SCHEDULE_KINDS = ("app-health", "workflow-digest", "pending-approvals", "run")
 
 #: What a subscription can be told about, per kind (`bot.subscribing` reads these too).
 SUBSCRIPTION_TRIGGERS = {
-    "apps": ("sync-started", "sync-succeeded", "sync-failed"),
+    "apps": (
+        "sync-started",
+        "sync-succeeded",
+        "sync-failed",
+        "health-degraded",
+        "health-recovered",
+        "out-of-sync",
+    ),
     "workflows": ("started", "succeeded", "failed"),
-}
-#: Triggers named in the docs that are not built yet: refused with a sentence that says so.
-SUBSCRIPTION_TRIGGERS_NOT_YET = {
-    "apps": ("health-degraded", "health-recovered", "out-of-sync"),
-    "workflows": (),
 }
 
 
@@ -333,8 +335,6 @@ class SubscriptionSettings(_Model):
     def _known_triggers(self) -> SubscriptionSettings:
         known = SUBSCRIPTION_TRIGGERS[self.kind]
         for trigger in self.triggers:
-            if trigger in SUBSCRIPTION_TRIGGERS_NOT_YET[self.kind]:
-                raise ValueError(f"triggers: {trigger!r} is not yet supported; use {', '.join(known)}")
             if trigger not in known:
                 raise ValueError(
                     f"triggers: {trigger!r} is not a trigger for {self.kind}; use {', '.join(known)}"
@@ -364,6 +364,18 @@ class LeaderElectionSettings(_Model):
         return self
 
 
+class DebounceSettings(_Model):
+    """How long subscriptions wait before telling about an app's condition (not its syncs)."""
+
+    #: `out-of-sync` is told once an app stayed OutOfSync this long.
+    out_of_sync_minutes: float = Field(default=10.0, ge=0, le=24 * 60)
+    #: this many Degraded episodes within `flapping_window_minutes` make an app flapping.
+    flapping_episodes: int = Field(default=3, ge=2, le=100)
+    flapping_window_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
+    #: a flapping app that held one state this long has settled (one message says how).
+    settle_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
+
+
 class ServerSettings(_Model):
     """The HTTP port for /healthz, /readyz and /metrics (0 disables it)."""
 
@@ -380,6 +392,7 @@ class Settings(_Model):
     approvals: ApprovalSettings = Field(default_factory=ApprovalSettings)
     schedules: tuple[ScheduleSettings, ...] = ()
     subscriptions: tuple[SubscriptionSettings, ...] = ()
+    debounce: DebounceSettings = Field(default_factory=DebounceSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     leader_election: LeaderElectionSettings = Field(default_factory=LeaderElectionSettings)
     source_path: str | None = Field(default=None, exclude=True)

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bot.config import SUBSCRIPTION_TRIGGERS, SUBSCRIPTION_TRIGGERS_NOT_YET, SubscriptionSettings
+from bot.config import SUBSCRIPTION_TRIGGERS, SubscriptionSettings
 from bot.records import (
     SUBSCRIPTION_APPS,
     SUBSCRIPTION_FROM_CONFIG,
@@ -32,6 +32,8 @@ SYNC_FAILED = "sync-failed"
 WORKFLOW_STARTED = "started"
 WORKFLOW_SUCCEEDED = "succeeded"
 WORKFLOW_FAILED = "failed"
+#: The triggers a sync thread answers to (the others are about an app's condition, `bot.conditions`).
+SYNC_TRIGGERS = (SYNC_STARTED, SYNC_SUCCEEDED, SYNC_FAILED)
 
 #: Triggers each kind accepts today, and the default when `--on` is not given.
 TRIGGERS = SUBSCRIPTION_TRIGGERS
@@ -39,8 +41,6 @@ DEFAULT_TRIGGERS = {
     SUBSCRIPTION_APPS: (SYNC_SUCCEEDED, SYNC_FAILED),
     SUBSCRIPTION_WORKFLOWS: (WORKFLOW_FAILED,),
 }
-#: Named in the grammar but not built yet: refused with a sentence that says so.
-NOT_YET = SUBSCRIPTION_TRIGGERS_NOT_YET
 
 ID_PREFIX = "sub-"
 CONFIG_ID_PREFIX = "config-"
@@ -59,7 +59,7 @@ def parse_triggers(kind: str, text: str | None) -> tuple[str, ...]:
     """`--on a,b` for a subscription of `kind`, in the canonical order; the default when None.
 
     Raises:
-        BadTriggers: empty, unknown, or known but not built yet.
+        BadTriggers: empty, or a trigger this kind does not have.
     """
     known = TRIGGERS[kind]
     if text is None:
@@ -68,11 +68,6 @@ def parse_triggers(kind: str, text: str | None) -> tuple[str, ...]:
     if not asked:
         raise BadTriggers(f"`--on` needs at least one of {_listed(known)}.")
     for trigger in asked:
-        if trigger in NOT_YET[kind]:
-            raise BadTriggers(
-                f"`{trigger}` is not yet supported, so nothing was subscribed. "
-                f"Subscriptions to {kind} support {_listed(known)} today."
-            )
         if trigger not in known:
             raise BadTriggers(f"`{trigger[:60]}` is not a trigger for {kind}. Choose from {_listed(known)}.")
     return tuple(trigger for trigger in known if trigger in asked)
@@ -117,11 +112,13 @@ def matches_app(subscription: Subscription, app: AppOperation) -> bool:
     )
 
 
-def covers_app(subscription: Subscription, *, name: str, project: str, cluster: str | None) -> bool:
-    """Whether `subscription` is about this app at all, whatever the trigger."""
-    return any(
-        matches_app(subscription, AppOperation(name=name, project=project, cluster=cluster, trigger=trigger))
-        for trigger in subscription.triggers
+def about_app(subscription: Subscription, *, name: str, project: str, cluster: str | None) -> bool:
+    """Whether `subscription` is about this app (name glob, project, cluster), whatever it asks."""
+    return (
+        subscription.kind == SUBSCRIPTION_APPS
+        and glob_match(name, subscription.name)
+        and (subscription.project is None or subscription.project == project)
+        and (subscription.cluster is None or subscription.cluster == cluster)
     )
 
 

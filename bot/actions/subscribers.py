@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 
+from bot import records
 from bot.actions import pipeline, ports
 from bot.actions.context import Deps, channel_refusal
 from bot.errors import BotError, PermissionDenied
@@ -34,7 +35,10 @@ class SubscriberAudience:
         """Connect the pipeline's dependencies (built after the follower that asks)."""
         self._deps = deps
 
-    def may_see(self, subscription: Subscription, *, resource: str, obj: str, cluster: str | None) -> bool:
+    def may_see(
+        self, subscription: Subscription, *, resource: str, obj: str, cluster: str | None, what: str
+    ) -> bool:
+        """Judge the creator now, and audit the decision as one line per thread or notice."""
         deps = self._deps
         if deps is None:
             return False
@@ -42,27 +46,48 @@ class SubscriberAudience:
             surface=Surface.SUBSCRIPTION,
             channel_id=subscription.channel_id,
             user_id=subscription.created_by,
-            text=f"subscription {subscription.id}",
+            text=f"subscription {subscription.id}: {what}",
         )
+        refusal = self._refusal(subscription, origin, deps, resource=resource, obj=obj, cluster=cluster)
+        if refusal:
+            log.info("subscription %s: %s; nothing posted", subscription.id, refusal)
+        deps.audit.record(
+            records.AuditEvent(
+                at=deps.clock(),
+                actor_id=subscription.created_by,
+                channel_id=subscription.channel_id,
+                command="subscription",
+                text=origin.text,
+                resource=resource,
+                action=rbac.ACTION_GET,
+                object=obj,
+                decision=records.DECISION_DENY if refusal else records.DECISION_ALLOW,
+                result=records.RESULT_REFUSED if refusal else records.RESULT_OK,
+                detail=refusal or f"posted ({what})",
+                reference=subscription.id,
+            )
+        )
+        return not refusal
+
+    def _refusal(
+        self,
+        subscription: Subscription,
+        origin: Origin,
+        deps: Deps,
+        *,
+        resource: str,
+        obj: str,
+        cluster: str | None,
+    ) -> str:
+        """Why the creator may not see `obj` in the subscription's channel now ("" when they may)."""
         try:
             actor = pipeline.admit(self._directory.actor(subscription.created_by), origin, deps)
         except (PermissionDenied, BotError) as exc:
-            log.info(
-                "subscription %s: its creator is not admitted now (%s); nothing posted", subscription.id, exc
-            )
-            return False
+            return f"its creator is not admitted now ({exc})"
         if resource == rbac.WORKFLOWS and cluster:
             settings = deps.settings.cluster(cluster)
             if settings is not None and channel_refusal(settings, subscription.channel_id):
-                log.info(
-                    "subscription %s: cluster %s takes no Workflow reads in this channel; nothing posted",
-                    subscription.id,
-                    cluster,
-                )
-                return False
+                return f"cluster {cluster} takes no Workflow reads in this channel"
         if deps.policy.current().can(actor.subjects, resource=resource, action=rbac.ACTION_GET, obj=obj):
-            return True
-        log.info(
-            "subscription %s: its creator may not get %s, so nothing is posted about it", subscription.id, obj
-        )
-        return False
+            return ""
+        return f"its creator may not get {obj}"

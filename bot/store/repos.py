@@ -207,7 +207,7 @@ def _check_key(key: str | None) -> None:
         raise ValueError(f"an outbox key must have 1 to {KEY_MAX} characters, got {len(key)}")
 
 
-def _enqueue(session: Session, entry: OutboxEntry, *, now: datetime) -> bool:
+def enqueue_in(session: Session, entry: OutboxEntry, *, now: datetime) -> bool:
     """Add `entry` in the caller's transaction; True when something was written.
 
     A post whose key exists already is left alone (idempotent). An edit replaces any edit
@@ -520,7 +520,7 @@ class RunRepo:
             for key, value in values.items():
                 setattr(row, key, value)
             for entry in messages:
-                _enqueue(session, entry, now=now)
+                enqueue_in(session, entry, now=now)
             session.flush()
             return _to_run(row)
 
@@ -790,7 +790,7 @@ class OutboxRepo:
         """Store one message; False for a post whose key was already enqueued (a no-op)."""
         try:
             with self._db.session() as session:
-                return _enqueue(session, entry, now=now)
+                return enqueue_in(session, entry, now=now)
         except StorageError as exc:
             if isinstance(exc.__cause__, IntegrityError) and entry.method == OUTBOX_POST:
                 return False  # another replica enqueued the same key at the same moment

@@ -204,6 +204,28 @@ class SubscriptionRow(Base):
     created_by: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     source: Mapped[str] = mapped_column(String(16), default="command")
+    namespace: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    selector: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+
+class AppConditionRow(Base):
+    """What one subscribed channel was last told about one app outside its syncs (`bot.conditions`)."""
+
+    __tablename__ = "app_conditions"
+
+    channel_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    app_key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    health: Mapped[str] = mapped_column(String(32))
+    health_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    episode_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    episode_count: Mapped[int] = mapped_column(Integer, default=0)
+    episode_notified: Mapped[bool] = mapped_column(Boolean, default=False)
+    recent_episodes: Mapped[str] = mapped_column(String(1000), default="")
+    flapping_since: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    flapping_episodes: Mapped[int] = mapped_column(Integer, default=0)
+    out_of_sync_since: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    out_of_sync_notified: Mapped[bool] = mapped_column(Boolean, default=False)
+    drift_count: Mapped[int] = mapped_column(Integer, default=0)
 
 
 def is_owned(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:

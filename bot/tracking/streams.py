@@ -16,6 +16,8 @@ from typing import Any
 from bot.argo import cd, workflows
 from bot.argo.watching import ResourceWatcher
 from bot.config import ClusterSettings
+from bot.periodic import Periodic
+from bot.tracking.conditions import AppConditionWatch
 from bot.tracking.follower import Follower
 from bot.tracking.following import Stream
 
@@ -33,6 +35,8 @@ class LeaderStreams:
         extra: builds the other leader-only streams (schedules, the approval sweep).
         all_workflows: watch every Workflow of the namespace (for subscriptions), not only the
             ones labelled with a run id.
+        conditions: told every Application too (health episodes, lasting OutOfSync), and
+            looked at again every `conditions.tick_every` seconds.
     """
 
     def __init__(
@@ -44,6 +48,7 @@ class LeaderStreams:
         deliverer: Callable[[], Stream],
         extra: Callable[[], Sequence[Stream]] = tuple,
         all_workflows: bool = True,
+        conditions: AppConditionWatch | None = None,
     ) -> None:
         self._follower = follower
         self._clusters = list(clusters)
@@ -51,6 +56,7 @@ class LeaderStreams:
         self._deliverer = deliverer
         self._extra = extra
         self._all_workflows = all_workflows
+        self._conditions = conditions
 
     def __call__(self) -> list[Stream]:
         self._follower.resume()
@@ -83,6 +89,10 @@ class LeaderStreams:
             for cluster in self._clusters
             if cluster.argocd_namespace
         ]
+        if self._conditions is not None:
+            self._conditions.reset()  # another leader may have told things meanwhile
+            every = self._conditions.tick_every
+            streams.append(Periodic(self._conditions.tick, interval=every, name="app-conditions"))
         return [*streams, *self._extra()]
 
     def _on_workflow(self, cluster: str, kind: str, obj: Mapping[str, Any]) -> None:
@@ -90,5 +100,10 @@ class LeaderStreams:
             self._follower.on_workflow(cluster, obj)
 
     def _on_application(self, cluster: str, kind: str, obj: Mapping[str, Any]) -> None:
-        if kind != DELETED:
-            self._follower.on_application(cluster, obj)
+        if kind == DELETED:
+            if self._conditions is not None:
+                self._conditions.on_deleted(cluster, obj)
+            return
+        self._follower.on_application(cluster, obj)
+        if self._conditions is not None:
+            self._conditions.on_application(cluster, obj)

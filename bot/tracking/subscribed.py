@@ -99,8 +99,10 @@ class Audience(Protocol):
     """May a subscription's creator see this object in its channel now (`bot.actions.subscribers`)."""
 
     def may_see(
-        self, subscription: Subscription, *, resource: str, obj: str, cluster: str | None
-    ) -> bool: ...
+        self, subscription: Subscription, *, resource: str, obj: str, cluster: str | None, what: str
+    ) -> bool:
+        """Judged, and audited, each time a subscription is about to post something new (`what`)."""
+        ...
 
 
 def outcome_trigger(phase: str) -> str | None:
@@ -165,7 +167,11 @@ class SubscribedSyncs:
         outcome = outcome_trigger(phase)
         if isinstance(obj.get("operation"), Mapping) and outcome is not None:
             return []  # finishing, or a new operation not started yet: the next event says which
-        apps = [s for s in self._all() if s.kind == SUBSCRIPTION_APPS]
+        apps = [
+            s
+            for s in self._all()
+            if s.kind == SUBSCRIPTION_APPS and any(t in subscribing.SYNC_TRIGGERS for t in s.triggers)
+        ]
         if not apps:
             return []
         meta = as_mapping(obj.get("metadata"))
@@ -180,7 +186,7 @@ class SubscribedSyncs:
         for subscription in apps:
             if subscription.channel_id in channels:
                 continue
-            if not subscribing.covers_app(subscription, name=name, project=project, cluster=cluster):
+            if not subscribing.about_app(subscription, name=name, project=project, cluster=cluster):
                 continue
             run_id = subscribing.followed_run_id(
                 subscription.channel_id, host_cluster, namespace, name, started
@@ -193,7 +199,7 @@ class SubscribedSyncs:
                 continue
             obj_name = rbac.application_object(cluster=cluster or rbac.WILDCARD, project=project, app=name)
             if not self._audience.may_see(
-                subscription, resource=rbac.APPLICATIONS, obj=obj_name, cluster=cluster
+                subscription, resource=rbac.APPLICATIONS, obj=obj_name, cluster=cluster, what="sync thread"
             ):
                 continue
             run = self._create(
@@ -372,7 +378,11 @@ class SubscribedWorkflows:
                     continue
                 obj_name = rbac.workflow_object(cluster=cluster, namespace=namespace, template=template)
                 if not self._audience.may_see(
-                    subscription, resource=rbac.WORKFLOWS, obj=obj_name, cluster=cluster
+                    subscription,
+                    resource=rbac.WORKFLOWS,
+                    obj=obj_name,
+                    cluster=cluster,
+                    what="workflow thread",
                 ):
                     continue
                 try:

@@ -111,8 +111,9 @@ def test_bad_input_gets_a_clear_answer_and_changes_nothing(subs_tier: Tier) -> N
     tier = subs_tier
     before = _channel(tier)
 
-    later = tier.do(DEV, "subscribe apps 'shop-*' --cluster dev --on health-degraded")
-    assert "`health-degraded` is not yet supported, so nothing was subscribed" in later.text, later.text
+    health = tier.do(DEV, "subscribe apps 'shop-*' --cluster dev --on health-degradd")
+    assert "`health-degradd` is not a trigger for apps" in health.text, health.text
+    assert "`health-degraded`" in health.text and "`out-of-sync`" in health.text
     unknown = tier.do(DEV, "subscribe apps 'shop-*' --cluster dev --on synced")
     assert "`synced` is not a trigger for apps" in unknown.text, unknown.text
     assert "`sync-failed`" in unknown.text

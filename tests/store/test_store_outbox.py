@@ -20,7 +20,7 @@ from bot.records import (
 )
 from bot.sandbox.waiting import wait_until
 from bot.store.db import Database
-from bot.store.repos import OutboxRepo, RunRepo, _enqueue
+from bot.store.repos import OutboxRepo, RunRepo, enqueue_in
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -238,7 +238,7 @@ def test_two_transactions_enqueueing_one_key_keep_one_row_and_lose_no_other_writ
 
     def transaction_a() -> None:
         with database.session() as session:
-            _enqueue(session, _post(f"parent:{run.id}", text="from A"), now=T0)
+            enqueue_in(session, _post(f"parent:{run.id}", text="from A"), now=T0)
             holding.set()
             b_started.wait(timeout=10)
             # commit only once B waits on A's row (it did not see it, and its insert is held by

@@ -69,7 +69,9 @@ class Audience:
     def __init__(self) -> None:
         self.enforcer = Enforcer(parse_policy(POLICY, source="test"))
 
-    def may_see(self, subscription: Subscription, *, resource: str, obj: str, cluster: str | None) -> bool:
+    def may_see(
+        self, subscription: Subscription, *, resource: str, obj: str, cluster: str | None, what: str
+    ) -> bool:
         subjects = People().actor(subscription.created_by).subjects
         return self.enforcer.can(subjects, resource=resource, action="get", obj=obj)
 

@@ -27,13 +27,17 @@ def test_triggers_default_and_canonical_order() -> None:
     assert subscribing.parse_triggers("apps", None) == ("sync-succeeded", "sync-failed")
     assert subscribing.parse_triggers("workflows", None) == ("failed",)
     assert subscribing.parse_triggers("apps", "sync-failed, sync-started") == ("sync-started", "sync-failed")
+    assert subscribing.parse_triggers("apps", "out-of-sync,health-degraded") == (
+        "health-degraded",
+        "out-of-sync",
+    )
 
 
 @pytest.mark.parametrize(
     ("kind", "text", "said"),
     [
-        ("apps", "health-degraded", "not yet supported"),
-        ("apps", "out-of-sync,sync-failed", "not yet supported"),
+        ("apps", "health-degraded,degraded", "`degraded` is not a trigger for apps"),
+        ("workflows", "out-of-sync", "not a trigger for workflows"),
         ("apps", "failed", "not a trigger for apps"),
         ("workflows", "sync-failed", "not a trigger for workflows"),
         ("apps", ",", "needs at least one"),
@@ -60,7 +64,8 @@ def test_matches_app_on_glob_project_cluster_and_trigger() -> None:
     assert not subscribing.matches_app(SHOP, op(trigger="sync-succeeded"))
     anywhere = Subscription(**{**SHOP.__dict__, "project": None, "cluster": None})
     assert subscribing.matches_app(anywhere, op(project="billing", cluster=None))
-    assert subscribing.covers_app(SHOP, name="shop-web", project="shop", cluster="prod")
+    assert subscribing.about_app(SHOP, name="shop-web", project="shop", cluster="prod")
+    assert not subscribing.about_app(SHOP, name="shop-web", project="shop", cluster="dev")
 
 
 def test_matches_workflow_on_template_glob_cluster_and_trigger() -> None:
