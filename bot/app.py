@@ -27,6 +27,7 @@ from bot.actions.subscribers import SubscriberAudience
 from bot.actions.sweeps import ApprovalCompletion
 from bot.approvals.service import ApprovalService
 from bot.approvals.sweeper import ExpirySweeper
+from bot.argo.live_waves import LiveWaves
 from bot.clusters.registry import ClusterRegistry
 from bot.commands.app_verbs import destinations_for
 from bot.commands.verbs import build_registry
@@ -229,7 +230,7 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
                 tail_lines=settings.logs.tail_lines if settings.logs is not None else 30,
                 log_scope=log_scope(settings.logs),
             ),
-            SyncPart(ui_urls={c.name: c.argocd_ui_url for c in settings.clusters}),
+            SyncPart(ui_urls={c.name: c.argocd_ui_url for c in settings.clusters}, waves=LiveWaves(registry)),
         ],
     )
     scheduled_runs = ScheduledRuns(directory=directory)

@@ -8,7 +8,8 @@
   endpoint is that server, an IAM role there that the bot assumes (mapped to the Kubernetes
   user `chatops-bot`), and a workflow controller archiving logs to the bucket;
 - one application controller on the first cluster: a single Argo CD managing all clusters
-  (Applications name their `destination.name`).
+  (Applications name their `destination.name`), deploying what it syncs to each (by its name,
+  its `https_url`, and for the first also `in-cluster` / `https://kubernetes.default.svc`).
 Each API server answers plain http (`api_url`) and TLS (`https_url`, CA in `ca_data` as
 EKS returns it) on one port. It writes `state_dir/kubeconfig` (one https context per
 cluster, with the CA) and `state_dir/world.json`
@@ -30,7 +31,14 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from bot.sandbox.argo import ApplicationController, ArtifactRepository, WorkflowController, samples
+from bot.sandbox.argo import (
+    ApplicationController,
+    ArtifactRepository,
+    Destination,
+    WorkflowController,
+    samples,
+)
+from bot.sandbox.argo.deploying import IN_CLUSTER_NAME, IN_CLUSTER_SERVER
 from bot.sandbox.aws import AwsSandbox
 from bot.sandbox.eks_auth import EksTokenVerifier
 from bot.sandbox.kube import KubeApiServer, write_kubeconfig
@@ -138,7 +146,10 @@ class SandboxWorld:
             self._start_cluster(index=index, name=name, artifacts=artifacts)
         first = self.cluster_names[0]
         self.app_controller = ApplicationController(
-            api_url=self.kube[first].url, token=self.clusters[first]["token"], time_scale=self.time_scale
+            api_url=self.kube[first].url,
+            token=self.clusters[first]["token"],
+            time_scale=self.time_scale,
+            destinations=self._destinations(),
         ).start()
         write_kubeconfig(
             self.kubeconfig_path,
@@ -191,6 +202,16 @@ class SandboxWorld:
                 "username": BOT_USERNAME,
             },
         }
+
+    def _destinations(self) -> dict[str, Destination]:
+        """Argo CD's clusters as its cluster secrets name them: name and server URL of each."""
+        found: dict[str, Destination] = {}
+        for index, (name, server) in enumerate(self.kube.items()):
+            where = Destination(api_url=server.url, token=self.clusters[name]["token"])
+            found.update({name: where, server.https_url: where, server.url: where})
+            if index == 0:
+                found.update({IN_CLUSTER_NAME: where, IN_CLUSTER_SERVER: where})
+        return found
 
     def stop(self) -> None:
         """Stop controllers, API servers, Slack and AWS, in that order; safe to call twice."""

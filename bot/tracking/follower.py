@@ -60,6 +60,7 @@ from bot.render import apps as render_apps
 from bot.render import runs as render_runs
 from bot.tracking import progress, sync_progress
 from bot.tracking.sync_tracker import (
+    DESTINATION_PARAMETER,
     SUBSCRIPTION_PARAMETER,
     AppKey,
     app_name_of,
@@ -155,7 +156,7 @@ class Part(Protocol, Generic[S]):
 
     kinds: frozenset[str]
 
-    def state(self, obj: Mapping[str, Any]) -> S: ...
+    def state(self, obj: Mapping[str, Any], *, run: Run) -> S: ...
 
     def stored(self, state: S, *, now: datetime) -> Stored: ...
 
@@ -184,7 +185,7 @@ class WorkflowPart:
         self._tail_lines = tail_lines
         self._log_scope = log_scope
 
-    def state(self, obj: Mapping[str, Any]) -> progress.RunState:
+    def state(self, obj: Mapping[str, Any], *, run: Run) -> progress.RunState:
         # only the run's own logs in the configured bucket are ever linked or read
         return progress.workflow_state(obj, logs=self._log_scope)
 
@@ -250,20 +251,45 @@ def _named(run: Run) -> Run:
     return replace(run, name=str((run.parameters or {}).get("workflow") or "") or None)
 
 
+class WaveReader(Protocol):
+    """Sync waves from the live objects on a run's destination (`bot.argo.live_waves.LiveWaves` fits).
+
+    Reads each resource once per run, counts what it cannot read as wave 0, never raises.
+    """
+
+    def waves(
+        self, run_id: str, cluster: str | None, resources: Sequence[sync_progress.LiveResource]
+    ) -> Mapping[sync_progress.ResourceKey, int]: ...
+
+
 class SyncPart:
     """Argo CD syncs and rollbacks: `sync_progress`, shown by `render.apps` (the app and its destination).
 
     A sync is over only when its phase is final **and** `operation` is gone (the controller
     writes the final state first and clears `operation` afterwards); until then it is stored Running.
+    Waves come from `waves`, on the run's destination cluster (`parameters["destination"]`);
+    without it every resource is in wave 0.
     """
 
     kinds = SYNC_KINDS
 
-    def __init__(self, *, ui_urls: Mapping[str, str | None] | None = None) -> None:
+    def __init__(
+        self, *, ui_urls: Mapping[str, str | None] | None = None, waves: WaveReader | None = None
+    ) -> None:
         self._ui_urls = dict(ui_urls or {})
+        self._waves = waves
 
-    def state(self, obj: Mapping[str, Any]) -> sync_progress.SyncState:
-        return sync_progress.sync_state(obj)
+    def state(self, obj: Mapping[str, Any], *, run: Run) -> sync_progress.SyncState:
+        resources = sync_progress.live_resources(obj) if self._waves is not None else ()
+        if self._waves is None or not resources:
+            return sync_progress.sync_state(obj)
+        destination = str((run.parameters or {}).get(DESTINATION_PARAMETER) or "") or None
+        try:
+            waves = self._waves.waves(run.id, destination, resources)
+        except Exception:  # a reader bug must not stop the thread: the waves are only shown
+            log.exception("reading the sync waves of run %s failed; showing wave 0", run.id)
+            waves = {}
+        return sync_progress.sync_state(obj, waves=waves)
 
     def stored(self, state: sync_progress.SyncState, *, now: datetime) -> Stored:
         finishing = state.phase in sync_progress.FINAL_PHASES and not state.is_final
@@ -452,7 +478,7 @@ class Follower:
             if run.final_posted:
                 self._forget(run)
                 return
-            state = part.state(obj)
+            state = part.state(obj, run=run)
             old = self._states.get(run_id)
             if old is not None and old == state:
                 return

@@ -10,8 +10,9 @@ them):
   started/finished/failed, the sync finished), each once and in execution order.
 
 Sync waves are not in Argo CD's result: they are the `argocd.argoproj.io/sync-wave` annotation of
-each resource in the destination cluster (default 0, may be negative). The caller passes what it
-read as `waves`; whatever is missing counts as wave 0, as Argo CD counts it.
+each resource in the destination cluster (default 0, may be negative). `live_resources` lists what
+to read there (`bot.argo.live_waves` reads it, `wave_of` parses an annotation); the caller passes
+the waves it read as `waves`, and whatever is missing counts as wave 0, as Argo CD counts it.
 
 A sync is finished when its phase is final **and** `operation` is gone: Argo CD (and the sandbox)
 writes the final `operationState` first and clears `operation` afterwards, and an `operation`
@@ -69,6 +70,23 @@ WAVE_ANNOTATION = "argocd.argoproj.io/sync-wave"
 SYNC_PHASE_ORDER = ("PreSync", "Sync", "PostSync", "SyncFail")
 
 ResourceKey = tuple[str, str, str]  # (kind, namespace, name), the key of `waves`
+
+
+@dataclass(frozen=True)
+class LiveResource:
+    """A resource of a sync whose live object holds its wave: where to read it, and its `waves` key."""
+
+    group: str
+    version: str
+    kind: str
+    namespace: str  # the app's destination namespace when the result gives none
+    name: str
+
+    @property
+    def key(self) -> ResourceKey:
+        return (self.kind, self.namespace, self.name)
+
+
 SyncTransitionKind = Literal[
     "wave-started",
     "resource-synced",
@@ -313,6 +331,35 @@ def _healths(resources: Any) -> dict[ResourceKey, str]:
         key = (as_text(item.get("kind")), as_text(item.get("namespace")), as_text(item.get("name")))
         out[key] = as_text(as_mapping(item.get("health")).get("status"))
     return out
+
+
+def live_resources(app: Mapping[str, Any]) -> tuple[LiveResource, ...]:
+    """The plain resources of the app's current operation whose wave is worth reading, once each.
+
+    Hooks are left out (their waves are not announced, and Argo CD often deletes them), and so
+    are pruned resources (gone from the cluster). Empty while a new operation is not started.
+    """
+    status = as_mapping(app.get("status"))
+    state = as_mapping(status.get("operationState"))
+    operation = app.get("operation")
+    if isinstance(operation, Mapping) and not _same_operation(operation, as_mapping(state.get("operation"))):
+        return ()
+    namespace = as_text(as_mapping(as_mapping(app.get("spec")).get("destination")).get("namespace"))
+    found: dict[ResourceKey, LiveResource] = {}
+    for raw in as_list(as_mapping(state.get("syncResult")).get("resources")):
+        item = as_mapping(raw)
+        if as_text(item.get("hookType")) or as_text(item.get("status")) == RESOURCE_PRUNED:
+            continue
+        resource = LiveResource(
+            group=as_text(item.get("group")),
+            version=as_text(item.get("version")) or "v1",
+            kind=as_text(item.get("kind")),
+            namespace=as_text(item.get("namespace")) or namespace,
+            name=as_text(item.get("name")),
+        )
+        if resource.kind and resource.name:
+            found.setdefault(resource.key, resource)
+    return tuple(found.values())
 
 
 def wave_of(annotations: Mapping[str, Any] | None) -> int:

@@ -24,9 +24,13 @@ the Application lives (the Argo CD host and its namespace), `template` the app's
 collides), `parameters["destination"]` the bot's name for the app's destination cluster.
 Messages show the app and its destination.
 
-Left out: sync waves (Argo CD keeps them as annotations on the resources in the destination
-clusters; every resource reads as wave 0 here), terminating an operation. Callers: the
-command handlers (`operation_info`, `DESTINATION_PARAMETER`), the follower.
+Sync waves: Argo CD keeps them as the `argocd.argoproj.io/sync-wave` annotation of each resource
+on the destination cluster, not in its result. The follower's `SyncPart` reads them once per run
+and resource from `parameters["destination"]` (`bot.argo.live_waves`); a resource it cannot read
+(no `get` permission there, gone, an unmapped destination) shows as wave 0.
+
+Left out: terminating an operation. Callers: the command handlers (`operation_info`,
+`DESTINATION_PARAMETER`), the follower.
 """
 
 from __future__ import annotations

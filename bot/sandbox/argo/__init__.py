@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from bot.sandbox.argo.applications import ApplicationController, PastSync
 from bot.sandbox.argo.appscript import AppResource
+from bot.sandbox.argo.deploying import Destination
 from bot.sandbox.argo.keyformat import render_key
 from bot.sandbox.argo.scripts import StepScript
 from bot.sandbox.argo.workflows import ArtifactRepository, WorkflowController
@@ -18,6 +19,7 @@ __all__ = [
     "AppResource",
     "ApplicationController",
     "ArtifactRepository",
+    "Destination",
     "PastSync",
     "StepScript",
     "WorkflowController",

@@ -25,8 +25,17 @@ thread as Argo CD does, writing through `/status` merge patches:
   `targetRevision` names another commit than the last one deployed, as the next refresh of
   a real Argo CD would find it.
 
+- the resources a sync applies (not hooks: Argo CD deletes those by their hook policy) are
+  created or updated on the destination cluster's Kubernetes stand-in, with the label
+  `app.kubernetes.io/instance: <app>` and the `argocd.argoproj.io/sync-wave` annotation of
+  the script, before the result names them, and pruned ones are deleted (see `deploying`):
+  enough for a reader of the live objects, such as the bot reading waves. An app whose
+  `spec.destination` is not among the controller's `destinations` deploys nothing (DEBUG
+  log); its sync runs all the same.
+
 Left out: automated sync, refresh/diff against live state, multi-source apps, SyncFail
-hooks, retries. Nothing is deployed anywhere: resources are scripted (see `appscript`).
+hooks, retries. What is desired is scripted (see `appscript`), not read from git; the live
+objects carry no spec or status.
 An app seen without a status gets an initial OutOfSync/Missing one (written only if the app
 has not changed since, so it never overwrites a status someone wrote meanwhile).
 """
@@ -39,15 +48,17 @@ import hashlib
 import logging
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
 
 from bot.sandbox.argo import appscript
 from bot.sandbox.argo.appscript import AppResource, AppScript
+from bot.sandbox.argo.deploying import INSTANCE_LABEL, Deployer, Destination
 from bot.sandbox.argo.timing import TimeScale, now_rfc3339
 from bot.sandbox.argo.watching import Informer, build_api_client
 
@@ -91,10 +102,20 @@ class ApplicationController:
         api_url: the Kubernetes API server where Argo CD's Applications live.
         token: bearer token with rights on applications and configmaps.
         time_scale: factor applied to scripted durations (hooks, waits between waves).
+        destinations: the clusters it deploys to, by the names and server URLs Applications
+            give as `spec.destination`; others get nothing deployed.
     """
 
-    def __init__(self, *, api_url: str, token: str, time_scale: float = 1.0) -> None:
+    def __init__(
+        self,
+        *,
+        api_url: str,
+        token: str,
+        time_scale: float = 1.0,
+        destinations: Mapping[str, Destination] | None = None,
+    ) -> None:
         self._api_client = build_api_client(url=api_url, token=token)
+        self.deployer = Deployer(destinations)
         self.api = client.CustomObjectsApi(self._api_client)
         self.core = client.CoreV1Api(self._api_client)
         self.time = TimeScale(time_scale)
@@ -127,6 +148,7 @@ class ApplicationController:
             run.cancel()
         for run in runs:
             run.join()
+        self.deployer.close()
         self._api_client.close()  # type: ignore[no-untyped-call]  # kubernetes' ApiClient.close is unannotated
 
     def __enter__(self) -> ApplicationController:
@@ -470,6 +492,8 @@ class _SyncRun:
             self._write({"operationState": self.state})
             return f"one or more objects failed to apply, reason: {error}"
         verb = "configured" if self._was_deployed(resource, ns) else "created"
+        if not dry_run:
+            self._deploy(resource, ns)
         result.update(status="Synced", hookPhase="Running", message=f"{_ref(resource)} {verb}{suffix}")
         self.results.append(result)
         self._write({"operationState": self.state})
@@ -500,6 +524,8 @@ class _SyncRun:
             ref = f"{live.get('kind', '').lower()}/{live.get('name')}"
             result = {k: live.get(k, "") for k in ("group", "version", "kind", "namespace", "name")}
             if prune:
+                if not dry_run:
+                    self._undeploy(live)
                 result.update(
                     status="Pruned", message="pruned" + (" (dry run)" if dry_run else ""), syncPhase="Sync"
                 )
@@ -578,6 +604,55 @@ class _SyncRun:
             update["history"] = [*history, entry][-limit:]
         return update
 
+    # -- the destination cluster ---------------------------------------------------------
+    def _destination(self) -> Destination | None:
+        destination = self.app.get("spec", {}).get("destination") or {}
+        where = self._controller.deployer.target(destination)
+        if where is None:
+            log.debug(
+                "app %s: destination %s is not one this Argo CD reaches; not deployed", self.name, destination
+            )
+        return where
+
+    def _deploy(self, resource: AppResource, ns: str) -> None:
+        """Apply one resource as Argo CD would: its wave annotation, the app's instance label."""
+        where = self._destination()
+        if where is None:
+            return
+        try:
+            self._controller.deployer.apply(
+                where,
+                api_version=resource.api_version,
+                kind=resource.kind,
+                namespace=ns,
+                name=resource.name,
+                labels={INSTANCE_LABEL: self.name},
+                annotations={appscript.WAVE_ANNOTATION: str(resource.wave)},
+            )
+        except (ApiException, HTTPError, OSError) as exc:
+            log.warning(
+                "app %s: could not deploy %s to %s: %s", self.name, _ref(resource), where.api_url, exc
+            )
+
+    def _undeploy(self, live: dict[str, Any]) -> None:
+        """Delete a pruned resource from the destination."""
+        where = self._destination()
+        if where is None:
+            return
+        group, version = str(live.get("group") or ""), str(live.get("version") or "v1")
+        try:
+            self._controller.deployer.delete(
+                where,
+                api_version=f"{group}/{version}" if group else version,
+                kind=str(live.get("kind")),
+                namespace=str(live.get("namespace") or ""),
+                name=str(live.get("name")),
+            )
+        except (ApiException, HTTPError, OSError) as exc:
+            log.warning(
+                "app %s: could not prune %s/%s: %s", self.name, live.get("kind"), live.get("name"), exc
+            )
+
     # -- helpers -------------------------------------------------------------------------
     def _was_deployed(self, resource: AppResource, ns: str) -> bool:
         return any(
@@ -651,6 +726,12 @@ class _ReplayedSync(_SyncRun):
 
     def _script(self) -> AppScript:
         return self._replayed_script
+
+    def _deploy(self, resource: AppResource, ns: str) -> None:
+        """A past sync deployed nothing that is still to be written: seeding stays in memory."""
+
+    def _undeploy(self, live: dict[str, Any]) -> None:
+        """Nothing to prune: a past sync deployed nothing."""
 
     def _pause(self, seconds: float) -> None:
         if seconds == float("inf"):

@@ -166,6 +166,43 @@ DEFAULT_TYPES: tuple[ResourceType, ...] = (
             PrinterColumn("Available", ".status.availableReplicas", "integer"),
         ),
     ),
+    # The other kinds the sandbox's Argo CD deploys from the demo's app scripts.
+    ResourceType(
+        "batch",
+        "v1",
+        "jobs",
+        "job",
+        "Job",
+        True,
+        (),
+        ("all",),
+        has_status=True,
+        columns=(PrinterColumn("Completions", ".status.succeeded", "integer"),),
+    ),
+    ResourceType(
+        "networking.k8s.io", "v1", "ingresses", "ingress", "Ingress", True, ("ing",), has_status=True
+    ),
+    ResourceType(
+        "autoscaling",
+        "v2",
+        "horizontalpodautoscalers",
+        "horizontalpodautoscaler",
+        "HorizontalPodAutoscaler",
+        True,
+        ("hpa",),
+        ("all",),
+        has_status=True,
+    ),
+    ResourceType(
+        "apiextensions.k8s.io",
+        "v1",
+        "customresourcedefinitions",
+        "customresourcedefinition",
+        "CustomResourceDefinition",
+        False,
+        ("crd", "crds"),
+        has_status=True,
+    ),
     ResourceType(
         "coordination.k8s.io",
         "v1",
