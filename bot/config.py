@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from bot.errors import ConfigError
+from bot.labels import selector_problem
 
 K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 # an API server: http(s)://host[:port][/path], as Argo CD's `destination.server` holds it
@@ -163,12 +164,37 @@ class ClusterSettings(_Model):
         default=(),
         description="More Argo CD cluster names that mean this cluster (`destination.name`).",
     )
+    watch_namespaces: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "More namespaces whose Workflows subscriptions may follow, besides workflows_namespace; "
+            "'*' for every namespace (one cluster-wide watch)."
+        ),
+    )
+
+    def watched_namespaces(self) -> tuple[str, ...] | None:
+        """The namespaces the bot watches Workflows in; None for every namespace."""
+        if "*" in self.watch_namespaces:
+            return None
+        return tuple(dict.fromkeys((self.workflows_namespace, *self.watch_namespaces)))
+
+    def watches(self, namespace: str) -> bool:
+        watched = self.watched_namespaces()
+        return watched is None or namespace in watched
 
     @field_validator("name", "workflows_namespace", "argocd_namespace")
     @classmethod
     def _k8s_name(cls, value: str | None) -> str | None:
         if value is not None and not K8S_NAME.match(value):
             raise ValueError("must be a lower-case DNS label such as prod-eu (letters, digits, '-')")
+        return value
+
+    @field_validator("watch_namespaces")
+    @classmethod
+    def _namespaces(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for namespace in value:
+            if namespace != "*" and not K8S_NAME.match(namespace):
+                raise ValueError(f"{namespace!r} is not a namespace (a lower-case DNS label) nor '*'")
         return value
 
     @field_validator("channels")
@@ -318,6 +344,10 @@ class SubscriptionSettings(_Model):
     name: str = Field(min_length=1, max_length=253)
     project: str | None = None
     cluster: str | None = None
+    #: Only Workflows of this namespace (kind `workflows`; one the cluster watches).
+    namespace: str | None = Field(default=None, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)
+    #: Only Workflows whose labels match this selector (kind `workflows`): `k=v,k!=v,k,!k`.
+    selector: str | None = Field(default=None, min_length=1, max_length=255)
     #: Triggers (`--on` in Slack; `on` itself reads as a boolean in YAML): default
     #: sync-succeeded and sync-failed for apps, failed for workflows.
     triggers: tuple[str, ...] = ()
@@ -341,6 +371,13 @@ class SubscriptionSettings(_Model):
                 )
         if self.project is not None and self.kind != "apps":
             raise ValueError("'project' applies only to subscriptions of kind 'apps'")
+        for key in ("namespace", "selector"):
+            if getattr(self, key) is not None and self.kind != "workflows":
+                raise ValueError(f"'{key}' applies only to subscriptions of kind 'workflows'")
+        if self.selector is not None:
+            problem = selector_problem(self.selector)
+            if problem:
+                raise ValueError(f"selector: {problem}")
         return self
 
 

@@ -200,8 +200,9 @@ class Subscription:
     """A channel's wish to hear about operations it did not start (`subscribe`, or the config file).
 
     `name` is a glob on the app name (kind `apps`) or the WorkflowTemplate name (kind
-    `workflows`); `project` and `cluster` are None for "any". `created_by` is the Slack user
-    the subscription shows things for: nothing is posted that they could not `get` themselves.
+    `workflows`); `project`, `cluster`, `namespace` and `selector` are None for "any".
+    `created_by` is the Slack user the subscription shows things for: nothing is posted that
+    they could not `get` themselves.
     """
 
     id: str
@@ -213,4 +214,7 @@ class Subscription:
     created_at: datetime
     project: str | None = None
     cluster: str | None = None
+    #: workflows only: a namespace, and a label selector (`k=v,k!=v,k,!k`), None for "any"
+    namespace: str | None = None
+    selector: str | None = None
     source: str = SUBSCRIPTION_FROM_COMMAND

@@ -12,11 +12,12 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import secrets
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bot.config import SUBSCRIPTION_TRIGGERS, SubscriptionSettings
+from bot.labels import selector_matches
 from bot.records import (
     SUBSCRIPTION_APPS,
     SUBSCRIPTION_FROM_CONFIG,
@@ -99,6 +100,8 @@ class WorkflowOperation:
     template: str
     cluster: str
     trigger: str
+    namespace: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 def matches_app(subscription: Subscription, app: AppOperation) -> bool:
@@ -123,12 +126,19 @@ def about_app(subscription: Subscription, *, name: str, project: str, cluster: s
 
 
 def matches_workflow(subscription: Subscription, workflow: WorkflowOperation) -> bool:
-    """Whether `subscription` asks for Workflows of this template, on this cluster, for this trigger."""
+    """Whether `subscription` asks for Workflows like this one, for this trigger."""
+    return workflow.trigger in subscription.triggers and about_workflow(subscription, workflow)
+
+
+def about_workflow(subscription: Subscription, workflow: WorkflowOperation) -> bool:
+    """Whether `subscription` is about Workflows like this one (template glob, cluster, namespace,
+    labels), whatever it asks."""
     return (
         subscription.kind == SUBSCRIPTION_WORKFLOWS
-        and workflow.trigger in subscription.triggers
         and glob_match(workflow.template, subscription.name)
         and (subscription.cluster is None or subscription.cluster == workflow.cluster)
+        and (subscription.namespace is None or subscription.namespace == workflow.namespace)
+        and (subscription.selector is None or selector_matches(subscription.selector, workflow.labels))
     )
 
 
@@ -155,6 +165,8 @@ def from_settings(entries: Iterable[SubscriptionSettings]) -> list[Subscription]
                 name=entry.name,
                 project=entry.project,
                 cluster=entry.cluster,
+                namespace=entry.namespace,
+                selector=entry.selector,
                 triggers=parse_triggers(entry.kind, ",".join(entry.triggers) if entry.triggers else None),
                 created_by=entry.owner,
                 created_at=datetime.fromtimestamp(0, UTC),

@@ -113,6 +113,8 @@ class SubscriptionBook(Protocol):
         now: datetime,
         project: str | None = ...,
         cluster: str | None = ...,
+        namespace: str | None = ...,
+        selector: str | None = ...,
     ) -> records.Subscription: ...
 
     def get(self, subscription_id: str) -> records.Subscription | None: ...

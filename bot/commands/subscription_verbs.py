@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bot import records, subscribing
+from bot import labels, records, subscribing
 from bot.actions import ports
 from bot.actions.context import Context
 from bot.commands import values
@@ -44,6 +44,8 @@ class SubscribeAppsCommand(Command):
 class SubscribeWorkflowsCommand(Command):
     name: str
     cluster: str | None = None
+    namespace: str | None = None
+    selector: str | None = None
     on: tuple[str, ...] | None = None
 
 
@@ -78,6 +80,17 @@ def subscription_id(value: str) -> str:
         f"`{values.shown(value)}` is not a subscription id such as `sub-3f9a1c`: "
         "`subscriptions` lists the ids of this channel."
     )
+
+
+def selector(value: str) -> str:
+    """A label selector as `kubectl get -l` takes it (equality-based terms)."""
+    problem = labels.selector_problem(value) if len(value) <= 255 else "longer than 255 characters"
+    if problem:
+        raise values.Invalid(
+            f"`{values.shown(value)}` is not a label selector: {problem} "
+            "(for example `--selector 'team=data,tier!=test'`)."
+        )
+    return value
 
 
 def _triggers(kind: str) -> Any:
@@ -115,10 +128,21 @@ def subscribe_apps(ctx: Context, command: SubscribeAppsCommand) -> Reply:
 
 
 def subscribe_workflows(ctx: Context, command: SubscribeWorkflowsCommand) -> Reply:
-    """Store a subscription of this channel to Workflows of matching templates."""
-    if command.cluster is not None and ctx.settings.cluster(command.cluster) is None:
-        known = ", ".join(f"`{c.name}`" for c in ctx.settings.clusters) or "none"
-        raise UserError(f"There is no cluster `{command.cluster}`. Configured clusters: {known}.")
+    """Store a subscription of this channel to Workflows of matching templates (namespace, labels)."""
+    clusters = ctx.settings.clusters
+    if command.cluster is not None:
+        found = ctx.settings.cluster(command.cluster)
+        if found is None:
+            known = ", ".join(f"`{c.name}`" for c in clusters) or "none"
+            raise UserError(f"There is no cluster `{command.cluster}`. Configured clusters: {known}.")
+        clusters = (found,)
+    if command.namespace is not None and not any(c.watches(command.namespace) for c in clusters):
+        watched = "; ".join(f"`{c.name}`: {_watched(c)}" for c in clusters) or "none"
+        raise UserError(
+            f"The bot does not watch Workflows in namespace `{command.namespace}` "
+            f"{'on that cluster' if command.cluster else 'on any cluster'}, so nothing was subscribed. "
+            f"It watches {watched}; an admin adds namespaces under `clusters[].watch_namespaces`."
+        )
     triggers = command.on or subscribing.DEFAULT_TRIGGERS[records.SUBSCRIPTION_WORKFLOWS]
     return _add(
         ctx,
@@ -126,7 +150,14 @@ def subscribe_workflows(ctx: Context, command: SubscribeWorkflowsCommand) -> Rep
         name=command.name,
         triggers=triggers,
         cluster=command.cluster,
+        namespace=command.namespace,
+        selector=command.selector,
     )
+
+
+def _watched(cluster: ClusterSettings) -> str:
+    watched = cluster.watched_namespaces()
+    return "every namespace" if watched is None else ", ".join(f"`{n}`" for n in watched)
 
 
 def _add(
@@ -137,6 +168,8 @@ def _add(
     triggers: tuple[str, ...],
     project: str | None = None,
     cluster: str | None = None,
+    namespace: str | None = None,
+    selector: str | None = None,
 ) -> Reply:
     subscription = _book(ctx).add(
         channel_id=ctx.origin.channel_id,
@@ -147,6 +180,8 @@ def _add(
         now=ctx.now(),
         project=project,
         cluster=cluster,
+        namespace=namespace,
+        selector=selector,
     )
     ctx.wrote(f"Subscription `{subscription.id}` was added.")
     return texts.added_reply(subscription, slash=ctx.slash)
@@ -192,7 +227,9 @@ def _apps_target(command: SubscribeAppsCommand, cluster: ClusterSettings | None)
 
 
 def _workflows_target(command: SubscribeWorkflowsCommand, cluster: ClusterSettings | None) -> Target:
-    namespace = cluster.workflows_namespace if cluster is not None else rbac.WILDCARD
+    # without --namespace: every namespace the cluster watches (one, unless it watches more)
+    only_one = cluster is not None and not cluster.watch_namespaces
+    namespace = command.namespace or (cluster.workflows_namespace if cluster and only_one else rbac.WILDCARD)
     obj = rbac.workflow_object(
         cluster=command.cluster or rbac.WILDCARD, namespace=namespace, template=command.name
     )
@@ -232,8 +269,8 @@ VERBS = (
             Option(
                 ("--on",),
                 "on",
-                "sync-started, sync-succeeded, sync-failed, comma-separated "
-                "(default sync-succeeded,sync-failed)",
+                "sync-started, sync-succeeded, sync-failed, health-degraded, health-recovered, "
+                "out-of-sync, comma-separated (default sync-succeeded,sync-failed)",
                 metavar="TRIGGERS",
                 check=_triggers(records.SUBSCRIPTION_APPS),
             ),
@@ -241,6 +278,7 @@ VERBS = (
         examples=(
             "{command} subscribe apps 'shop-*' --cluster prod",
             "{command} subscribe apps payments-api --on sync-started,sync-succeeded,sync-failed",
+            "{command} subscribe apps 'shop-*' --cluster prod --on health-degraded,out-of-sync",
         ),
         permission=(rbac.APPLICATIONS, rbac.ACTION_GET),
         object_form="<cluster>/<project>/<glob>",
@@ -258,6 +296,20 @@ VERBS = (
         options=(
             _CLUSTER,
             Option(
+                ("--namespace",),
+                "namespace",
+                "only Workflows of this namespace (one the bot watches; default: every watched one)",
+                metavar="NS",
+                check=values.label("namespace"),
+            ),
+            Option(
+                ("--selector", "-l"),
+                "selector",
+                "only Workflows whose labels match, as kubectl -l takes it: k=v,k!=v,k,!k",
+                metavar="SELECTOR",
+                check=selector,
+            ),
+            Option(
                 ("--on",),
                 "on",
                 "failed, succeeded, started, comma-separated (default failed)",
@@ -268,6 +320,8 @@ VERBS = (
         examples=(
             "{command} subscribe workflows 'nightly-*' --cluster prod",
             "{command} subscribe workflows db-migration --on failed,succeeded",
+            "{command} subscribe workflows '*' --cluster prod --selector 'team=data'",
+            "{command} subscribe workflows '*' --cluster prod --namespace batch --on failed,succeeded",
         ),
         permission=(rbac.WORKFLOWS, rbac.ACTION_GET),
         object_form="<cluster>/<namespace>/<glob>",

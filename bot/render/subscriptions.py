@@ -22,6 +22,10 @@ def describe(subscription: Subscription) -> str:
             what += f" in project `{subscription.project}`"
     else:
         what = f"workflows from templates `{subscription.name}`"
+        if subscription.namespace:
+            what += f" in namespace `{subscription.namespace}`"
+        if subscription.selector:
+            what += f" labelled `{subscription.selector}`"
     where = f" on `{subscription.cluster}`" if subscription.cluster else " on every cluster"
     return what + where
 

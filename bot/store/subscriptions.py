@@ -33,6 +33,8 @@ def _to_subscription(row: SubscriptionRow) -> Subscription:
         name=row.name,
         project=row.project,
         cluster=row.cluster,
+        namespace=row.namespace,
+        selector=row.selector,
         triggers=tuple(t for t in row.triggers.split(",") if t),
         created_by=row.created_by,
         created_at=row.created_at,
@@ -71,6 +73,8 @@ class SubscriptionBook:
         now: datetime,
         project: str | None = None,
         cluster: str | None = None,
+        namespace: str | None = None,
+        selector: str | None = None,
     ) -> Subscription:
         """Store a subscription under a fresh short id (a colliding id is drawn again)."""
         for _ in range(_ID_ATTEMPTS):
@@ -81,6 +85,8 @@ class SubscriptionBook:
                 name=name,
                 project=project,
                 cluster=cluster,
+                namespace=namespace,
+                selector=selector,
                 triggers=",".join(triggers),
                 created_by=created_by,
                 created_at=now,

@@ -68,13 +68,14 @@ class LeaderStreams:
                 group=workflows.GROUP,
                 version=workflows.VERSION,
                 plural=workflows.WORKFLOWS,
-                namespace=cluster.workflows_namespace,
+                namespace=namespace,
                 # every Workflow (not only the bot's): the same one stream also serves the
                 # channels subscribed to Workflows submitted elsewhere
                 label_selector=None if self._all_workflows else workflows.LABEL_RUN_ID,
                 on_event=functools.partial(self._on_workflow, cluster.name),
             )
             for cluster in self._clusters
+            for namespace in self._workflow_namespaces(cluster)
         ]
         streams += [
             ResourceWatcher(
@@ -94,6 +95,13 @@ class LeaderStreams:
             every = self._conditions.tick_every
             streams.append(Periodic(self._conditions.tick, interval=every, name="app-conditions"))
         return [*streams, *self._extra()]
+
+    def _workflow_namespaces(self, cluster: ClusterSettings) -> Sequence[str | None]:
+        """One watch per watched namespace, or one cluster-wide (None) for `watch_namespaces: ['*']`."""
+        if not self._all_workflows:
+            return (cluster.workflows_namespace,)
+        watched = cluster.watched_namespaces()
+        return (None,) if watched is None else watched
 
     def _on_workflow(self, cluster: str, kind: str, obj: Mapping[str, Any]) -> None:
         if kind != DELETED:

@@ -42,7 +42,7 @@ from bot.argo.workflows import LABEL_RUN_ID as WORKFLOW_LABEL_RUN_ID
 from bot.errors import BotError, StorageError
 from bot.model import Actor
 from bot.rbac import policy as rbac
-from bot.records import RUN_SYNC, RUN_WORKFLOW, SUBSCRIPTION_APPS, SUBSCRIPTION_WORKFLOWS, Run, Subscription
+from bot.records import RUN_SYNC, RUN_WORKFLOW, SUBSCRIPTION_APPS, Run, Subscription
 from bot.tracking import sync_progress
 from bot.tracking.progress import parse_time
 from bot.tracking.sync_tracker import (
@@ -302,10 +302,11 @@ _WORKFLOW_OUTCOMES = {
 
 
 def template_of(obj: Mapping[str, Any]) -> str:
-    """The WorkflowTemplate a Workflow was submitted from, or "" for an inline one."""
+    """The template a Workflow came from: its WorkflowTemplate, else its CronWorkflow (whose spec
+    is the template of every Workflow it submits), else "" (an inline Workflow)."""
     ref = as_text(as_mapping(as_mapping(obj.get("spec")).get("workflowTemplateRef")).get("name"))
     labels = as_mapping(as_mapping(obj.get("metadata")).get("labels"))
-    return ref or as_text(labels.get(LABEL_WORKFLOW_TEMPLATE))
+    return ref or as_text(labels.get(LABEL_WORKFLOW_TEMPLATE)) or as_text(labels.get(LABEL_CRON_WORKFLOW))
 
 
 def submitter_label(obj: Mapping[str, Any]) -> str:
@@ -355,18 +356,16 @@ class SubscribedWorkflows:
         uid = as_text(meta.get("uid"))
         if not template or not uid:
             return []
-        wanted = [
-            s
-            for s in self._subscriptions.all()
-            if s.kind == SUBSCRIPTION_WORKFLOWS
-            and subscribing.glob_match(template, s.name)
-            and (s.cluster is None or s.cluster == cluster)
-        ]
-        if not wanted:
-            return []
+        namespace, name = as_text(meta.get("namespace")), as_text(meta.get("name"))
+        labels = {str(k): str(v) for k, v in as_mapping(meta.get("labels")).items()}
         status = as_mapping(obj.get("status"))
         outcome = _WORKFLOW_OUTCOMES.get(as_text(status.get("phase")))
-        namespace, name = as_text(meta.get("namespace")), as_text(meta.get("name"))
+        shape = subscribing.WorkflowOperation(
+            template=template, cluster=cluster, trigger=outcome or "", namespace=namespace, labels=labels
+        )
+        wanted = [s for s in self._subscriptions.all() if subscribing.about_workflow(s, shape)]
+        if not wanted:
+            return []
         found: list[str] = []
         channels: set[str] = set()
         for subscription in wanted:

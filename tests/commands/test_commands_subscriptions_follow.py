@@ -32,7 +32,12 @@ ERIN, ERIN_EMAIL = "UERIN0001", "erin@example.com"  # a Slack user who uses the 
 @pytest.fixture
 def follow_tier(tmp_path: Path, sandbox: SandboxWorld) -> Iterator[Tier]:
     clusters = [
-        {"name": "dev", "auth": token_auth(sandbox, "dev"), "argocd_namespace": ARGOCD_NAMESPACE},
+        {
+            "name": "dev",
+            "auth": token_auth(sandbox, "dev"),
+            "argocd_namespace": ARGOCD_NAMESPACE,
+            "watch_namespaces": ["batch"],
+        },
         {"name": "prod", "auth": token_auth(sandbox, "prod"), "channels": [PROD_CHANNEL]},
     ]
     configured = [
@@ -236,3 +241,51 @@ def test_a_workflow_of_a_cluster_bound_to_another_channel_is_never_posted_in_the
         message=f"the failure of {on_dev} in the subscribed channel",
     )
     assert not any(on_prod in _text(m) for m in tier.world.driver.messages(OPS_CHANNEL))
+
+
+def test_workflows_by_label_selector_and_by_namespace_post_only_what_matches(follow_tier: Tier) -> None:
+    tier = follow_tier
+    api = client.CustomObjectsApi(tier.world.bot.registry.api_client("dev"))
+    # a second namespace the bot watches on dev, with its own copy of the template
+    template = api.get_namespaced_custom_object(GROUP, VERSION, "argo", "workflowtemplates", "db-migration")
+    copy = {k: v for k, v in template.items() if k in ("apiVersion", "kind", "spec")}
+    copy["metadata"] = {"name": "db-migration", "namespace": "batch"}
+    api.create_namespaced_custom_object(GROUP, VERSION, "batch", "workflowtemplates", copy)
+
+    unwatched = tier.do(ADMIN, "subscribe workflows '*' --cluster dev --namespace payroll")
+    assert "does not watch Workflows in namespace `payroll`" in unwatched.text, unwatched.text
+    assert "`argo`, `batch`" in unwatched.text
+    bad = tier.do(ADMIN, "subscribe workflows '*' --cluster dev --selector 'team in (data)'")
+    assert "is not a label selector" in bad.text, bad.text
+    by_label = tier.do(ADMIN, "subscribe workflows '*' --cluster dev --selector 'team=data,tier!=test'")
+    assert "labelled `team=data,tier!=test`" in by_label.text, by_label.text
+    by_namespace = tier.do(ADMIN, "subscribe workflows 'db-*' --cluster dev --namespace batch")
+    assert "in namespace `batch`" in by_namespace.text, by_namespace.text
+
+    def submit(namespace: str, labels: dict[str, str]) -> str:
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "Workflow",
+            "metadata": {"generateName": "db-migration-", "namespace": namespace, "labels": labels},
+            "spec": {"workflowTemplateRef": {"name": "db-migration"}},
+        }
+        created = api.create_namespaced_custom_object(GROUP, VERSION, namespace, "workflows", body)
+        return str(created["metadata"]["name"])
+
+    def failed_in_slack(name: str) -> bool:
+        return any(name in _text(m) and "Failed" in _text(m) for m in tier.world.driver.messages(OPS_CHANNEL))
+
+    def phase(namespace: str, name: str) -> str:
+        found = api.get_namespaced_custom_object(GROUP, VERSION, namespace, "workflows", name)
+        return str((found.get("status") or {}).get("phase") or "")
+
+    web = submit("argo", {"team": "web"})
+    tested = submit("argo", {"team": "data", "tier": "test"})
+    tier.wait(
+        lambda: phase("argo", web) == phase("argo", tested) == "Failed", message="the unmatched to fail"
+    )
+    data = submit("argo", {"team": "data"})
+    in_batch = submit("batch", {})
+    tier.wait(lambda: failed_in_slack(data), message="the labelled Workflow's failure")
+    tier.wait(lambda: failed_in_slack(in_batch), message="the failure in the watched namespace")
+    assert not failed_in_slack(web) and not failed_in_slack(tested)

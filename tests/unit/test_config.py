@@ -52,6 +52,9 @@ def test_the_example_covers_every_section_and_validates() -> None:
         "run",
     }
     assert settings.server.port == 8080
+    assert prod.watched_namespaces() == ("argo", "batch")
+    assert {s.selector for s in settings.subscriptions} == {None, "team=data"}
+    assert settings.debounce.out_of_sync_minutes == 10
     assert settings.database.url == "sqlite:///chatops.db"
 
 
@@ -204,3 +207,22 @@ def test_a_run_schedule_in_the_file_names_the_owner_it_acts_for(tmp_path: Path) 
     path.write_text(schedule.replace("template: report", "template: report, owner: U0ALICE01"), "utf-8")
     [loaded] = load_settings(path, {}).schedules
     assert loaded.owner == "U0ALICE01"
+
+
+def test_subscription_filters_are_checked_and_belong_to_their_kind(tmp_path: Path) -> None:
+    entry = "  - {channel: C0OPS0001, kind: %s, name: '*', owner: U0ALICE01, %s}\n"
+    path = _write(
+        tmp_path, MINIMAL_CLUSTER + "subscriptions:\n" + entry % ("workflows", "selector: 'team in (a)'")
+    )
+    [problem] = _problems(path)
+    assert "set-based terms" in problem
+    path = _write(tmp_path, MINIMAL_CLUSTER + "subscriptions:\n" + entry % ("apps", "namespace: batch"))
+    [problem] = _problems(path)
+    assert "'namespace' applies only to subscriptions of kind 'workflows'" in problem
+    everywhere = MINIMAL_CLUSTER.replace(
+        "region: eu-west-1}", "region: eu-west-1}\n    watch_namespaces: ['*']"
+    )
+    [cluster] = load_settings(_write(tmp_path, everywhere), {}).clusters
+    assert cluster.watched_namespaces() is None and cluster.watches("anything")
+    [problem] = _problems(_write(tmp_path, everywhere.replace("'*'", "'Batch'")))
+    assert "is not a namespace" in problem
