@@ -9,6 +9,7 @@ not retype them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -63,6 +64,16 @@ class AuditEvent:
     id: int | None = None
 
 
+#: Parameters of a run that follows an operation started outside the bot, for a subscription:
+#: the subscription's id, who started it, the Workflow's name (one Workflow followed in several
+#: channels is several runs, and run names are unique), and what identifies the operation (a
+#: Workflow's uid, a sync's start) so listings show it once.
+FOLLOWED_SUBSCRIPTION = "subscription"
+FOLLOWED_INITIATOR = "initiated_by"
+FOLLOWED_WORKFLOW = "workflow"
+FOLLOWED_OPERATION = "operation"
+
+
 @dataclass(frozen=True)
 class Run:
     """A workflow, sync or rollback, with the Slack thread that follows it."""
@@ -92,6 +103,40 @@ class Run:
     @property
     def is_finished(self) -> bool:
         return self.finished_at is not None
+
+    @property
+    def followed_for(self) -> str | None:
+        """The subscription it is followed for, when it was started outside the bot."""
+        found = (self.parameters or {}).get(FOLLOWED_SUBSCRIPTION)
+        return str(found) if found else None
+
+    @property
+    def shown_name(self) -> str:
+        """Its name as listings show it (a followed Workflow's own name)."""
+        followed = (self.parameters or {}).get(FOLLOWED_WORKFLOW)
+        return self.name or (str(followed) if followed else "(not submitted)")
+
+    @property
+    def started_by(self) -> str:
+        """Who started it, as listings say it: a Slack mention, else who started it outside the bot."""
+        if self.requester_id:
+            return f"<@{self.requester_id}>"
+        return str((self.parameters or {}).get(FOLLOWED_INITIATOR) or self.requester_name or "someone")
+
+
+def distinct_operations(runs: Sequence[Run]) -> list[Run]:
+    """`runs` with each outside operation once (followed in several channels, it is several runs)."""
+    seen: set[tuple[str, str, str, str, str]] = set()
+    kept = []
+    for run in runs:
+        operation = str((run.parameters or {}).get(FOLLOWED_OPERATION) or "")
+        if run.followed_for and operation:
+            key = (run.kind, run.cluster, run.namespace, run.template or "", operation)
+            if key in seen:
+                continue
+            seen.add(key)
+        kept.append(run)
+    return kept
 
 
 @dataclass(frozen=True)

@@ -413,7 +413,7 @@ VERBS = (
     Verb(
         name="runs",
         command=RunsCommand,
-        summary="List recent runs started through the bot.",
+        summary="List recent runs: those started through the bot, and those subscriptions follow.",
         area="workflows",
         execute=list_runs,
         options=(

@@ -124,11 +124,15 @@ def runs_reply(runs: Sequence[records.Run], *, mine: bool) -> Reply:
     if not runs:
         return Reply(text="No runs yet." if not mine else "You have no runs yet.", title="runs")
     lines = []
-    for run in runs:
+    for run in records.distinct_operations(runs):
         when = run.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
         progress = f" {run.progress}" if run.progress else ""
+        started_by = mrkdwn.cut(run.started_by if run.requester_id else mrkdwn.escape(run.started_by))
+        followed = (
+            f" (started outside the bot; followed for `{run.followed_for}`)" if run.followed_for else ""
+        )
         lines.append(
-            f"{emoji(run.phase)} `{run.name or '(not submitted)'}` {run.template or ''} on "
-            f"`{run.cluster}/{run.namespace}` {run.phase}{progress}, {when} UTC by <@{run.requester_id}>"
+            f"{emoji(run.phase)} `{mrkdwn.escape(run.shown_name)}` {run.template or ''} on "
+            f"`{run.cluster}/{run.namespace}` {run.phase}{progress}, {when} UTC by {started_by}{followed}"
         )
     return Reply(text="\n".join(lines), title="your runs" if mine else "recent runs")

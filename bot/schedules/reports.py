@@ -84,7 +84,8 @@ def workflow_digest(
         log_links: run id -> URL of its archived logs, for the failures that have one.
     """
     links = log_links or {}
-    workflows = [run for run in runs if run.kind == records.RUN_WORKFLOW]
+    # a Workflow started outside the bot and followed in several channels counts once
+    workflows = [run for run in records.distinct_operations(runs) if run.kind == records.RUN_WORKFLOW]
     title = f"Workflow digest: last {window_hours}h"
     footer = f"Window ending {_when(now)}"
     if not workflows:
@@ -101,11 +102,12 @@ def workflow_digest(
     if failures:
         lines = [f"*Failures ({len(failures)})*"]
         for run in failures[:MAX_LISTED]:
-            name = run.name or run.id
+            name = run.shown_name
             link = links.get(run.id)
             label = f"<{link}|{name}>" if link else f"`{name}`"
             template = f" from `{run.template}`" if run.template else ""
-            lines.append(f"{emoji(run.phase)} {label}{template} on {run.cluster}, by {run.requester_name}")
+            who = f"{run.started_by} (outside the bot)" if run.followed_for else run.requester_name
+            lines.append(f"{emoji(run.phase)} {label}{template} on {run.cluster}, by {who}")
         lines.extend(_more(len(failures), MAX_LISTED))
         sections.append("\n".join(lines))
     text = f"{len(workflows)} workflow run(s): {summary}"

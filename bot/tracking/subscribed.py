@@ -42,7 +42,15 @@ from bot.argo.workflows import LABEL_RUN_ID as WORKFLOW_LABEL_RUN_ID
 from bot.errors import BotError, StorageError
 from bot.model import Actor
 from bot.rbac import policy as rbac
-from bot.records import RUN_SYNC, RUN_WORKFLOW, SUBSCRIPTION_APPS, Run, Subscription
+from bot.records import (
+    FOLLOWED_OPERATION,
+    FOLLOWED_WORKFLOW,
+    RUN_SYNC,
+    RUN_WORKFLOW,
+    SUBSCRIPTION_APPS,
+    Run,
+    Subscription,
+)
 from bot.tracking import sync_progress
 from bot.tracking.progress import parse_time
 from bot.tracking.sync_tracker import (
@@ -276,6 +284,7 @@ class SubscribedSyncs:
                     DESTINATION_PARAMETER: destination,
                     INITIATED_BY_PARAMETER: initiator_label(operation, revision),
                     SUBSCRIPTION_PARAMETER: subscription.id,
+                    FOLLOWED_OPERATION: as_text(state.get("startedAt")),
                 },
             )
         except StorageError:
@@ -293,7 +302,7 @@ class SubscribedSyncs:
 LABEL_WORKFLOW_TEMPLATE = "workflows.argoproj.io/workflow-template"
 LABEL_CRON_WORKFLOW = "workflows.argoproj.io/cron-workflow"
 LABEL_CREATOR_EMAIL = "workflows.argoproj.io/creator-email"
-WORKFLOW_PARAMETER = "workflow"
+WORKFLOW_PARAMETER = FOLLOWED_WORKFLOW
 _WORKFLOW_OUTCOMES = {
     "Succeeded": subscribing.WORKFLOW_SUCCEEDED,
     "Failed": subscribing.WORKFLOW_FAILED,
@@ -399,6 +408,7 @@ class SubscribedWorkflows:
                             WORKFLOW_PARAMETER: name,
                             INITIATED_BY_PARAMETER: submitter_label(obj),
                             SUBSCRIPTION_PARAMETER: subscription.id,
+                            FOLLOWED_OPERATION: uid,
                         },
                     )
                 except StorageError:

@@ -39,14 +39,14 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from bot.records import RUN_ROLLBACK, RUN_SYNC, Run
+from bot.records import FOLLOWED_INITIATOR, FOLLOWED_SUBSCRIPTION, RUN_ROLLBACK, RUN_SYNC, Run
 
 RUN_INFO_NAME = "chatops-run"
 SYNC_KINDS = frozenset({RUN_SYNC, RUN_ROLLBACK})
 DESTINATION_PARAMETER = "destination"
 #: Parameters of a run that follows an operation started outside the bot, for a subscription.
-INITIATED_BY_PARAMETER = "initiated_by"
-SUBSCRIPTION_PARAMETER = "subscription"
+INITIATED_BY_PARAMETER = FOLLOWED_INITIATOR
+SUBSCRIPTION_PARAMETER = FOLLOWED_SUBSCRIPTION
 
 AppKey = tuple[str, str, str]  # (host cluster, namespace, app name)
 

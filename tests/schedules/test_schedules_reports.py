@@ -9,6 +9,7 @@ from schedules_fakes import NOW, make_approval, make_run
 
 from bot import records
 from bot.model import Reply
+from bot.render import texts
 from bot.render.blocks import MAX_BLOCKS, MAX_SECTION_TEXT, MAX_TEXT, render_reply
 from bot.schedules import reports
 
@@ -35,6 +36,36 @@ def test_digest_counts_phases_and_lists_failures_with_log_links() -> None:
     assert "`backfill-4`" in failures
     assert "backfill-5" not in failures
     assert reply.visibility == "in_channel"
+
+
+def test_a_workflow_followed_in_two_channels_counts_once_and_says_it_was_started_outside() -> None:
+    def followed(run_id: str, channel: str) -> records.Run:
+        return replace(
+            make_run(9, "Failed"),
+            id=run_id,
+            name=None,
+            channel_id=channel,
+            requester_id="",
+            requester_name="CronWorkflow nightly",
+            parameters={
+                "workflow": "nightly-x7k2p",
+                "subscription": "sub-1",
+                "initiated_by": "CronWorkflow nightly",
+                "operation": "uid-1",
+            },
+        )
+
+    runs = [make_run(1, "Succeeded"), followed("f1", "C1"), followed("f2", "C2")]
+    reply = reports.workflow_digest(runs, window_hours=24, now=NOW)
+    assert "2 workflow run(s)" in reply.text and "Failed: *1*" in reply.text
+    assert (
+        "`nightly-x7k2p` from `backfill` on prod-eu, by CronWorkflow nightly (outside the bot)"
+        in reply.sections[0]
+    )
+    listed = texts.runs_reply(runs, mine=False).text
+    assert listed.count("nightly-x7k2p") == 1
+    assert "by CronWorkflow nightly (started outside the bot; followed for `sub-1`)" in listed
+    assert "<@>" not in listed
 
 
 def test_digest_of_a_quiet_window() -> None:
