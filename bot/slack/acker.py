@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -128,6 +129,10 @@ def report_status(writer: LineWriter, client: PromptSocketModeClient, stop: thre
 
 
 def main() -> int:
+    # Ctrl-C in a terminal reaches the whole process group: it is the bot's to handle (it drains
+    # its work, then closes our stdin). Taken here too, it would kill the connection mid-drain
+    # and print a traceback beside the bot's own shutdown.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     configure_logging(os.environ.get("CHATOPS_LOG_LEVEL", "INFO"))
     token = os.environ.pop(TOKEN_VARIABLE, "")
     redaction.register(token)

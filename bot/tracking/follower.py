@@ -65,6 +65,7 @@ from bot.tracking.sync_tracker import (
     AppKey,
     app_name_of,
     display_run,
+    ended_before,
     key_of,
     run_id_of,
 )
@@ -374,7 +375,7 @@ class Follower:
         self._lock = threading.Lock()
         self._run_locks: dict[str, threading.Lock] = {}
         self._states: dict[str, Any] = {}
-        self._active: dict[AppKey, str] = {}
+        self._active: dict[AppKey, tuple[str, datetime]] = {}  # -> (run id, created at)
         self._done: set[str] = set()
 
     # -- entry points --------------------------------------------------------------------
@@ -385,7 +386,7 @@ class Follower:
             raise ValueError(f"no follower part for runs of kind {run.kind!r}")
         if run.kind in SYNC_KINDS:
             with self._lock:
-                self._active[key_of(run)] = run.id
+                self._active[key_of(run)] = (run.id, run.created_at)
         if run.parent_ts is None:
             text, blocks = part.parent(run, None, now=self._clock())
             self._outbox.post(
@@ -413,7 +414,7 @@ class Follower:
             # a subscribed channel's run is found again from the operation itself (`outside`)
             if run.kind in SYNC_KINDS and SUBSCRIPTION_PARAMETER not in (run.parameters or {}):
                 with self._lock:
-                    self._active[key_of(run)] = run.id
+                    self._active[key_of(run)] = (run.id, run.created_at)
                 count += 1
         return count
 
@@ -435,7 +436,12 @@ class Follower:
             meta = obj.get("metadata") or {}
             with self._lock:
                 key = (host_cluster, str(meta.get("namespace", "")), str(meta.get("name", "")))
-                run_id = self._active.get(key)
+                active = self._active.get(key)
+            # an event older than the run (its last operation ended before the run existed, the
+            # watch delivered it late) tells nothing about it: taken, it would end the run at once
+            # with the previous operation's state
+            if active is not None and not ended_before(obj, active[1]):
+                run_id = active[0]
         if run_id is not None and run_id not in self._done:
             self._safely(run_id, obj, RUN_SYNC)
         elif run_id is None and self._outside is not None:
@@ -579,7 +585,7 @@ class Follower:
         """A finished run: drop its state, and skip its later events without a database read."""
         with self._lock:
             self._states.pop(run.id, None)
-            if run.kind in SYNC_KINDS and self._active.get(key_of(run)) == run.id:
+            if run.kind in SYNC_KINDS and self._active.get(key_of(run), ("",))[0] == run.id:
                 del self._active[key_of(run)]
             self._run_locks.pop(run.id, None)
             if len(self._done) >= _DONE_MEMORY:

@@ -37,9 +37,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.records import FOLLOWED_INITIATOR, FOLLOWED_SUBSCRIPTION, RUN_ROLLBACK, RUN_SYNC, Run
+from bot.tracking.progress import parse_time
 
 RUN_INFO_NAME = "chatops-run"
 SYNC_KINDS = frozenset({RUN_SYNC, RUN_ROLLBACK})
@@ -64,6 +66,22 @@ def run_id_of(app: Mapping[str, Any]) -> str | None:
     state = (app.get("status") or {}).get("operationState") or {}
     described = state.get("operation") if isinstance(state, Mapping) else None
     return _marker(described) if isinstance(described, Mapping) else None
+
+
+def ended_before(app: Mapping[str, Any], moment: datetime) -> bool:
+    """Whether the app shows no operation under way, only one that ended before `moment`.
+
+    Argo CD writes whole seconds, so `moment` is compared from its whole second.
+    """
+    if isinstance(app.get("operation"), Mapping):
+        return False
+    state = (app.get("status") or {}).get("operationState") or {}
+    finished = parse_time(state.get("finishedAt")) if isinstance(state, Mapping) else None
+    if finished is None:
+        return False
+    finished = finished if finished.tzinfo else finished.replace(tzinfo=UTC)
+    since = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return finished < since.replace(microsecond=0)
 
 
 def app_name_of(run: Run) -> str:

@@ -165,7 +165,7 @@ def run_served_demo(cmd: dc.DocCommand, work: Path) -> Outcome:
             html = response.read().decode()
         if "<html" not in html.lower():
             problems.append(f"{page} does not answer a page")
-    process.send_signal(signal.SIGINT)
+    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole process group
     try:
         process.wait(timeout=30)
     except subprocess.TimeoutExpired:
@@ -176,7 +176,7 @@ def run_served_demo(cmd: dc.DocCommand, work: Path) -> Outcome:
     while not lines.empty():
         seen.append(lines.get())
     rest = "".join(seen)
-    if process.returncode != 0 or "Traceback" in rest:
+    if process.returncode != 0 or "Traceback" in rest or "acker exited" in rest:
         problems.append(f"exit {process.returncode} after Ctrl-C:\n{_tail(rest)}")
     left = subprocess.run(["pgrep", "-s", str(process.pid)], capture_output=True, text=True, check=False)
     if left.stdout.strip():

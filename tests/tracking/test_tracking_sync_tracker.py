@@ -162,6 +162,37 @@ def test_runs_without_the_marker_are_found_by_app_and_others_are_ignored(world: 
     assert len(world.thread(parent["ts"])) >= 1
 
 
+def test_a_late_event_of_the_previous_operation_does_not_end_a_new_run(world: World) -> None:
+    # the watch delivers, after the run exists, the app as it was before the bot wrote its
+    # operation: the last sync (no marker of this run) ended before the run was created
+    tracker = _tracker(world)
+    later = datetime(2026, 11, 22, 12, 5, tzinfo=UTC)
+    run = world.runs.create(
+        kind="sync",
+        cluster="dev",
+        namespace="argocd",
+        requester_id="U1",
+        channel_id="C1",
+        now=later,
+        template="billing-prod",
+        revision="v1.6.0",
+        parameters={"destination": "prod"},
+    )
+    tracker.start_sync(run)
+    previous = _app(None, phase="Succeeded", resources=DONE, operation=False, name="billing-prod")
+    tracker.on_application("dev", previous)
+    world.settle()
+    assert world.runs.get(run.id).phase != "Succeeded"  # type: ignore[union-attr]
+    [parent] = world.channel()
+    assert world.thread(parent["ts"]) == []  # nothing said from the previous operation
+
+    current = _app(None, phase="Succeeded", resources=DONE, operation=False, name="billing-prod")
+    current["status"]["operationState"]["finishedAt"] = "2026-11-22T12:05:40Z"
+    tracker.on_application("dev", current)
+    world.settle()
+    assert world.runs.get(run.id).phase == "Succeeded"  # type: ignore[union-attr]
+
+
 def test_a_failed_sync_ends_failed_with_the_failing_resource_in_the_summary(world: World) -> None:
     tracker = _tracker(world)
     run = tracker.start_sync(_run(world.runs))
