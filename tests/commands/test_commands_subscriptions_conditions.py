@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from commands_world import ARGO_POLICY, GROUP, VERSION, Tier
 from e2e_world import DEV, OPS_CHANNEL, PROD_CHANNEL, running_bot, token_auth
+from e2e_world import message_text as _text
 from kubernetes import client
 
 from bot.sandbox.world import ARGOCD_NAMESPACE, SandboxWorld
@@ -76,18 +77,6 @@ def _new_app(tier: Tier, name: str, *, destination: str = "dev") -> None:
     }
     api.create_namespaced_custom_object(GROUP, VERSION, ARGOCD_NAMESPACE, "applications", body)
     _status(tier, name, health="Healthy")
-
-
-def _text(message: dict[str, Any]) -> str:
-    parts = [str(message.get("text") or "")]
-    for block in message.get("blocks") or []:
-        text = block.get("text")
-        if isinstance(text, dict):
-            parts.append(str(text.get("text", "")))
-        for element in block.get("elements") or []:
-            if isinstance(element, dict):
-                parts.append(str(element.get("text", "")))
-    return "\n".join(parts)
 
 
 def _status(tier: Tier, app: str, *, health: str, sync: str = "Synced", message: str = "") -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from commands_world import ARGO_POLICY, GROUP, VERSION, Tier
 from e2e_world import ADMIN, DEV, OPS_CHANNEL, PROD_CHANNEL, running_bot, token_auth
+from e2e_world import message_text as _text
 from kubernetes import client
 
 from bot.render.runs import ACTION_LOGS
@@ -46,21 +47,6 @@ def follow_tier(tmp_path: Path, sandbox: SandboxWorld) -> Iterator[Tier]:
     with running_bot(tmp_path, sandbox, policy=POLICY, clusters=clusters, subscriptions=configured) as world:
         world.driver.add_user(ERIN, name="erin", email=ERIN_EMAIL)
         yield Tier(world=world, sandbox=sandbox, deps=world.bot.deps, runs=RunRepo(world.bot.database))
-
-
-def _text(message: dict[str, Any]) -> str:
-    parts = [str(message.get("text") or "")]
-    for block in message.get("blocks") or []:
-        text = block.get("text")
-        if isinstance(text, dict):
-            parts.append(str(text.get("text", "")))
-        for element in block.get("elements") or []:
-            if isinstance(element, dict):
-                inner = element.get("text")
-                parts.append(str(inner.get("text", "")) if isinstance(inner, dict) else str(inner or ""))
-        for field in block.get("fields") or []:
-            parts.append(str(field.get("text", "")))
-    return "\n".join(parts)
 
 
 def _sync_from_outside(tier: Tier, app: str, *, revision: str, username: str = ERIN_EMAIL) -> None:

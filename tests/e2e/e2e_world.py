@@ -70,6 +70,23 @@ class World:
         return dict(answers[0])
 
 
+def message_text(message: dict[str, Any]) -> str:
+    """Everything a person reads in a Slack message: its text, its blocks' text, fields and links."""
+    parts = [str(message.get("text") or "")]
+    for block in message.get("blocks") or []:
+        text = block.get("text")
+        if isinstance(text, dict):
+            parts.append(str(text.get("text", "")))
+        for element in block.get("elements") or []:
+            if isinstance(element, dict):
+                inner = element.get("text")
+                parts.append(str(inner.get("text", "")) if isinstance(inner, dict) else str(inner or ""))
+                parts.append(str(element.get("url") or ""))
+        for field in block.get("fields") or []:
+            parts.append(str(field.get("text", "")))
+    return "\n".join(parts)
+
+
 def token_auth(world: SandboxWorld, cluster: str) -> dict[str, str]:
     """A cluster entry's `auth` for the sandbox `world`: its API server and a token from the environment."""
     return {"kind": "token", "server": world.clusters[cluster]["api_url"], "token_env": TOKEN_ENV[cluster]}

@@ -26,6 +26,7 @@ from e2e_world import (
     token_auth,
     write_config,
 )
+from e2e_world import message_text as _text
 
 from bot.app import build_bot
 from bot.config import parse_settings
@@ -43,21 +44,6 @@ POLICY = BASE_POLICY + (
     "p, role:sre, applications, *, prod/*, allow\n"
     "p, role:sre, approvals, approve, */*/*, allow\n"
 )
-
-
-def _text(message: dict[str, Any]) -> str:
-    parts = [str(message.get("text") or "")]
-    for block in message.get("blocks") or []:
-        text = block.get("text")
-        if isinstance(text, dict):
-            parts.append(str(text.get("text", "")))
-        for element in block.get("elements") or []:
-            if isinstance(element, dict):
-                inner = element.get("text")
-                parts.append(str(inner.get("text", "")) if isinstance(inner, dict) else str(inner or ""))
-        for field in block.get("fields") or []:
-            parts.append(str(field.get("text", "")))
-    return "\n".join(parts)
 
 
 @pytest.fixture

@@ -5,23 +5,9 @@ from __future__ import annotations
 import time
 
 from e2e_world import ADMIN, DEV, OPS, OPS_CHANNEL, PROD_CHANNEL, SRE_GROUP, STRANGER, World
+from e2e_world import message_text as _text
 
 from bot.sandbox.waiting import wait_until
-
-
-def _text(message: dict) -> str:
-    """Everything a person reads in a message: its text and its blocks' text."""
-    parts = [str(message.get("text") or "")]
-    for block in message.get("blocks") or []:
-        text = block.get("text")
-        if isinstance(text, dict):
-            parts.append(str(text.get("text", "")))
-        for element in block.get("elements") or []:
-            if isinstance(element, dict) and "text" in element:
-                parts.append(str(element["text"]))
-        for field in block.get("fields") or []:
-            parts.append(str(field.get("text", "")))
-    return "\n".join(parts)
 
 
 def _latest_audit(world: World, user: str):

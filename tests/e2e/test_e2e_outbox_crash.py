@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from e2e_world import BASE_POLICY, DEV, OPS_CHANNEL, seed_workspace, write_config
+from e2e_world import message_text as _text
 
 from bot.argo import workflows
 from bot.sandbox.slack import SlackDriver
@@ -40,15 +41,6 @@ def _ready(port: int) -> bool:
             return response.status == 200
     except OSError:
         return False
-
-
-def _text(message: dict[str, Any]) -> str:
-    parts = [str(message.get("text") or "")]
-    for block in message.get("blocks") or []:
-        text = block.get("text")
-        if isinstance(text, dict):
-            parts.append(str(text.get("text", "")))
-    return "\n".join(parts)
 
 
 class Bot:

@@ -9,23 +9,13 @@ from typing import Any
 import pytest
 import yaml
 from e2e_world import BASE_POLICY, DEV, OPS_CHANNEL, seed_workspace, write_config
+from e2e_world import message_text as _text
 
 from bot.app import Bot, build_bot
 from bot.config import parse_settings
 from bot.sandbox.slack import SlackDriver
 from bot.sandbox.waiting import wait_until
 from bot.sandbox.world import SandboxWorld
-
-
-def _text(message: dict[str, Any]) -> str:
-    parts = [str(message.get("text") or "")]
-    for block in message.get("blocks") or []:
-        text = block.get("text")
-        if isinstance(text, dict):
-            parts.append(str(text.get("text", "")))
-        for field in block.get("fields") or []:
-            parts.append(str(field.get("text", "")))
-    return "\n".join(parts)
 
 
 @pytest.fixture

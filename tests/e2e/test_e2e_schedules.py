@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from e2e_world import ADMIN, DEV, OPS_CHANNEL, World
+from e2e_world import message_text as _text
 
 from bot.sandbox.waiting import wait_until
-
-
-def _text(message: dict[str, Any]) -> str:
-    parts = [str(message.get("text") or "")]
-    for block in message.get("blocks") or []:
-        text = block.get("text")
-        if isinstance(text, dict):
-            parts.append(str(text.get("text", "")))
-        for element in block.get("elements") or []:
-            if isinstance(element, dict) and isinstance(element.get("text"), str):
-                parts.append(element["text"])
-    return "\n".join(parts)
 
 
 def test_a_schedule_added_in_slack_posts_its_report_in_that_channel(world: World) -> None:

@@ -6,27 +6,12 @@ import urllib.request
 from typing import Any
 
 from e2e_world import ADMIN, DEV, OPS_CHANNEL, STRANGER, World
+from e2e_world import message_text as _text
 
 from bot.sandbox.waiting import wait_until
 from bot.sandbox.world import SandboxWorld
 
 WF_GROUP, WF_VERSION = "argoproj.io", "v1alpha1"
-
-
-def _text(message: dict[str, Any]) -> str:
-    parts = [str(message.get("text") or "")]
-    for block in message.get("blocks") or []:
-        text = block.get("text")
-        if isinstance(text, dict):
-            parts.append(str(text.get("text", "")))
-        for element in block.get("elements") or []:
-            if isinstance(element, dict):
-                inner = element.get("text")
-                parts.append(str(inner.get("text", "")) if isinstance(inner, dict) else str(inner or ""))
-                parts.append(str(element.get("url") or ""))
-        for field in block.get("fields") or []:
-            parts.append(str(field.get("text", "")))
-    return "\n".join(parts)
 
 
 def _submitted(world: World, user: str, text: str) -> str:
