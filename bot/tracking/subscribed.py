@@ -130,6 +130,29 @@ def initiator_label(operation: Mapping[str, Any], revision: str) -> str:
     return who or "someone outside the bot"
 
 
+def starts_thread(
+    subscription: Subscription, *, started: str, outcome: str | None, finished_at: object, oldest: datetime
+) -> bool:
+    """Whether a subscription starts a thread for an operation as it stands now.
+
+    Running: only with its `started` trigger. Ended: only for a wanted outcome, and only when it
+    ended after `oldest` and not before the subscription existed (a re-list after a restart
+    is history, not news).
+    """
+    if outcome is None:
+        return started in subscription.triggers
+    if outcome not in subscription.triggers:
+        return False
+    finished = parse_time(finished_at)
+    if finished is None:
+        return False
+    finished = finished if finished.tzinfo else finished.replace(tzinfo=UTC)
+    # Argo CD writes whole seconds: an operation that ended in the second the subscription
+    # was made is news, not history
+    since = subscription.created_at.replace(microsecond=0)
+    return finished >= oldest and finished >= since
+
+
 class SubscribedSyncs:
     """The follower's source of runs for syncs started elsewhere (see the module docstring).
 
@@ -237,18 +260,13 @@ class SubscribedSyncs:
 
     def _wanted(self, subscription: Subscription, state: Mapping[str, Any], outcome: str | None) -> bool:
         """Whether this subscription starts a thread for the operation as it stands now."""
-        if outcome is None:
-            return subscribing.SYNC_STARTED in subscription.triggers
-        if outcome not in subscription.triggers:
-            return False
-        finished = parse_time(state.get("finishedAt"))
-        if finished is None:
-            return False
-        finished = finished if finished.tzinfo else finished.replace(tzinfo=UTC)
-        # Argo CD writes whole seconds: an operation that ended in the second the
-        # subscription was made is news, not history
-        since = subscription.created_at.replace(microsecond=0)
-        return finished >= self._clock() - self._late and finished >= since
+        return starts_thread(
+            subscription,
+            started=subscribing.SYNC_STARTED,
+            outcome=outcome,
+            finished_at=state.get("finishedAt"),
+            oldest=self._clock() - self._late,
+        )
 
     def _create(
         self,
@@ -419,16 +437,13 @@ class SubscribedWorkflows:
         return found
 
     def _starts(self, subscription: Subscription, status: Mapping[str, Any], outcome: str | None) -> bool:
-        if outcome is None:
-            return subscribing.WORKFLOW_STARTED in subscription.triggers
-        if outcome not in subscription.triggers:
-            return False
-        finished = parse_time(status.get("finishedAt"))
-        if finished is None:
-            return False
-        finished = finished if finished.tzinfo else finished.replace(tzinfo=UTC)
-        since = subscription.created_at.replace(microsecond=0)
-        return finished >= self._clock() - self._late and finished >= since
+        return starts_thread(
+            subscription,
+            started=subscribing.WORKFLOW_STARTED,
+            outcome=outcome,
+            finished_at=status.get("finishedAt"),
+            oldest=self._clock() - self._late,
+        )
 
 
 def is_subscribed_run(run: Run) -> bool:
