@@ -5,38 +5,22 @@ sandbox fixture fails the test if a thread is left behind."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode.websocket_client import SocketModeHandler
 from slack_sdk import WebClient
+from slack_stand_in import bolt_app_on, bolt_connector, started_stand_in
 from slack_world import ALICE, BOB, OPS, PROD, RawSocket
 
 from bot.sandbox.slack import SlackDriver, SlackSandbox
-from bot.sandbox.waiting import wait_until
-
-
-def _new_threads(before: set[threading.Thread]) -> list[str]:
-    return [t.name for t in threading.enumerate() if t not in before and t.is_alive()]
 
 
 @pytest.fixture
 def slack_sandbox() -> Iterator[SlackSandbox]:
-    before = set(threading.enumerate())
-    sandbox = SlackSandbox(ack_timeout=1.0)
-    sandbox.start()
-    try:
+    with started_stand_in() as sandbox:
         yield sandbox
-    finally:
-        sandbox.stop()
-        wait_until(
-            lambda: not _new_threads(before),
-            timeout=15,
-            message=lambda: f"threads to finish: {_new_threads(before)}",
-        )
 
 
 @pytest.fixture
@@ -58,43 +42,16 @@ def web_client(slack_sandbox: SlackSandbox, slack_driver: SlackDriver) -> WebCli
 
 @pytest.fixture
 def bolt_app(slack_sandbox: SlackSandbox) -> Iterator[App]:
-    """A bolt App wired to the sandbox; its listener pool is ours so teardown can join it."""
-    executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bolt-listener")
-    app = App(
-        client=WebClient(base_url=slack_sandbox.api_url, token=slack_sandbox.bot_token),
-        listener_executor=executor,
-    )
-    yield app
-    executor.shutdown(wait=True)
+    with bolt_app_on(slack_sandbox) as app:
+        yield app
 
 
 @pytest.fixture
 def connect_bolt(
     slack_sandbox: SlackSandbox, slack_driver: SlackDriver
 ) -> Iterator[Callable[[App], SocketModeHandler]]:
-    """Connect a bolt app over Socket Mode (websocket_client adapter) and wait for its `hello`."""
-    handlers: list[SocketModeHandler] = []
-
-    def connect(app: App) -> SocketModeHandler:
-        opened = slack_driver.connections()["opened_total"]
-        handler = SocketModeHandler(app, app_token=slack_sandbox.app_token)
-        handlers.append(handler)
-        handler.connect()
-        slack_driver.wait_for(
-            lambda: slack_driver.connections()["opened_total"] > opened, timeout=10, message="bolt to connect"
-        )
-        return handler
-
-    yield connect
-    for handler in handlers:
-        # Stop reconnecting first, then let the server drop the socket: a client-side close races
-        # with websocket-client's reader thread and can leave it in select() for 10 s.
-        handler.client.auto_reconnect_enabled = False
-        handler.client.default_auto_reconnect_enabled = False
-    slack_driver.disconnect("abrupt")
-    slack_driver.wait_for(lambda: not slack_driver.connections()["connections"], message="sockets to close")
-    for handler in handlers:
-        handler.close()
+    with bolt_connector(slack_sandbox, slack_driver) as connect:
+        yield connect
 
 
 @pytest.fixture
