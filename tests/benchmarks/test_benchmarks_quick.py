@@ -91,3 +91,18 @@ def test_the_quick_demo_first_load_benchmark_times_the_page_from_the_command() -
     assert figures["benchmark"] == "demo_first_load"
     (row,) = figures["results"]
     assert 0 < row["ready_s"] <= row["usable_s"] and row["stop_s"] > 0
+
+
+def test_the_quick_subscription_storm_gives_every_app_one_parent_and_one_final() -> None:
+    figures = _quick("subscription_storm.py", timeout=240)
+    assert figures["benchmark"] == "subscription_storm"
+    (row,) = figures["results"]
+    apps = row["apps"]
+    assert apps > 0 and row["ended"] == apps  # every sync started from outside the bot ran
+    assert row["finals_delivered"] == apps  # every app's final state reached its channel
+    assert row["apps_without_final"] == 0
+    assert row["apps_with_one_parent"] == row["apps_with_one_summary"] == apps
+    assert row["apps_with_duplicate_parent"] == row["apps_with_duplicate_summary"] == 0
+    assert row["apps_in_wrong_channel"] == row["unattributed_parents"] == 0
+    assert row["calls_429_twice"] == 0  # no call met Slack's 429 twice
+    assert {"final_p95_s", "last_final_s", "bound_final_s", "slack_429", "peak_rss_mb"} <= row.keys()
