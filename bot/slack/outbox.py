@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -97,6 +97,7 @@ class OutboxStore(Protocol):
 
     def mark_delivered(self, row_id: int, *, ts: str | None, now: datetime) -> bool: ...
     def pending_edit(self, key: str) -> OutboxMessage | None: ...
+    def pending_edits(self, keys: Collection[str]) -> dict[str, OutboxMessage]: ...
     def settle_edit(self, edit: OutboxMessage, *, ts: str | None, now: datetime) -> bool: ...
 
     def retry_later(self, row_id: int, *, status: str, error: str, at: datetime, now: datetime) -> bool: ...
@@ -139,6 +140,10 @@ class PacedSending(Protocol):
         priority: int = PRIORITY_NORMAL,
         skippable: bool = False,
     ) -> Future[bool]: ...
+
+    def refresh_post(
+        self, future: Future[str], *, text: str, blocks: Sequence[dict[str, Any]] | None, priority: int
+    ) -> bool: ...
 
 
 class MessageFinder(Protocol):
@@ -288,6 +293,8 @@ class OutboxDeliverer:
         self._in_flight: dict[int, OutboxMessage] = {}
         self._held = False  # the last dispatch left due rows behind: their lanes were full
         self._carried: dict[int, OutboxMessage] = {}  # post row id -> the edit whose content it carries
+        self._post_futures: dict[int, Future[Any]] = {}  # post row id in flight -> the pacer's Future
+        self._refreshed_at = 0.0
         self._results: queue.SimpleQueue[tuple[OutboxMessage, Future[Any]]] = queue.SimpleQueue()
         self._metrics_at = 0.0
 
@@ -350,6 +357,7 @@ class OutboxDeliverer:
 
     def _dispatch(self) -> None:
         self._supersede()
+        self._refresh_in_flight()
         room = self._max_in_flight - len(self._in_flight)
         if room <= 0:
             return
@@ -383,6 +391,32 @@ class OutboxDeliverer:
                 updates += 1
             room -= 1
             self._deliver(row)
+
+    def _refresh_in_flight(self) -> None:
+        """Posts handed to the pacer take the edits enqueued for them since (a run that ended while
+        its parent waited): the newest content, at the edit's priority, in the one post."""
+        now = self._clock().timestamp()
+        if now - self._refreshed_at < _SUPERSEDE_EVERY:
+            return
+        self._refreshed_at = now
+        waiting = {
+            row.key: row_id
+            for row_id, row in self._in_flight.items()
+            if row.method == OUTBOX_POST and row_id in self._post_futures
+        }
+        for key, edit in self._repo.pending_edits(list(waiting)).items():
+            row_id = waiting[key]
+            carried = self._carried.get(row_id)
+            if carried is not None and carried.id == edit.id and carried.created_at == edit.created_at:
+                continue
+            row = self._in_flight[row_id]
+            if self._sender.refresh_post(
+                self._post_futures[row_id],
+                text=edit.text,
+                blocks=edit.blocks,
+                priority=min(row.priority, edit.priority),
+            ):
+                self._carried[row_id] = edit
 
     def _supersede(self) -> None:
         """Where a channel's posts pile up, skip the progress replies a run's summary makes stale."""
@@ -440,8 +474,9 @@ class OutboxDeliverer:
                 thread_ts=row.thread_ts,
                 metadata=metadata_for(row.key),
                 retry_transient=False,
-                priority=row.priority,
+                priority=min(row.priority, carried.priority) if carried is not None else row.priority,
             )
+            self._post_futures[row.id] = future
         else:
             if row.target_ts is None:
                 self._fail(row, "the message to edit has no ts")
@@ -482,6 +517,7 @@ class OutboxDeliverer:
             self._repo.mark_skipped(row.id, reason="skipped: the update budget was short", now=self._clock())
             return
         carried = self._carried.pop(row.id, None)
+        self._post_futures.pop(row.id, None)
         if exc is None:
             ts = answer.result() if row.method == OUTBOX_POST else None
             self._repo.mark_delivered(row.id, ts=ts, now=self._clock())

@@ -309,6 +309,23 @@ class PacedSender:
             self._wake.set()
         return future
 
+    def refresh_post(self, future: Future[str], *, text: str, blocks: Blocks | None, priority: int) -> bool:
+        """Give a post still waiting here newer content, and its priority if more urgent.
+
+        A run that ended while its parent waited behind other runs' finals must not stay
+        behind them with its old content: the newest state goes out in the one post, as soon
+        as its priority allows. False once the post was taken for sending (or is unknown).
+        """
+        with self._cond:
+            for queue in self._posts.values():
+                for item in queue:
+                    if item.future is future:
+                        item.text, item.blocks = text, blocks
+                        item.priority = min(item.priority, priority)
+                        self._wake.set()
+                        return True
+        return False
+
     def pending(self) -> int:
         """Posts and message updates not sent yet (including one being sent)."""
         with self._cond:

@@ -898,6 +898,21 @@ class OutboxRepo:
             row = session.scalars(query).first()
             return _to_outbox(row) if row is not None else None
 
+    def pending_edits(self, keys: Collection[str]) -> dict[str, OutboxMessage]:
+        """`pending_edit` for several messages in one query: message key -> its waiting edit."""
+        if not keys:
+            return {}
+        query = select(OutboxRow).where(
+            OutboxRow.key.in_([edit_key(key) for key in keys]),
+            OutboxRow.method == OUTBOX_UPDATE,
+            OutboxRow.status == OUTBOX_PENDING,
+        )
+        with self._db.session() as session:
+            found = [_to_outbox(row) for row in session.scalars(query)]
+        return {
+            edit.target_key: edit for edit in found if edit.target_key is not None and edit.target_key in keys
+        }
+
     def settle_edit(self, edit: OutboxMessage, *, ts: str | None, now: datetime) -> bool:
         """`edit` went out as the content of its message's first post: nothing left to send.
 

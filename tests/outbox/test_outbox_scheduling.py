@@ -175,6 +175,37 @@ def test_a_run_that_ended_before_its_parent_could_go_is_posted_once_in_its_final
     assert world.driver.calls("chat.update") == []  # the final state came with the post itself
 
 
+def test_a_parent_already_waiting_in_the_pacer_goes_out_in_its_final_state_with_the_finals(
+    world: World,
+) -> None:
+    # one post per channel every 0.3 s: the other runs' finals go first, and run w's parent,
+    # handed over while it ran, waits behind them; then w ends
+    sender = PacedSender(world.messenger, post_interval=0.3, post_burst=1, update_interval=0.01)
+    deliverer = world.deliverer(sender).start()
+    try:
+        for n in range(6):
+            world.outbox.post(key=f"summary:f{n}", channel=OPS, text=f"f{n}: done", priority=PRIORITY_FINAL)
+        world.outbox.post(
+            key="parent:w", channel=OPS, text="w: running", priority=PRIORITY_NORMAL, run_id="w"
+        )
+        wait_until(
+            lambda: world.status("parent:w") == "sending", timeout=10, message="w's parent handed over"
+        )
+        world.outbox.edit(
+            key="edit:parent:w", channel=OPS, text="w: Failed", target_key="parent:w", priority=PRIORITY_FINAL
+        )
+        wait_until(lambda: world.status("summary:f5") == "delivered", timeout=20, message="every final")
+        wait_until(lambda: world.status("parent:w") == "delivered", timeout=20, message="w's parent")
+    finally:
+        deliverer.stop()
+        sender.close(timeout=2)
+
+    shown = [m["text"] for m in world.driver.messages(OPS)]
+    assert "w: Failed" in shown, shown  # posted once, already in its final state
+    assert shown.index("w: Failed") < shown.index("f5: done"), shown  # not kept behind every final
+    assert world.driver.calls("chat.update") == []  # the final state came with the post itself
+
+
 def test_an_intermediate_edit_the_budget_cannot_pay_for_is_skipped_and_the_final_one_lands(
     world: World,
 ) -> None:
