@@ -6,7 +6,8 @@
 - per cluster: a `KubeApiServer` that accepts a static admin token and EKS tokens for that
   cluster (verified against moto's STS), an EKS cluster record in its own AWS account whose
   endpoint is that server, an IAM role there that the bot assumes (mapped to the Kubernetes
-  user `chatops-bot`), and a workflow controller archiving logs to the bucket;
+  user `chatops-bot`), a workflow controller archiving logs to the bucket, and a Rollout
+  controller (`RolloutController`);
 - one application controller on the first cluster: a single Argo CD managing all clusters
   (Applications name their `destination.name`), deploying what it syncs to each (by its name,
   its `https_url`, and for the first also `in-cluster` / `https://kubernetes.default.svc`).
@@ -15,7 +16,7 @@ EKS returns it) on one port. It writes `state_dir/kubeconfig` (one https context
 cluster, with the CA) and `state_dir/world.json`
 (= `describe()`). `seed_demo()` adds the demo world: people with roles, channels, user
 groups, WorkflowTemplates on every cluster and about twenty Argo CD Applications with
-history (see `bot.sandbox.argo.samples`), for any cluster names; `DEMO_CLUSTERS` are the
+history and two Argo Rollouts (see `bot.sandbox.argo.samples`), for any cluster names; `DEMO_CLUSTERS` are the
 names `chatops demo` uses (the first plays staging, the last production).
 
 Left out: TLS for Slack and AWS (plain http), persistence across restarts. Used by
@@ -35,6 +36,7 @@ from bot.sandbox.argo import (
     ApplicationController,
     ArtifactRepository,
     Destination,
+    RolloutController,
     WorkflowController,
     samples,
 )
@@ -115,6 +117,7 @@ class SandboxWorld:
         self.logs_bucket = f"argo-logs-{secrets.token_hex(4)}"
         self.kube: dict[str, KubeApiServer] = {}
         self.workflow_controllers: dict[str, WorkflowController] = {}
+        self.rollout_controllers: dict[str, RolloutController] = {}
         self.app_controller: ApplicationController | None = None
         self.clusters: dict[str, dict[str, Any]] = {}
         self._started = False
@@ -161,6 +164,8 @@ class SandboxWorld:
         )
         for controller in self.workflow_controllers.values():
             controller.wait_synced()
+        for rollouts in self.rollout_controllers.values():
+            rollouts.wait_synced()
         self.app_controller.wait_synced()
         if self._seed:
             self.seed_demo()
@@ -185,6 +190,9 @@ class SandboxWorld:
         )
         self.workflow_controllers[name] = WorkflowController(
             api_url=server.url, token=token, artifacts=artifacts, time_scale=self.time_scale
+        ).start()
+        self.rollout_controllers[name] = RolloutController(
+            api_url=server.url, token=token, time_scale=self.time_scale
         ).start()
         self.clusters[name] = {
             "api_url": server.url,
@@ -221,6 +229,9 @@ class SandboxWorld:
         for controller in self.workflow_controllers.values():
             controller.stop()
         self.workflow_controllers.clear()
+        for rollouts in self.rollout_controllers.values():
+            rollouts.stop()
+        self.rollout_controllers.clear()
         for server in self.kube.values():
             server.stop()
         self.kube.clear()
@@ -291,7 +302,7 @@ class SandboxWorld:
 
     # -- demo data -----------------------------------------------------------------------
     def seed_demo(self) -> dict[str, Any]:
-        """Create the demo's Slack people/channels/groups, templates and apps with history.
+        """Create the demo's Slack people/channels/groups, templates, apps with history and Rollouts.
 
         Works for any cluster names: the first cluster plays staging and the last production
         in the Argo CD catalogue (`samples.demo_applications`). Returns what was created (ids
@@ -320,10 +331,14 @@ class SandboxWorld:
             controller=self.app_controller,
             namespace=ARGOCD_NAMESPACE,
         )
+        rollouts = samples.seed_demo_rollouts(
+            clusters={name: (server.url, self.clusters[name]["token"]) for name, server in self.kube.items()}
+        )
         return {
             "users": [u[0] for u in DEMO_USERS],
             "channels": [c[0] for c in DEMO_CHANNELS],
             "usergroups": [g[0] for g in DEMO_GROUPS],
             "workflow_templates": templates,
             "applications": apps,
+            "rollouts": rollouts,
         }

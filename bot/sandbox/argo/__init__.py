@@ -1,4 +1,4 @@
-"""Argo Workflows and Argo CD controllers for the Kubernetes stand-in.
+"""Argo Workflows, Argo CD and Argo Rollouts controllers for the Kubernetes stand-in.
 
 They talk to a `KubeApiServer` only through the official `kubernetes` client (list + watch +
 `/status` patches), as the real controllers do, so they never depend on the stand-in's
@@ -12,6 +12,7 @@ from bot.sandbox.argo.applications import ApplicationController, PastSync
 from bot.sandbox.argo.appscript import AppResource
 from bot.sandbox.argo.deploying import Destination
 from bot.sandbox.argo.keyformat import render_key
+from bot.sandbox.argo.rollouts import RolloutController
 from bot.sandbox.argo.scripts import StepScript
 from bot.sandbox.argo.workflows import ArtifactRepository, WorkflowController
 
@@ -21,6 +22,7 @@ __all__ = [
     "ArtifactRepository",
     "Destination",
     "PastSync",
+    "RolloutController",
     "StepScript",
     "WorkflowController",
     "render_key",

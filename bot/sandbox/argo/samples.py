@@ -18,7 +18,10 @@ catalogue, ten per cluster in projects shop, payments and platform, some OutOfSy
 Degraded, with history replayed by the controller (`seed_demo_applications`, fast).
 `seed_applications` makes the small fixed pair the adapter tests use: for each cluster C,
 `shop-C` (hooks and waves; two real syncs) and `billing-C` (one sync; `v2.*` fails), in
-project default. Created through the kubernetes client; existing objects are kept. Used by
+project default. Rollouts (`seed_demo_rollouts`, driven there by the sandbox's
+`RolloutController`): `checkout-canary` (namespace `shop`, first cluster) paused at step 2 of 5
+with weight 20, and `search-api` (namespace `search`, last cluster) Healthy at revision 2.
+Created through the kubernetes client; existing objects are kept. Used by
 `bot.sandbox.world.SandboxWorld.seed_demo` and tests.
 """
 
@@ -703,3 +706,108 @@ def _create(call: Any) -> bool:
             return False
         raise
     return True
+
+
+def demo_rollout(name: str, *, image: str, steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """A Rollout with a canary strategy, in the shape `kubectl argo rollouts create` takes."""
+    labels = {"app": name}
+    return {
+        "apiVersion": f"{G}/{V}",
+        "kind": "Rollout",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "replicas": 5,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": name, "image": image}]},
+            },
+            "strategy": {"canary": {"steps": steps}},
+        },
+    }
+
+
+#: The demo's canary: weight 20, wait for a person, 50 for 30 s, an analysis, then everything.
+CHECKOUT_STEPS: list[dict[str, Any]] = [
+    {"setWeight": 20},
+    {"pause": {}},
+    {"setWeight": 50},
+    {"pause": {"duration": "30s"}},
+    {"analysis": {"templates": [{"templateName": "success-rate"}]}},
+]
+SEARCH_STEPS: list[dict[str, Any]] = [
+    {"setWeight": 25},
+    {"pause": {}},
+    {"analysis": {"templates": [{"templateName": "error-rate"}]}},
+]
+
+
+def seed_demo_rollouts(
+    *,
+    clusters: dict[str, tuple[str, str]],
+    namespaces: tuple[str, str] = ("shop", "search"),
+    timeout: float = 60,
+) -> list[str]:
+    """Create the demo's two Rollouts and bring them to their state; returns `cluster/namespace/name` of each.
+
+    `clusters` maps cluster names (in order) to `(api_url, token)`; a `RolloutController` must
+    run on each. `checkout-canary` goes to the first cluster: revision 1 (promoted at once),
+    then a new image, left paused at its `pause: {}` (step 2 of 5, weight 20). `search-api`
+    goes to the last: revision 1, then revision 2 fully promoted (`status.promoteFull`, what
+    `promote --full` writes), so `undo` has a revision to go back to. Existing ones are kept.
+    """
+    names = list(clusters)
+    plans = (
+        (
+            names[0],
+            namespaces[0],
+            "checkout-canary",
+            "checkout:1.8.0",
+            "checkout:1.9.0",
+            CHECKOUT_STEPS,
+            False,
+        ),
+        (names[-1], namespaces[1], "search-api", "search:3.2.0", "search:3.3.0", SEARCH_STEPS, True),
+    )
+    seeded: list[str] = []
+    for cluster, namespace, name, first, second, steps, promote in plans:
+        url, token = clusters[cluster]
+        api_client = build_api_client(url=url, token=token)
+        try:
+            api = client.CustomObjectsApi(api_client)
+            body = demo_rollout(name, image=first, steps=steps)
+            if _create(
+                lambda body=body, api=api, ns=namespace: api.create_namespaced_custom_object(
+                    G, V, ns, "rollouts", body
+                )
+            ):
+                _wait_rollout(api, namespace, name, timeout, lambda s: s.get("phase") == "Healthy")
+                template = {"spec": {"template": {"spec": {"containers": [{"name": name, "image": second}]}}}}
+                api.patch_namespaced_custom_object(G, V, namespace, "rollouts", name, template)
+                _wait_rollout(
+                    api,
+                    namespace,
+                    name,
+                    timeout,
+                    lambda s: s.get("phase") == "Paused" and bool(s.get("stableRS")),
+                )
+                if promote:
+                    api.patch_namespaced_custom_object_status(
+                        G, V, namespace, "rollouts", name, {"status": {"promoteFull": True}}
+                    )
+                    _wait_rollout(api, namespace, name, timeout, lambda s: s.get("phase") == "Healthy")
+        finally:
+            api_client.close()  # type: ignore[no-untyped-call]  # kubernetes' ApiClient.close is unannotated
+        seeded.append(f"{cluster}/{namespace}/{name}")
+    return seeded
+
+
+def _wait_rollout(
+    api: client.CustomObjectsApi, namespace: str, name: str, timeout: float, ready: Any
+) -> None:
+    def status() -> bool:
+        # The generated client types a custom object as `object`; it is the decoded JSON body.
+        rollout = cast(dict[str, Any], api.get_namespaced_custom_object(G, V, namespace, "rollouts", name))
+        return bool(ready(rollout.get("status") or {}))
+
+    wait_until(status, timeout=timeout, message=f"seeded rollout {namespace}/{name}")

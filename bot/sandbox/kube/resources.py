@@ -1,7 +1,7 @@
 """The kinds the Kubernetes stand-in serves: names, scope, verbs and printer columns.
 
 Mirrors what a real apiserver with the Argo Workflows and Argo CD CRDs installed reports in
-discovery, so that `kubectl` resolves `wf`, `app`, `workflow`, `ns` and friends the same way.
+discovery, so that `kubectl` resolves `wf`, `app`, `ro`, `workflow`, `ns` and friends the same way.
 It holds no objects (see `store`) and no HTTP (see `server`); `discovery` and `tables` read it.
 """
 
@@ -166,6 +166,18 @@ DEFAULT_TYPES: tuple[ResourceType, ...] = (
             PrinterColumn("Available", ".status.availableReplicas", "integer"),
         ),
     ),
+    ResourceType(
+        "apps",
+        "v1",
+        "replicasets",
+        "replicaset",
+        "ReplicaSet",
+        True,
+        ("rs",),
+        ("all",),
+        has_status=True,
+        columns=(PrinterColumn("Desired", ".spec.replicas", "integer"),),
+    ),
     # The other kinds the sandbox's Argo CD deploys from the demo's app scripts.
     ResourceType(
         "batch",
@@ -290,6 +302,35 @@ DEFAULT_TYPES: tuple[ResourceType, ...] = (
         True,
         ("appproj", "appprojs"),
         custom=True,
+    ),
+    # Argo Rollouts (the sandbox's `RolloutController` drives them).
+    ResourceType(
+        "argoproj.io",
+        "v1alpha1",
+        "rollouts",
+        "rollout",
+        "Rollout",
+        True,
+        ("ro",),
+        has_status=True,
+        custom=True,
+        columns=(
+            PrinterColumn("Phase", ".status.phase", description="The rollout's phase"),
+            PrinterColumn("Step", ".status.currentStepIndex", "integer", priority=1),
+            PrinterColumn("Message", ".status.message", priority=1),
+        ),
+    ),
+    ResourceType(
+        "argoproj.io",
+        "v1alpha1",
+        "analysisruns",
+        "analysisrun",
+        "AnalysisRun",
+        True,
+        ("ar",),
+        has_status=True,
+        custom=True,
+        columns=(PrinterColumn("Status", ".status.phase", description="AnalysisRun status"),),
     ),
 )
 
