@@ -31,6 +31,7 @@ APPROVALS = "approvals"
 SCHEDULES = "schedules"
 SUBSCRIPTIONS = "subscriptions"
 AUDIT = "audit"
+ROLLOUTS = "rollouts"
 
 ACTION_RUN = "run"
 ACTION_STOP = "stop"
@@ -43,6 +44,9 @@ ACTION_ROLLBACK = "rollback"
 ACTION_APPROVE = "approve"
 ACTION_CREATE = "create"
 ACTION_DELETE = "delete"
+ACTION_PROMOTE = "promote"
+ACTION_ABORT = "abort"
+ACTION_UNDO = "undo"
 
 WILDCARD = "*"
 
@@ -54,6 +58,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     SCHEDULES: (ACTION_GET, ACTION_CREATE, ACTION_DELETE),
     SUBSCRIPTIONS: (ACTION_GET, ACTION_DELETE),
     AUDIT: (ACTION_GET,),
+    ROLLOUTS: (ACTION_GET, ACTION_PROMOTE, ACTION_ABORT, ACTION_RETRY, ACTION_UNDO),
 }
 
 EFFECT_ALLOW = "allow"
@@ -159,6 +164,11 @@ def workflow_object(*, cluster: str, namespace: str, template: str) -> str:
 def application_object(*, cluster: str, project: str, app: str) -> str:
     """The object an application permission is checked on: `<cluster>/<project>/<app>`."""
     return f"{cluster}/{project}/{app}"
+
+
+def rollout_object(*, cluster: str, namespace: str, rollout: str) -> str:
+    """The object a rollout permission is checked on: `<cluster>/<namespace>/<rollout>`."""
+    return f"{cluster}/{namespace}/{rollout}"
 
 
 def resource_problem(resource: str) -> str | None:
