@@ -269,11 +269,28 @@ class RbacSettings(_Model):
 
 
 class ApprovalRule(_Model):
-    """An action (beyond rollback, which always needs approval) that needs an approval first."""
+    """An action that needs approval first (a rollback always does; a rule for it sets its quorum)."""
 
     resource: Literal["applications", "workflows"]
     action: str
     object: str = "*"
+    #: how many different people must approve (never the requester)
+    approvals: int = Field(default=1, ge=1, le=10)
+    #: when set, only people with one of these subjects count (`group:sre`, `role:lead`,
+    #: `slack:U…`, `email:…`), on top of `approvals, approve` on the object
+    approvers: tuple[str, ...] = ()
+
+    @field_validator("approvers")
+    @classmethod
+    def _subjects(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for subject in value:
+            kind, _, name = subject.partition(":")
+            if kind not in ("group", "role", "slack", "email") or not name.strip():
+                raise ValueError(
+                    f"{subject!r} is not a subject: use group:<handle>, role:<name>, slack:<user id> "
+                    "or email:<address>"
+                )
+        return value
 
 
 class ApprovalSettings(_Model):

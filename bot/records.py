@@ -163,6 +163,25 @@ class Approval:
     created_at: datetime
     run_id: str | None
     version: int
+    #: how many different people must approve, and (when set) the subjects they need
+    required_approvals: int = 1
+    approvers: tuple[str, ...] = ()
+    #: the approvals counted so far, oldest first
+    votes: tuple[Vote, ...] = ()
+
+    @property
+    def missing(self) -> int:
+        """How many more approvals it needs."""
+        return max(0, self.required_approvals - len(self.votes))
+
+
+@dataclass(frozen=True)
+class Vote:
+    """One person's Approve on a request."""
+
+    user_id: str
+    user_name: str
+    at: datetime
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,13 @@ Pure: no I/O, no clock (`now` is passed in). Leaves out persistence (`service`) 
 
 from __future__ import annotations
 
+import fnmatch
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Literal
 
+from bot.config import ApprovalRule
 from bot.model import Actor
 from bot.rbac import policy
 from bot.records import (
@@ -88,6 +91,51 @@ def history_ids(approval: Approval) -> tuple[int | None, int | None]:
     return (int(raw_from) if raw_from else None), int(match.group("to"))
 
 
+def rule_for(rules: Sequence[ApprovalRule], *, resource: str, action: str, obj: str) -> ApprovalRule | None:
+    """The first `approvals.require_for` rule covering this action (globs on action and object)."""
+    for rule in rules:
+        if (
+            rule.resource == resource
+            and fnmatch.fnmatchcase(action, rule.action)
+            and fnmatch.fnmatchcase(obj, rule.object)
+        ):
+            return rule
+    return None
+
+
+def listed(subjects: Sequence[str]) -> str:
+    """`group:sre` or `role:lead` as people read it: "`group:sre` or `role:lead`"."""
+    shown = [f"`{subject}`" for subject in subjects]
+    return " or ".join(shown) if len(shown) < 3 else ", ".join(shown[:-1]) + f" or {shown[-1]}"
+
+
+def quorum_text(approval: Approval) -> str:
+    """How far a request is: "1 of 2 approvals (<@U1>); 1 more needed, from `group:sre`"."""
+    who = ", ".join(f"<@{vote.user_id}>" for vote in approval.votes)
+    have = f"{len(approval.votes)} of {approval.required_approvals} approvals" + (f" ({who})" if who else "")
+    if approval.missing == 0:
+        return have
+    source = f", from {listed(approval.approvers)}" if approval.approvers else ""
+    return f"{have}; {approval.missing} more needed{source}"
+
+
+INFO_REQUESTER = "chatops-requested-by"
+INFO_APPROVERS = "chatops-approved-by"
+
+
+def operation_info(approval: Approval, *, approver: Actor) -> tuple[tuple[str, str], ...]:
+    """`operation.info` entries naming who asked and who approved, so `kubectl get application
+    -o yaml` and the Argo CD UI show them too (the bot's own token would hide the people)."""
+    voters = [vote.user_name or vote.user_id for vote in approval.votes]
+    if not voters:
+        voters = [approver.email or approver.name or approver.user_id]
+    requester = approval.requester_name or approval.requester_id
+    return (
+        (INFO_REQUESTER, f"{requester} (slack {approval.requester_id})"),
+        (INFO_APPROVERS, ", ".join(voters)),
+    )
+
+
 def decide_check(
     *,
     approval: Approval,
@@ -96,6 +144,7 @@ def decide_check(
     can_approve: bool,
     allow_self: bool,
     now: datetime,
+    subjects: Sequence[str] = (),
 ) -> str | None:
     """Why this click may not decide the request (a sentence for the clicker), or None.
 
@@ -110,6 +159,7 @@ def decide_check(
         can_approve: whether the clicker holds `approvals, approve` on `object_of(approval)`.
         allow_self: `approvals.allow_self_approval` from the settings.
         now: the current time (UTC).
+        subjects: the clicker's subjects and roles, checked against the request's `approvers`.
     """
     own = clicker.user_id == approval.requester_id
     withdrawing = own and decision == DECISION_REJECT
@@ -121,6 +171,10 @@ def decide_check(
         return f"This request expired at {_when(approval.expires_at)}; ask again with a new request."
     if own and decision == DECISION_APPROVE and not allow_self:
         return "You cannot approve your own request: someone else with `approvals, approve` has to."
+    if approval.approvers and not withdrawing and not set(approval.approvers) & set(subjects):
+        return f"This request needs approvals from {listed(approval.approvers)}, and you are not among them."
+    if decision == DECISION_APPROVE and any(vote.user_id == clicker.user_id for vote in approval.votes):
+        return f"You already approved this request: {quorum_text(approval)}."
     return None
 
 

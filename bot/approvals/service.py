@@ -28,7 +28,7 @@ from bot.approvals import flow
 from bot.config import ApprovalSettings
 from bot.errors import UserError
 from bot.model import Actor
-from bot.rbac.policy import ACTION_APPROVE, ACTION_ROLLBACK, APPROVALS
+from bot.rbac.policy import ACTION_APPROVE, ACTION_ROLLBACK, APPLICATIONS, APPROVALS
 from bot.records import (
     APPROVAL_APPROVED,
     APPROVAL_EXECUTED,
@@ -37,8 +37,9 @@ from bot.records import (
     Approval,
 )
 
-Outcome = Literal["approved", "rejected", "refused"]
+Outcome = Literal["approved", "rejected", "refused", "counted"]
 OUTCOME_APPROVED: Outcome = "approved"
+OUTCOME_COUNTED: Outcome = "counted"  # an approval recorded; the request needs more
 OUTCOME_REJECTED: Outcome = "rejected"
 OUTCOME_REFUSED: Outcome = "refused"
 
@@ -66,7 +67,11 @@ class ApprovalStore(Protocol):
         to_revision: str = ...,
         reason: str = ...,
         requester_name: str = ...,
+        required_approvals: int = ...,
+        approvers: Sequence[str] = ...,
     ) -> Approval: ...
+
+    def add_vote(self, approval_id: str, *, user_id: str, user_name: str, now: datetime) -> bool: ...
 
     def get(self, approval_id: str) -> Approval | None: ...
 
@@ -102,8 +107,9 @@ class Decision:
     """The answer to one click.
 
     `outcome` is "approved" only for the single click that won the request: run the action
-    then, and only then. `approval` is the request as the database holds it after the click
-    (None when the id is unknown); `message` is the sentence for the clicker (ephemeral).
+    then, and only then. "counted": the click's approval was recorded and more are needed.
+    `approval` is the request as the database holds it after the click (None when the id is
+    unknown); `message` is the sentence for the clicker (ephemeral).
     """
 
     outcome: Outcome
@@ -178,8 +184,14 @@ class ApprovalService:
         if target.id == current.id:
             raise UserError(f"`{app}` already runs history entry {target.id}: there is nothing to roll back.")
         now = self._clock()
+        obj = f"{cluster}/{project}/{app}"
+        rule = flow.rule_for(
+            self._settings.require_for, resource=APPLICATIONS, action=ACTION_ROLLBACK, obj=obj
+        )
         return self._repo.create(
             action=ACTION_ROLLBACK,
+            required_approvals=rule.approvals if rule is not None else 1,
+            approvers=rule.approvers if rule is not None else (),
             cluster=cluster,
             project=project,
             app=app,
@@ -220,6 +232,7 @@ class ApprovalService:
         clicker: Actor,
         approve: bool,
         can_approve: bool | Callable[[Approval], bool],
+        subjects: Sequence[str] = (),
     ) -> Decision:
         """Answer an Approve (`approve=True`) or Reject click.
 
@@ -230,9 +243,16 @@ class ApprovalService:
             can_approve: whether the clicker holds `approvals, approve` on the request's app;
                 pass `approver_check(enforcer, clicker)` to have it checked on the request
                 as read from the database.
+            subjects: the clicker's subjects with their roles, for a request that names its
+                `approvers`.
 
         Returns:
             A `Decision`; run the rollback only when its outcome is "approved".
+
+        An Approve is first recorded as the clicker's vote (once per person, on any replica);
+        the request moves to approved only when the votes reach `required_approvals`, with
+        the same conditional update as before, so the last needed click executes exactly once
+        even when the last two race.
         """
         approval = self._repo.get(approval_id)
         if approval is None:
@@ -247,9 +267,25 @@ class ApprovalService:
             can_approve=allowed,
             allow_self=self._settings.allow_self_approval,
             now=now,
+            subjects=subjects,
         )
         if refusal is not None:
             return Decision(outcome=OUTCOME_REFUSED, approval=approval, message=refusal)
+        if approve:
+            if not self._repo.add_vote(approval_id, user_id=clicker.user_id, user_name=clicker.name, now=now):
+                fresh = self._repo.get(approval_id) or approval
+                return Decision(
+                    outcome=OUTCOME_REFUSED,
+                    approval=fresh,
+                    message=f"You already approved this request: {flow.quorum_text(fresh)}.",
+                )
+            counted = self._repo.get(approval_id) or approval
+            if counted.missing > 0:
+                return Decision(
+                    outcome=OUTCOME_COUNTED,
+                    approval=counted,
+                    message=f"Your approval is recorded: {flow.quorum_text(counted)}.",
+                )
         new_status = APPROVAL_APPROVED if approve else APPROVAL_REJECTED
         won = self._repo.decide(approval_id, new_status=new_status, decided_by=clicker.user_id, now=now)
         fresh = self._repo.get(approval_id) or approval
@@ -263,6 +299,7 @@ class ApprovalService:
                 can_approve=allowed,
                 allow_self=self._settings.allow_self_approval,
                 now=now,
+                subjects=subjects,
             )
             return Decision(
                 outcome=OUTCOME_REFUSED,

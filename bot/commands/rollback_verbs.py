@@ -121,16 +121,22 @@ def decide(ctx: Context, command: DecideCommand) -> Reply:
         raise UserError("This approval request no longer exists. Ask for the rollback again.")
     obj = flow.object_of(request)
     ctx.attempt.target = Target(rbac.APPROVALS, rbac.ACTION_APPROVE, obj, None, precise=True)
+    subjects = ctx.actor.subjects
     decision = approvals.decide(
         approval_id=command.approval_id,
         approve=approve,
         clicker=ctx.actor,
         can_approve=approver_check(ctx.enforcer, ctx.actor),
+        subjects=(*subjects, *ctx.enforcer.roles_for(subjects)),
     )
     approval = decision.approval
     if decision.outcome == "refused" or approval is None:
         raise PermissionDenied(decision.message, resource=rbac.APPROVALS, action=rbac.ACTION_APPROVE, obj=obj)
     ctx.attempt.decision = records.DECISION_ALLOW
+    if decision.outcome == "counted":
+        ctx.wrote(f"The approval was counted: {flow.quorum_text(approval)}.")
+        _refresh_card(ctx, approval)
+        return Reply(text=f":ballot_box_with_check: {decision.message}")
     ctx.wrote(f"The request was {'approved' if approve else 'rejected'}.")
     if decision.outcome == "rejected":
         _replace_card(ctx, approval)
@@ -257,7 +263,10 @@ def _write_rollback(ctx: Context, approval: records.Approval) -> records.Run:
                 history_id=to_id,
                 username=f"{approval.requester_name} (approved by {ctx.actor.email or ctx.actor.name})",
                 disable_auto_sync=settings.approvals.disable_auto_sync_on_rollback,
-                info=sync_tracker.operation_info(run.id),
+                info=(
+                    *sync_tracker.operation_info(run.id),
+                    *flow.operation_info(approval, approver=ctx.actor),
+                ),
                 expected_revision=approval.to_revision or None,
             )
             return run_name(approval.app, run)
@@ -284,6 +293,21 @@ def _replace_card(ctx: Context, approval: records.Approval, *, detail: str | Non
     if ctx.deps.cards is None:
         return
     text, blocks = render_approvals.render_decided(approval, detail=detail)
+    edit_card(
+        ctx.deps.cards,
+        approval_id=approval.id,
+        channel=approval.channel_id,
+        message_ts=approval.message_ts,
+        text=text,
+        blocks=blocks,
+    )
+
+
+def _refresh_card(ctx: Context, approval: records.Approval) -> None:
+    """A pending card shows the approvals so far and who is still needed (its buttons stay)."""
+    if ctx.deps.cards is None:
+        return
+    text, blocks = render_approvals.render_request(approval, now=ctx.now())
     edit_card(
         ctx.deps.cards,
         approval_id=approval.id,

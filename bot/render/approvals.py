@@ -55,6 +55,8 @@ def render_request(approval: Approval, *, now: datetime) -> tuple[str, list[Bloc
     """
     title = f":rewind: {_action(approval)} requested: {approval.app}"
     blocks = _facts(approval, title=title)
+    if approval.required_approvals > 1 or approval.approvers:
+        blocks.append(section(f":ballot_box_with_check: {flow.quorum_text(approval)}"))
     left = mrkdwn.aware(approval.expires_at) - mrkdwn.aware(now)
     blocks.append(
         section(f":hourglass: Expires {_date(approval.expires_at)} (in {_left(left.total_seconds())})")
@@ -80,6 +82,8 @@ def render_decided(approval: Approval, *, detail: str | None = None) -> tuple[st
     if approval.status == APPROVAL_EXPIRED:
         return render_expired(approval)
     decider = f"<@{mrkdwn.escape(approval.decided_by)}>" if approval.decided_by else "someone"
+    if approval.status != APPROVAL_REJECTED and len(approval.votes) > 1:
+        decider = " and ".join(f"<@{mrkdwn.escape(vote.user_id)}>" for vote in approval.votes)
     when = f" {_date(approval.decided_at)}" if approval.decided_at else ""
     withdrawn = approval.status == APPROVAL_REJECTED and approval.decided_by == approval.requester_id
     if withdrawn:
@@ -156,7 +160,7 @@ def _buttons(approval: Approval) -> list[Block]:
                     "type": "mrkdwn",
                     "text": truncate(
                         f"{mrkdwn.code(app)} goes back to {to_text} "
-                        f"({mrkdwn.code(_short(approval.to_revision))}) as soon as you approve.",
+                        f"({mrkdwn.code(_short(approval.to_revision))}) {_when_it_runs(approval)}.",
                         MAX_CONFIRM_TEXT,
                     ),
                 },
@@ -172,6 +176,12 @@ def _buttons(approval: Approval) -> list[Block]:
             "value": approval.id,
         },
     ]
+
+
+def _when_it_runs(approval: Approval) -> str:
+    if approval.required_approvals <= 1:
+        return "as soon as you approve"
+    return f"once {approval.required_approvals} people approved (yours counts as one)"
 
 
 def _action(approval: Approval) -> str:

@@ -40,12 +40,14 @@ from bot.records import (
     OutboxMessage,
     Run,
     Schedule,
+    Vote,
 )
 from bot.store.db import Database
 from bot.store.tables import (
     AUDIT_TEXT_MAX,
     SHORT_MAX,
     ApprovalRow,
+    ApprovalVoteRow,
     AuditEventRow,
     OutboxRow,
     ProcessedEventRow,
@@ -132,7 +134,7 @@ def _to_run(row: RunRow) -> Run:
     )
 
 
-def _to_approval(row: ApprovalRow) -> Approval:
+def _to_approval(row: ApprovalRow, votes: Sequence[Vote] = ()) -> Approval:
     return Approval(
         id=row.id,
         action=row.action,
@@ -154,6 +156,9 @@ def _to_approval(row: ApprovalRow) -> Approval:
         created_at=row.created_at,
         run_id=row.run_id,
         version=row.version,
+        required_approvals=row.required_approvals or 1,
+        approvers=tuple(s for s in (row.approvers or "").split(",") if s),
+        votes=tuple(votes),
     )
 
 
@@ -576,6 +581,8 @@ class ApprovalRepo:
         to_revision: str = "",
         reason: str = "",
         requester_name: str = "",
+        required_approvals: int = 1,
+        approvers: Sequence[str] = (),
     ) -> Approval:
         row = ApprovalRow(
             id=self._new_id(),
@@ -598,6 +605,8 @@ class ApprovalRepo:
             created_at=now,
             run_id=None,
             version=1,
+            required_approvals=required_approvals,
+            approvers=_clip(",".join(approvers), 1000),
         )
         with self._db.session() as session:
             session.add(row)
@@ -607,7 +616,31 @@ class ApprovalRepo:
     def get(self, approval_id: str) -> Approval | None:
         with self._db.session() as session:
             row = session.get(ApprovalRow, approval_id)
-            return _to_approval(row) if row is not None else None
+            return _to_approval(row, self._votes(session, approval_id)) if row is not None else None
+
+    @staticmethod
+    def _votes(session: Session, approval_id: str) -> list[Vote]:
+        query = (
+            select(ApprovalVoteRow)
+            .where(ApprovalVoteRow.approval_id == approval_id)
+            .order_by(ApprovalVoteRow.at, ApprovalVoteRow.user_id)
+        )
+        return [Vote(user_id=v.user_id, user_name=v.user_name, at=v.at) for v in session.scalars(query)]
+
+    def add_vote(self, approval_id: str, *, user_id: str, user_name: str, now: datetime) -> bool:
+        """Count one person's Approve once: False when they had already approved (any replica)."""
+        try:
+            with self._db.session() as session:
+                session.add(
+                    ApprovalVoteRow(
+                        approval_id=approval_id, user_id=user_id, user_name=_clip(user_name, 255), at=now
+                    )
+                )
+        except StorageError as exc:
+            if isinstance(exc.__cause__, IntegrityError):
+                return False
+            raise
+        return True
 
     def set_message(self, approval_id: str, *, message_ts: str) -> None:
         """Remember where the approval card was posted, to update or strip its buttons later."""

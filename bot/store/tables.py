@@ -120,6 +120,19 @@ class ApprovalRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     run_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    required_approvals: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    approvers: Mapped[str] = mapped_column(String(1000), default="", server_default="")
+
+
+class ApprovalVoteRow(Base):
+    """One person's Approve on a request that needs several (one row each, so a vote counts once)."""
+
+    __tablename__ = "approval_votes"
+
+    approval_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_name: Mapped[str] = mapped_column(String(255), default="")
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class ProcessedEventRow(Base):
