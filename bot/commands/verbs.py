@@ -6,13 +6,22 @@ from bot.commands import (
     app_verbs,
     info_verbs,
     rollback_verbs,
+    rollout_verbs,
     schedule_verbs,
     subscription_verbs,
     workflow_verbs,
 )
 from bot.commands.registry import Registry, reference_markdown
 
-AREAS = (info_verbs, workflow_verbs, app_verbs, rollback_verbs, schedule_verbs, subscription_verbs)
+AREAS = (
+    info_verbs,
+    workflow_verbs,
+    app_verbs,
+    rollback_verbs,
+    rollout_verbs,
+    schedule_verbs,
+    subscription_verbs,
+)
 
 
 def build_registry() -> Registry:

@@ -164,8 +164,8 @@ ALL_VERBS = build_registry().permissions()
 
 def test_help_lists_the_verbs_a_person_may_use_somewhere() -> None:
     assert ENFORCER.allowed_verbs(["slack:UNEW"], ALL_VERBS) == [
-        "help", "whoami", "runs", "status", "logs", "apps", "app", "history", "schedule list",
-        "subscribe apps", "subscribe workflows", "subscriptions", "unsubscribe",
+        "help", "whoami", "runs", "status", "logs", "apps", "app", "history", "rollouts", "rollout",
+        "schedule list", "subscribe apps", "subscribe workflows", "subscriptions", "unsubscribe",
     ]  # fmt: skip
     developer = set(ENFORCER.allowed_verbs(["slack:UDEV"], ALL_VERBS))
     assert {"sync", "run", "templates"} <= developer

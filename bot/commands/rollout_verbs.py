@@ -1,0 +1,344 @@
+"""The Argo Rollouts verbs: rollouts, rollout, promote, abort, retry, undo.
+
+Each verb is one record in `VERBS` and one use case over the Rollouts adapter
+(`bot.argo.rollouts`), which writes what `kubectl argo rollouts` writes. The RBAC object is
+`<cluster>/<namespace>/<rollout>`. A name given without `--namespace` is looked up in every
+namespace of the cluster, so the namespace, and with it the precise object, is known only
+after the lookup: the pipeline first checks that the person may do the action somewhere, the
+use case then asks for the precise check (`Context.require`), and a Rollout that does not
+exist and one the person may not touch get the same answer, which names the permission.
+
+Left out: following a Rollout in a thread, and approval rules for promote --full, abort and
+undo (the writes still pass through `Context.require`, so a configured
+`approvals.require_for` rule stops them instead of letting them through).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from bot.actions.context import Context
+from bot.argo import rollouts
+from bot.commands import values
+from bot.commands.registry import Command, Option, Positional, Target, Verb
+from bot.config import ClusterSettings
+from bot.errors import KubeNotFound, NotEnabled, PermissionDenied, UserError
+from bot.model import Reply
+from bot.rbac import policy as rbac
+from bot.render import rollouts as render
+
+OBJECT_FORM = "<cluster>/<namespace>/<rollout>"
+_REVISION = re.compile(r"[0-9]{1,9}", re.ASCII)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RolloutsCommand(Command):
+    cluster: str | None = None
+    namespace: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RolloutCommand(Command):
+    """A command about one Rollout."""
+
+    rollout: str
+    cluster: str | None = None
+    namespace: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShowCommand(RolloutCommand):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class PromoteCommand(RolloutCommand):
+    full: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class AbortCommand(RolloutCommand):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryCommand(RolloutCommand):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class UndoCommand(RolloutCommand):
+    revision: int | None = None
+
+
+def revision_number(value: str) -> int:
+    """A Rollout revision, as `rollout NAME` shows it (`rollout.argoproj.io/revision`)."""
+    if _REVISION.fullmatch(value) and int(value) > 0:
+        return int(value)
+    raise values.Invalid(
+        f"`{values.shown(value)}` is not a revision: use a number from `rollout NAME`, e.g. `2`."
+    )
+
+
+def _cluster(ctx: Context) -> ClusterSettings:
+    assert ctx.cluster is not None, "cluster verbs are resolved by the pipeline"
+    return ctx.cluster
+
+
+def _api(ctx: Context) -> Any:
+    if ctx.deps.clusters is None:
+        raise NotEnabled(f"`{ctx.verb.name}` is not available in this bot's configuration.")
+    return ctx.deps.clusters.api_client(_cluster(ctx).name)
+
+
+def _find(ctx: Context, command: RolloutCommand, *, action: str) -> dict[str, Any]:
+    """Read the Rollout and ask for the precise check; "missing" and "not allowed" read the same.
+
+    Raises:
+        PermissionDenied: no such Rollout, or not allowed (the permission is named).
+        UserError: Rollouts of that name in several namespaces (say which with `--namespace`).
+    """
+    cluster = _cluster(ctx).name
+    name = command.rollout
+    where = f"`{cluster}/{command.namespace}`" if command.namespace else f"`{cluster}`"
+    denial = (
+        f"There is no Rollout `{name}` on {where} that you may `{ctx.verb.name}`: check the name "
+        f"(`rollouts` lists the ones you may see), or ask an admin for `{rbac.ROLLOUTS}, {action}`."
+    )
+    api = _api(ctx)
+    namespaces = [command.namespace] if command.namespace else rollouts.find_namespaces(api, name=name)
+
+    def obj(namespace: str) -> str:
+        return rbac.rollout_object(cluster=cluster, namespace=namespace, rollout=name)
+
+    allowed = [ns for ns in namespaces if ctx.can(resource=rbac.ROLLOUTS, action=action, obj=obj(ns))]
+    if not allowed:
+        asked = obj(namespaces[0]) if len(namespaces) == 1 else obj(rbac.WILDCARD)
+        raise PermissionDenied(denial, resource=rbac.ROLLOUTS, action=action, obj=asked)
+    if len(allowed) > 1:
+        listed = ", ".join(f"`{ns}`" for ns in allowed)
+        raise UserError(
+            f"More than one Rollout is called `{name}` on `{cluster}` (namespaces {listed}): "
+            "add `--namespace` with one of them."
+        )
+    namespace = allowed[0]
+    try:
+        found = rollouts.get_rollout(api, namespace=namespace, name=name)
+    except KubeNotFound:
+        raise PermissionDenied(denial, resource=rbac.ROLLOUTS, action=action, obj=obj(namespace)) from None
+    ctx.require(resource=rbac.ROLLOUTS, action=action, obj=obj(namespace), cluster=cluster, denial=denial)
+    return found
+
+
+def _namespace_of(rollout: dict[str, Any]) -> str:
+    return str(rollout["metadata"].get("namespace", ""))
+
+
+def list_rollouts(ctx: Context, command: RolloutsCommand) -> Reply:
+    """Every Rollout of the cluster (or namespace) the caller may `get`."""
+    cluster = _cluster(ctx).name
+    found = rollouts.list_rollouts(_api(ctx), namespace=command.namespace)
+    visible = [
+        rollout
+        for rollout in found
+        if ctx.can(
+            resource=rbac.ROLLOUTS,
+            action=rbac.ACTION_GET,
+            obj=rbac.rollout_object(cluster=cluster, namespace=rollout.namespace, rollout=rollout.name),
+        )
+    ]
+    return render.rollouts_reply(visible, cluster=cluster, namespace=command.namespace)
+
+
+def show_rollout(ctx: Context, command: ShowCommand) -> Reply:
+    found = _find(ctx, command, action=rbac.ACTION_GET)
+    return render.rollout_reply(rollouts.get_detail(_api(ctx), found), cluster=_cluster(ctx).name)
+
+
+def promote(ctx: Context, command: PromoteCommand) -> Reply:
+    """End the current pause (or skip the current step); `--full` skips every step left."""
+    found = _find(ctx, command, action=rbac.ACTION_PROMOTE)
+    namespace = _namespace_of(found)
+    where = f"`{command.rollout}` on `{_cluster(ctx).name}/{namespace}`"
+    done = rollouts.promote(_api(ctx), namespace=namespace, name=command.rollout, full=command.full)
+    steps = len((((found.get("spec") or {}).get("strategy") or {}).get("canary") or {}).get("steps") or [])
+    at = f"step {done.step + 1}/{steps}" if steps else "its current step"
+    what = {
+        "full": f"promoted {where} fully: every step left is skipped and the new version takes all traffic.",
+        "pause": f"promoted {where}: the pause at {at} ended and the canary goes on.",
+        "step": f"promoted {where}: {at} was skipped and the canary goes on.",
+    }[done.how]
+    ctx.wrote(what)
+    return render.action_reply(user_id=ctx.actor.user_id, emoji_name="fast_forward", what=what)
+
+
+def abort(ctx: Context, command: AbortCommand) -> Reply:
+    found = _find(ctx, command, action=rbac.ACTION_ABORT)
+    namespace = _namespace_of(found)
+    rollouts.abort(_api(ctx), namespace=namespace, name=command.rollout)
+    what = (
+        f"aborted `{command.rollout}` on `{_cluster(ctx).name}/{namespace}`: all traffic goes back to the "
+        "stable version (canary weight 0). `retry` starts the canary again, `undo` goes back a revision."
+    )
+    ctx.wrote(what)
+    return render.action_reply(user_id=ctx.actor.user_id, emoji_name="octagonal_sign", what=what)
+
+
+def retry(ctx: Context, command: RetryCommand) -> Reply:
+    found = _find(ctx, command, action=rbac.ACTION_RETRY)
+    namespace = _namespace_of(found)
+    rollouts.retry(_api(ctx), namespace=namespace, name=command.rollout)
+    what = (
+        f"retried `{command.rollout}` on `{_cluster(ctx).name}/{namespace}`: "
+        "the canary starts again from its first step."
+    )
+    ctx.wrote(what)
+    return render.action_reply(user_id=ctx.actor.user_id, emoji_name="repeat", what=what)
+
+
+def undo(ctx: Context, command: UndoCommand) -> Reply:
+    found = _find(ctx, command, action=rbac.ACTION_UNDO)
+    namespace = _namespace_of(found)
+    revision = rollouts.undo(_api(ctx), namespace=namespace, name=command.rollout, revision=command.revision)
+    what = (
+        f"rolled `{command.rollout}` on `{_cluster(ctx).name}/{namespace}` back to the pod template of "
+        f"revision {revision}: it deploys as a new revision, through the canary steps "
+        "unless it is the stable one."
+    )
+    ctx.wrote(what)
+    return render.action_reply(user_id=ctx.actor.user_id, emoji_name="rewind", what=what)
+
+
+# --- the records ------------------------------------------------------------------------
+
+_CLUSTER = Option(
+    ("--cluster",),
+    "cluster",
+    "the cluster (default: the one bound to this channel, else the first configured)",
+    metavar="C",
+    check=values.label("cluster"),
+)
+_NAMESPACE = Option(
+    ("--namespace",),
+    "namespace",
+    "the namespace (default: every namespace of the cluster)",
+    metavar="N",
+    check=values.label("namespace"),
+)
+_ROLLOUT = Positional("ROLLOUT", "rollout", values.subdomain("rollout"))
+
+
+def _list_target(command: RolloutsCommand, cluster: ClusterSettings | None) -> Target:
+    if cluster is None:
+        return Target(rbac.ROLLOUTS, rbac.ACTION_GET, rbac.WILDCARD, None, precise=False)
+    obj = rbac.rollout_object(cluster=cluster.name, namespace=command.namespace or rbac.WILDCARD, rollout="*")
+    return Target(rbac.ROLLOUTS, rbac.ACTION_GET, obj, cluster.name, precise=False)
+
+
+def _asked(action: str) -> Any:
+    """The Rollout as asked (`cluster/namespace-or-*/name`); the namespace may be known only later."""
+
+    def target(command: RolloutCommand, cluster: ClusterSettings | None) -> Target:
+        if cluster is None:
+            return Target(rbac.ROLLOUTS, action, rbac.WILDCARD, None, precise=False)
+        obj = rbac.rollout_object(
+            cluster=cluster.name, namespace=command.namespace or rbac.WILDCARD, rollout=command.rollout
+        )
+        return Target(rbac.ROLLOUTS, action, obj, cluster.name, precise=False)
+
+    return target
+
+
+def _verb(
+    name: str,
+    command: type[RolloutCommand],
+    action: str,
+    summary: str,
+    *,
+    execute: Any,
+    examples: tuple[str, ...],
+    writes: bool,
+    extra_positionals: tuple[Positional, ...] = (),
+    extra_options: tuple[Option, ...] = (),
+) -> Verb:
+    return Verb(
+        name=name,
+        command=command,
+        summary=summary,
+        area="rollouts",
+        execute=execute,
+        positionals=(_ROLLOUT, *extra_positionals),
+        options=(*extra_options, _CLUSTER, _NAMESPACE),
+        examples=examples,
+        permission=(rbac.ROLLOUTS, action),
+        object_form=OBJECT_FORM,
+        scope="cluster",
+        target=_asked(action),
+        writes=writes,
+    )
+
+
+VERBS = (
+    Verb(
+        name="rollouts",
+        command=RolloutsCommand,
+        summary="List Argo Rollouts: step, canary weight, phase and message of each.",
+        area="rollouts",
+        execute=list_rollouts,
+        options=(_CLUSTER, _NAMESPACE),
+        examples=("{command} rollouts", "{command} rollouts --cluster prod-eu --namespace shop"),
+        permission=(rbac.ROLLOUTS, rbac.ACTION_GET),
+        object_form=OBJECT_FORM,
+        scope="cluster",
+        target=_list_target,
+    ),
+    _verb(
+        "rollout",
+        ShowCommand,
+        rbac.ACTION_GET,
+        "Show a Rollout: its canary steps with the current one marked, analysis runs, revision.",
+        execute=show_rollout,
+        examples=("{command} rollout checkout-canary",),
+        writes=False,
+    ),
+    _verb(
+        "promote",
+        PromoteCommand,
+        rbac.ACTION_PROMOTE,
+        "Promote a canary: end its pause (or skip its current step); `--full` skips every step left.",
+        execute=promote,
+        examples=("{command} promote checkout-canary", "{command} promote checkout-canary --full"),
+        writes=True,
+        extra_options=(Option(("--full",), "full", "skip every remaining step and analysis", kind="flag"),),
+    ),
+    _verb(
+        "abort",
+        AbortCommand,
+        rbac.ACTION_ABORT,
+        "Abort a canary: all traffic back to the stable version (Argo `status.abort`).",
+        execute=abort,
+        examples=("{command} abort checkout-canary",),
+        writes=True,
+    ),
+    _verb(
+        "retry-rollout",
+        RetryCommand,
+        rbac.ACTION_RETRY,
+        "Start an aborted canary's steps again.",
+        execute=retry,
+        examples=("{command} retry-rollout checkout-canary",),
+        writes=True,
+    ),
+    _verb(
+        "undo",
+        UndoCommand,
+        rbac.ACTION_UNDO,
+        "Roll a Rollout back to the pod template of an earlier revision (default: the one before).",
+        execute=undo,
+        examples=("{command} undo search-api", "{command} undo search-api 1"),
+        writes=True,
+        extra_positionals=(Positional("REVISION", "revision", revision_number, required=False),),
+    ),
+)
