@@ -9,8 +9,8 @@ use case then asks for the precise check (`Context.require`), and a Rollout that
 exist and one the person may not touch get the same answer, which names the permission.
 
 Left out: following a Rollout in a thread, and approval rules for promote --full, abort and
-undo (the writes still pass through `Context.require`, so a configured
-`approvals.require_for` rule stops them instead of letting them through).
+undo (the writes already pass the approval gate of `Context.require`, but
+`approvals.require_for` does not take `rollouts` rules yet).
 """
 
 from __future__ import annotations
