@@ -91,6 +91,22 @@ def history_ids(approval: Approval) -> tuple[int | None, int | None]:
     return (int(raw_from) if raw_from else None), int(match.group("to"))
 
 
+SYNC_PRUNE = "prune"
+
+
+def sync_target(*, revision: str | None, prune: bool) -> str:
+    """The `target` column of a sync request: the revision asked for ("" for the app's target
+    revision) and its options, so the approved sync is the one the card showed."""
+    return ";".join([f"revision={revision or ''}", *([SYNC_PRUNE] if prune else [])])
+
+
+def sync_options(approval: Approval) -> tuple[str | None, bool]:
+    """(revision or None, prune) of a sync request."""
+    parts = approval.target.split(";")
+    revision = next((p.split("=", 1)[1] for p in parts if p.startswith("revision=")), "")
+    return (revision or None), SYNC_PRUNE in parts
+
+
 def rule_for(rules: Sequence[ApprovalRule], *, resource: str, action: str, obj: str) -> ApprovalRule | None:
     """The first `approvals.require_for` rule covering this action (globs on action and object)."""
     for rule in rules:

@@ -25,10 +25,10 @@ from typing import Literal, Protocol
 
 from bot.applications import HistoryEntry
 from bot.approvals import flow
-from bot.config import ApprovalSettings
+from bot.config import ApprovalRule, ApprovalSettings
 from bot.errors import UserError
 from bot.model import Actor
-from bot.rbac.policy import ACTION_APPROVE, ACTION_ROLLBACK, APPLICATIONS, APPROVALS
+from bot.rbac.policy import ACTION_APPROVE, ACTION_ROLLBACK, ACTION_SYNC, APPLICATIONS, APPROVALS
 from bot.records import (
     APPROVAL_APPROVED,
     APPROVAL_EXECUTED,
@@ -204,6 +204,47 @@ class ApprovalService:
             channel_id=channel_id,
             expires_at=now + timedelta(minutes=self._settings.expiry_minutes),
             now=now,
+        )
+
+    def request_sync(
+        self,
+        *,
+        actor: Actor,
+        channel_id: str,
+        cluster: str,
+        project: str,
+        app: str,
+        rule: ApprovalRule,
+        deployed_revision: str,
+        revision: str | None,
+        target_revision: str,
+        prune: bool,
+    ) -> Approval:
+        """Store a pending sync request under `rule` (its quorum and approvers).
+
+        Args:
+            actor: who asks (already checked for `applications, sync`).
+            deployed_revision: what runs now (`status.sync.revision`), shown as From.
+            revision: the revision asked for, or None for the app's target revision.
+            target_revision: the app's `targetRevision`, shown as To when `revision` is None.
+            prune: whether the sync prunes.
+        """
+        now = self._clock()
+        return self._repo.create(
+            action=ACTION_SYNC,
+            cluster=cluster,
+            project=project,
+            app=app,
+            target=flow.sync_target(revision=revision, prune=prune),
+            from_revision=deployed_revision,
+            to_revision=revision or target_revision,
+            requester_id=actor.user_id,
+            requester_name=actor.name,
+            channel_id=channel_id,
+            expires_at=now + timedelta(minutes=self._settings.expiry_minutes),
+            now=now,
+            required_approvals=rule.approvals,
+            approvers=rule.approvers,
         )
 
     def get(self, approval_id: str) -> Approval | None:

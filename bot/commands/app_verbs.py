@@ -29,13 +29,16 @@ from bot import records
 from bot.actions import ports
 from bot.actions.context import Context
 from bot.actions.launcher import Plan, run_name
+from bot.announcing import PRIORITY_CARD, card_key
+from bot.approvals import flow
 from bot.argo import cd
 from bot.commands import values
 from bot.commands.registry import Command, Option, Positional, Verb
-from bot.config import ClusterSettings, InClusterAuth, Settings, TokenAuth
+from bot.config import ApprovalRule, ClusterSettings, InClusterAuth, Settings, TokenAuth
 from bot.errors import NotEnabled, PermissionDenied, UserError
 from bot.model import Reply
 from bot.rbac import policy as rbac
+from bot.render import approvals as render_approvals
 from bot.render import apps as render_apps
 from bot.render import mrkdwn
 from bot.tracking import sync_tracker
@@ -327,8 +330,19 @@ def show_app(ctx: Context, command: AppCommand | HistoryCommand) -> Reply:
 
 
 def sync_app(ctx: Context, command: SyncCommand) -> Reply:
-    """Request an Argo CD sync and follow it in a thread of the channel it was asked in."""
-    found = find_app(ctx, command.app, action=rbac.ACTION_SYNC, destination=command.cluster)
+    """Request an Argo CD sync and follow it in a thread of the channel it was asked in.
+
+    Under an `approvals.require_for` rule (a dry run changes nothing and needs none), the sync
+    is not written: an approval card is posted instead, and the approved sync runs then.
+    """
+    found = find_app(
+        ctx, command.app, action=rbac.ACTION_SYNC, destination=command.cluster, approval_gate=False
+    )
+    rule = flow.rule_for(
+        ctx.settings.approvals.require_for, resource=rbac.APPLICATIONS, action=rbac.ACTION_SYNC, obj=found.obj
+    )
+    if rule is not None and not command.dry_run:
+        return _request_approval(ctx, command, found, rule)
     launcher = ctx.deps.launcher
     if launcher is None:
         raise NotEnabled("`sync` is not available in this bot's configuration.")
@@ -369,6 +383,38 @@ def sync_app(ctx: Context, command: SyncCommand) -> Reply:
     requested = _requested(command, destination=found.destination)
     launcher.launch(plan, act, on_written=lambda run: ctx.wrote(requested, run_id=run.id))
     return Reply(text=f":arrows_counterclockwise: {requested} Its progress follows in the channel thread.")
+
+
+def _request_approval(ctx: Context, command: SyncCommand, found: Found, rule: ApprovalRule) -> Reply:
+    """Record a sync request under `rule` and post its card; nothing is written to Argo CD yet."""
+    approvals, cards = ctx.deps.approvals, ctx.deps.cards
+    if approvals is None or cards is None:
+        raise NotEnabled("Syncs under an approval rule are not available in this bot's configuration.")
+    channel = ctx.settings.slack.approvals_channel or ctx.origin.channel_id
+    summary = found.detail.summary
+    approval = approvals.request_sync(
+        actor=ctx.actor,
+        channel_id=channel,
+        cluster=found.destination,
+        project=summary.project,
+        app=command.app,
+        rule=rule,
+        deployed_revision=summary.revision,
+        revision=command.revision,
+        target_revision=found.detail.target_revision,
+        prune=command.prune,
+    )
+    ctx.wrote(f"A sync of `{command.app}` was requested; it waits for approval.")
+    text, blocks = render_approvals.render_request(approval, now=ctx.now())
+    # through the outbox: the card appears once, even if Slack is down right now
+    cards.post(key=card_key(approval.id), channel=channel, text=text, blocks=blocks, priority=PRIORITY_CARD)
+    needed = f"{approval.required_approvals} approvals" if approval.required_approvals > 1 else "an approval"
+    return Reply(
+        text=(
+            f":hourglass: `{command.app}` on `{found.destination}` syncs only after {needed} "
+            f"(rule `{rule.resource}, {rule.action}, {rule.object}`). The card is in <#{channel}>."
+        )
+    )
 
 
 def _requested(command: SyncCommand, *, destination: str) -> str:

@@ -186,8 +186,9 @@ def _execute(ctx: Context, approval: records.Approval, *, approved_message: str)
     """Carry out an approved rollback as a followed run; close the request on every failure."""
     approvals = _service(ctx)
     ctx.attempt.run_id = None
+    write = _write_sync if approval.action == rbac.ACTION_SYNC else _write_rollback
     try:
-        run = _write_rollback(ctx, approval)
+        run = write(ctx, approval)
     except Exception as exc:
         if ctx.attempt.run_id is not None:  # written; only following it failed: the leader resumes it
             executed = approvals.mark_executed(approval.id, run_id=ctx.attempt.run_id) or approval
@@ -196,13 +197,13 @@ def _execute(ctx: Context, approval: records.Approval, *, approved_message: str)
         reason = (
             str(exc)
             if isinstance(exc, UserError)
-            else f"the rollback could not start (reference `{ctx.reference}`)"
+            else f"the {approval.action} could not start (reference `{ctx.reference}`)"
         )
         failed = approvals.mark_failed(approval.id, message=str(exc)) or approval
         _replace_card(ctx, failed, detail=reason)
         _tell_requester(ctx, failed, reason)
-        log.error("approved rollback %s could not start: %s", approval.id, exc)
-        raise UserError(f"Approved, but the rollback did not run: {reason}") from exc
+        log.error("approved %s %s could not start: %s", approval.action, approval.id, exc)
+        raise UserError(f"Approved, but the {approval.action} did not run: {reason}") from exc
     executed = approvals.mark_executed(approval.id, run_id=run.id) or approval
     _replace_card(ctx, executed)
     return Reply(text=f":white_check_mark: {approved_message}")
@@ -224,61 +225,126 @@ def _write_rollback(ctx: Context, approval: records.Approval) -> records.Run:
             f"(`{rbac.APPLICATIONS}, {rbac.ACTION_ROLLBACK}` on `{obj}`), so nothing was done."
         )
     _, to_id = flow.history_ids(approval)
+    host, namespace, api = _host_of(ctx, approval)
+    plan = Plan(
+        kind=records.RUN_ROLLBACK,
+        cluster=host,
+        namespace=namespace,
+        requester_id=approval.requester_id,
+        requester_name=approval.requester_name,
+        channel_id=approval.channel_id,
+        template=approval.app,
+        revision=approval.to_revision or None,
+        parameters={
+            sync_tracker.DESTINATION_PARAMETER: approval.cluster,
+            "approved_by": ctx.actor.user_id,
+            "history_id": to_id,
+        },
+    )
+
+    def act(run: records.Run) -> str:
+        _service(ctx).set_run(approval.id, run_id=run.id)  # the intent, before the write
+        cd.request_rollback(
+            api,
+            namespace=namespace,
+            name=approval.app,
+            history_id=to_id,
+            username=_initiator(requester, approval, approver=ctx.actor),
+            disable_auto_sync=settings.approvals.disable_auto_sync_on_rollback,
+            info=(*sync_tracker.operation_info(run.id), *flow.operation_info(approval, approver=ctx.actor)),
+            expected_revision=approval.to_revision or None,
+        )
+        return run_name(approval.app, run)
+
+    return launcher.launch(
+        plan,
+        act,
+        on_written=lambda run: ctx.wrote(
+            f"The rollback of `{approval.app}` to history {to_id} was written.", run_id=run.id
+        ),
+    )
+
+
+def _write_sync(ctx: Context, approval: records.Approval) -> records.Run:
+    """Write the approved sync (the revision and options the card showed) as a followed run.
+
+    The requester must still hold `applications, sync` on the app; the operation's `info`
+    carries the run id and the names of who asked and who approved.
+    """
+    launcher, clusters = ctx.deps.launcher, ctx.deps.clusters
+    if launcher is None or clusters is None:
+        raise NotEnabled("Syncs are not available in this bot's configuration.")
+    requester = _requester(ctx, approval)
+    obj = flow.object_of(approval)
+    if not ctx.enforcer.can(requester.subjects, resource=rbac.APPLICATIONS, action=rbac.ACTION_SYNC, obj=obj):
+        raise UserError(
+            f"<@{approval.requester_id}> may no longer sync `{approval.app}` "
+            f"(`{rbac.APPLICATIONS}, {rbac.ACTION_SYNC}` on `{obj}`), so nothing was done."
+        )
+    revision, prune = flow.sync_options(approval)
+    host, namespace, api = _host_of(ctx, approval)
+    plan = Plan(
+        kind=records.RUN_SYNC,
+        cluster=host,
+        namespace=namespace,
+        requester_id=approval.requester_id,
+        requester_name=approval.requester_name,
+        channel_id=approval.channel_id,
+        template=approval.app,
+        revision=revision,
+        parameters={
+            sync_tracker.DESTINATION_PARAMETER: approval.cluster,
+            "prune": prune,
+            "approved_by": ctx.actor.user_id,
+        },
+    )
+
+    def act(run: records.Run) -> str:
+        _service(ctx).set_run(approval.id, run_id=run.id)  # the intent, before the write
+        cd.request_sync(
+            api,
+            namespace=namespace,
+            name=approval.app,
+            username=_initiator(requester, approval, approver=ctx.actor),
+            revision=revision,
+            prune=prune,
+            info=(*sync_tracker.operation_info(run.id), *flow.operation_info(approval, approver=ctx.actor)),
+        )
+        return run_name(approval.app, run)
+
+    return launcher.launch(
+        plan,
+        act,
+        on_written=lambda run: ctx.wrote(
+            f"The approved sync of `{approval.app}` was written.", run_id=run.id
+        ),
+    )
+
+
+def _host_of(ctx: Context, approval: records.Approval) -> tuple[str, str, Any]:
+    """The Argo CD host managing the request's app on its destination: (name, namespace, client)."""
+    clusters = ctx.deps.clusters
+    assert clusters is not None
+    settings = ctx.settings
     for host in app_verbs.argocd_hosts(settings):
         assert host.argocd_namespace is not None
-        namespace = host.argocd_namespace
         api = clusters.api_client(host.name)
         try:
-            detail = cd.get_app(api, namespace=namespace, name=approval.app)
+            detail = cd.get_app(api, namespace=host.argocd_namespace, name=approval.app)
         except BotError:
             continue
         mapping = app_verbs.destinations_for(host, settings, clusters)
         if (
             cd.object_for(detail.summary, cluster_name_of_destination=mapping).split("/", 1)[0]
-            != approval.cluster
+            == approval.cluster
         ):
-            continue
-        plan = Plan(
-            kind=records.RUN_ROLLBACK,
-            cluster=host.name,
-            namespace=namespace,
-            requester_id=approval.requester_id,
-            requester_name=approval.requester_name,
-            channel_id=approval.channel_id,
-            template=approval.app,
-            revision=approval.to_revision or None,
-            parameters={
-                sync_tracker.DESTINATION_PARAMETER: approval.cluster,
-                "approved_by": ctx.actor.user_id,
-                "history_id": to_id,
-            },
-        )
-
-        def act(run: records.Run, api: Any = api, namespace: str = namespace) -> str:
-            _service(ctx).set_run(approval.id, run_id=run.id)  # the intent, before the write
-            cd.request_rollback(
-                api,
-                namespace=namespace,
-                name=approval.app,
-                history_id=to_id,
-                username=f"{approval.requester_name} (approved by {ctx.actor.email or ctx.actor.name})",
-                disable_auto_sync=settings.approvals.disable_auto_sync_on_rollback,
-                info=(
-                    *sync_tracker.operation_info(run.id),
-                    *flow.operation_info(approval, approver=ctx.actor),
-                ),
-                expected_revision=approval.to_revision or None,
-            )
-            return run_name(approval.app, run)
-
-        return launcher.launch(
-            plan,
-            act,
-            on_written=lambda run: ctx.wrote(
-                f"The rollback of `{approval.app}` to history {to_id} was written.", run_id=run.id
-            ),
-        )
+            return host.name, host.argocd_namespace, api
     raise UserError(f"`{approval.app}` is no longer managed by a configured Argo CD.")
+
+
+def _initiator(requester: Actor, approval: records.Approval, *, approver: Actor) -> str:
+    """How Argo CD's `initiatedBy` and history name it: the requester, and who approved."""
+    return f"{requester.email or approval.requester_name} (approved by {approver.email or approver.name})"
 
 
 def _requester(ctx: Context, approval: records.Approval) -> Actor:

@@ -19,6 +19,7 @@ import re
 from datetime import UTC, datetime
 
 from bot.approvals import flow
+from bot.rbac.policy import ACTION_SYNC
 from bot.records import (
     APPROVAL_APPROVED,
     APPROVAL_EXECUTED,
@@ -53,7 +54,8 @@ def render_request(approval: Approval, *, now: datetime) -> tuple[str, list[Bloc
     Returns:
         The notification text and the blocks for `chat.postMessage`.
     """
-    title = f":rewind: {_action(approval)} requested: {approval.app}"
+    emoji = ":arrows_counterclockwise:" if approval.action == ACTION_SYNC else ":rewind:"
+    title = f"{emoji} {_action(approval)} requested: {approval.app}"
     blocks = _facts(approval, title=title)
     if approval.required_approvals > 1 or approval.approvers:
         blocks.append(section(f":ballot_box_with_check: {flow.quorum_text(approval)}"))
@@ -138,6 +140,8 @@ def _facts(approval: Approval, *, title: str) -> list[Block]:
             )
         )
     )
+    if approval.action == ACTION_SYNC and flow.sync_options(approval)[1]:
+        blocks.append(section(":scissors: *With prune*: resources no longer in Git are deleted."))
     if approval.reason.strip():
         blocks.append(section("*Reason*\n" + _quote(approval.reason, limit=MAX_REASON)))
     return blocks
@@ -145,8 +149,13 @@ def _facts(approval: Approval, *, title: str) -> list[Block]:
 
 def _buttons(approval: Approval) -> list[Block]:
     app = truncate(approval.app, MAX_NAME)
-    _, to_id = flow.history_ids(approval)
-    to_text = f"history {to_id}" if to_id is not None else "the earlier revision"
+    if approval.action == ACTION_SYNC:
+        revision, prune = flow.sync_options(approval)
+        to_text = "its target revision" if revision is None else "revision"
+        what = f"syncs to {to_text}" + (" with prune" if prune else "")
+    else:
+        _, to_id = flow.history_ids(approval)
+        what = "goes back to " + (f"history {to_id}" if to_id is not None else "the earlier revision")
     return [
         {
             "type": "button",
@@ -159,7 +168,7 @@ def _buttons(approval: Approval) -> list[Block]:
                 "text": {
                     "type": "mrkdwn",
                     "text": truncate(
-                        f"{mrkdwn.code(app)} goes back to {to_text} "
+                        f"{mrkdwn.code(app)} {what} "
                         f"({mrkdwn.code(_short(approval.to_revision))}) {_when_it_runs(approval)}.",
                         MAX_CONFIRM_TEXT,
                     ),

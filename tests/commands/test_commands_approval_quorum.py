@@ -1,4 +1,4 @@
-"""Rollbacks under a two-approver rule: each click counted once, the last needed one executes once.
+"""Rollbacks and syncs under a two-approver rule: each click counted once, the last needed one executes once.
 
 The rule (`approvals.require_for`) asks two approvals from `role:sre` for rollbacks on dev. The
 developer asks; the requester and an admin outside the role are refused; the first SRE's click
@@ -33,6 +33,7 @@ RULE = {
     "approvals": 2,
     "approvers": ["role:sre"],
 }
+SYNC_RULE = {**RULE, "action": "sync", "object": "dev/*/billing-*"}
 
 
 @pytest.fixture
@@ -43,7 +44,7 @@ def quorum_tier(tmp_path: Path, sandbox: SandboxWorld) -> Iterator[Tier]:
     ]
     policy = ARGO_POLICY + "g, slack:UERIN0001, role:sre\n"
     with running_bot(
-        tmp_path, sandbox, policy=policy, clusters=clusters, approvals={"require_for": [RULE]}
+        tmp_path, sandbox, policy=policy, clusters=clusters, approvals={"require_for": [RULE, SYNC_RULE]}
     ) as world:
         world.driver.add_user(ERIN, name="erin", email="erin@example.com")
         yield Tier(world=world, sandbox=sandbox, deps=world.bot.deps, runs=RunRepo(world.bot.database))
@@ -130,3 +131,32 @@ def test_when_the_last_two_clicks_race_the_rollback_runs_once(quorum_tier: Tier)
     assert done.status == APPROVAL_EXECUTED and len(done.votes) == 2
     runs = [r for r in tier.runs.recent(kind="rollback", limit=20) if r.id == done.run_id]
     assert len(runs) == 1
+
+
+def test_a_sync_under_a_two_approver_rule_runs_once_the_second_approves(quorum_tier: Tier) -> None:
+    tier = quorum_tier
+    reply = tier.do(DEV, "sync billing-dev --prune")
+    assert "syncs only after 2 approvals" in reply.text, reply.text
+    (approval,) = [a for a in ApprovalRepo(tier.world.bot.database).pending() if a.app == "billing-dev"]
+    tier.wait(lambda: "With prune" in _card(tier, approval), message="the sync's card")
+    assert "operation" not in tier.app("billing-dev")
+
+    assert "not among them" in tier.click(ADMIN, ACTION_APPROVE, approval.id).text
+    assert "1 of 2 approvals" in tier.click(OPS, ACTION_APPROVE, approval.id).text
+    assert "operation" not in tier.app("billing-dev")  # one approval does nothing
+
+    assert tier.click(ERIN, ACTION_APPROVE, approval.id).text.startswith(":white_check_mark:")
+
+    def info() -> dict[str, str] | None:
+        state = (tier.app("billing-dev").get("status") or {}).get("operationState") or {}
+        operation = state.get("operation") or {}
+        found = {i["name"]: i["value"] for i in operation.get("info") or []}
+        return found if "chatops-approved-by" in found and operation["sync"].get("prune") else None
+
+    shown = tier.wait(info, message="the approved sync, with prune, written once")
+    assert shown["chatops-approved-by"] == "carol, erin"
+    assert shown["chatops-requested-by"] == f"bob (slack {DEV})"
+    done = _done(tier, approval)
+    assert done.status == APPROVAL_EXECUTED and done.run_id is not None
+    run = tier.runs.get(done.run_id)
+    assert run is not None and run.kind == "sync"

@@ -217,18 +217,41 @@ def test_a_prod_sync_from_an_unbound_channel_is_refused_naming_the_channel(
     )
 
 
-def test_an_approval_rule_refuses_the_sync_with_the_approval_message(
+def test_a_sync_under_an_approval_rule_runs_only_once_someone_else_approves_it(
     argo: World, sandbox: SandboxWorld
 ) -> None:
-    refused = _text(argo.command(OPS, "sync billing-prod", channel=PROD_CHANNEL))
-    assert "needs an approval" in refused and "not enabled yet" in refused
-    assert "operation" not in _apps(sandbox)["billing-prod"]
-    assert "billing-prod" not in " ".join(_text(m) for m in argo.driver.messages(PROD_CHANNEL))
+    answer = _text(argo.command(OPS, "sync billing-prod", channel=PROD_CHANNEL))
+    assert "syncs only after an approval" in answer and "prod/*/billing-*" in answer, answer
+    card = _card(argo, "billing-prod", channel=PROD_CHANNEL)
+    assert "Sync requested: billing-prod" in _text(card)
+    assert "operation" not in _apps(sandbox)["billing-prod"]  # nothing written before the approval
+
+    argo.driver.click(user=OPS, channel=PROD_CHANNEL, ts=card["ts"], action_id="approval_approve")
+    wait_until(
+        lambda: any("own" in _text(e) for e in argo.driver.ephemerals(user=OPS)),
+        timeout=15,
+        message="the requester's refusal",
+    )
+    argo.driver.click(user=ADMIN, channel=PROD_CHANNEL, ts=card["ts"], action_id="approval_approve")
+
+    def written() -> dict[str, str] | None:
+        state = (_apps(sandbox)["billing-prod"].get("status") or {}).get("operationState") or {}
+        info = {i["name"]: i["value"] for i in (state.get("operation") or {}).get("info") or []}
+        return info if "chatops-approved-by" in info else None
+
+    info = wait_until(written, timeout=30, message="the approved sync to run")
+    assert info["chatops-requested-by"] == f"carol (slack {OPS})"
+    assert info["chatops-approved-by"] == "alice"
+    wait_until(
+        lambda: any("sync · billing-prod" in _text(m) for m in argo.driver.messages(PROD_CHANNEL)),
+        timeout=30,
+        message="the approved sync's thread",
+    )
 
 
-def _card(world: World, app: str) -> dict[str, Any]:
+def _card(world: World, app: str, *, channel: str = OPS_CHANNEL) -> dict[str, Any]:
     def find() -> dict[str, Any] | None:
-        for message in world.driver.messages(OPS_CHANNEL):
+        for message in world.driver.messages(channel):
             actions = [
                 e.get("action_id") for b in message.get("blocks") or [] for e in b.get("elements") or []
             ]
