@@ -27,6 +27,7 @@ from bot.actions.subscribers import SubscriberAudience
 from bot.actions.sweeps import ApprovalCompletion
 from bot.approvals.service import ApprovalService
 from bot.approvals.sweeper import ExpirySweeper
+from bot.argo.diff import ArgoCdApi
 from bot.argo.live_waves import LiveWaves
 from bot.clusters.registry import ClusterRegistry
 from bot.commands.app_verbs import destinations_for
@@ -172,6 +173,14 @@ def _tokens(settings: Settings) -> tuple[str, str]:
     return str(slack.bot_token.get_secret_value()), str(slack.app_token.get_secret_value())
 
 
+def _argocd_api(settings: Settings) -> ArgoCdApi | None:
+    """Argo CD's API server for the cards' manifest diff, when configured (else None)."""
+    argocd = settings.argocd
+    if not argocd.server_url or argocd.auth_token is None:
+        return None
+    return ArgoCdApi(argocd.server_url, argocd.auth_token.get_secret_value(), timeout=argocd.timeout_seconds)
+
+
 def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
     """Construct the whole bot; raises `ConfigError` for anything that stops it from starting."""
     bot_token, app_token = _tokens(settings)
@@ -264,6 +273,7 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
         subscriptions=subscriptions,
         approvals=approvals,
         cards=outbox,
+        diffs=_argocd_api(settings),
         limiter=RateLimiter(settings.slack.commands_per_minute),
         workspace=Workspace(team_id=team_id, enterprise_id=str(identity.get("enterprise_id") or "") or None),
     )

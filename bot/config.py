@@ -430,6 +430,31 @@ class DebounceSettings(_Model):
     settle_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
 
 
+class ArgoCdSettings(_Model):
+    """Argo CD's API server, for the manifest diff on approval cards (token: ARGOCD_AUTH_TOKEN)."""
+
+    server_url: str | None = None
+    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    #: from ARGOCD_AUTH_TOKEN only (the variable the argocd CLI reads), never from the file
+    auth_token: SecretStr | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _token_with_server(self) -> ArgoCdSettings:
+        if self.server_url and self.auth_token is None:
+            raise ValueError(
+                "server_url is set but ARGOCD_AUTH_TOKEN is not: export an Argo CD API token in the "
+                "environment (never in the file), or remove argocd.server_url"
+            )
+        return self
+
+    @field_validator("server_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not SERVER_URL.match(value.strip()):
+            raise ValueError(f"{value!r} is not a URL such as https://argocd.example.com")
+        return value
+
+
 class ServerSettings(_Model):
     """The HTTP port for /healthz, /readyz and /metrics (0 disables it)."""
 
@@ -447,6 +472,7 @@ class Settings(_Model):
     schedules: tuple[ScheduleSettings, ...] = ()
     subscriptions: tuple[SubscriptionSettings, ...] = ()
     debounce: DebounceSettings = Field(default_factory=DebounceSettings)
+    argocd: ArgoCdSettings = Field(default_factory=ArgoCdSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     leader_election: LeaderElectionSettings = Field(default_factory=LeaderElectionSettings)
     source_path: str | None = Field(default=None, exclude=True)
@@ -572,6 +598,12 @@ def parse_settings(data: Any, *, source: str, environ: Mapping[str, str]) -> Set
     if environ.get("SLACK_APP_TOKEN"):
         slack["app_token"] = environ["SLACK_APP_TOKEN"]
     data["slack"] = slack
+    argocd = dict(data.get("argocd") or {})
+    if "auth_token" in argocd:
+        raise ConfigError([f"{source}: argocd.auth_token must not be in the file; set ARGOCD_AUTH_TOKEN"])
+    if environ.get("ARGOCD_AUTH_TOKEN"):
+        argocd["auth_token"] = environ["ARGOCD_AUTH_TOKEN"]
+        data["argocd"] = argocd
     database_in_file = data.get("database")
     file_url = database_in_file.get("url") if isinstance(database_in_file, dict) else None
     if isinstance(file_url, str) and (URL_PASSWORD.match(file_url) or QUERY_PASSWORD.search(file_url)):

@@ -59,6 +59,7 @@ class Deps:
     subscriptions: ports.SubscriptionBook | None = None
     approvals: ApprovalService | None = None
     cards: Announcer | None = None
+    diffs: ports.ManifestDiffs | None = None
     limiter: RateLimiter | None = None
     workspace: Workspace | None = None
 

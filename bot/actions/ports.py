@@ -130,6 +130,14 @@ class Directory(Protocol):
     def actor(self, user_id: str) -> Actor: ...
 
 
+class ManifestDiffs(Protocol):
+    """Argo CD's API server, for what a sync would change (`bot.argo.diff.ArgoCdApi` fits)."""
+
+    server_url: str
+
+    def managed_resources(self, app_name: str, app_namespace: str) -> list[dict[str, Any]]: ...
+
+
 class AuditLog(Protocol):
     def record(self, event: records.AuditEvent) -> int: ...
 

@@ -60,6 +60,8 @@ def held_secrets(settings: Settings, environ: Mapping[str, str]) -> list[str]:
     for token in (settings.slack.bot_token, settings.slack.app_token):
         if token is not None:
             found.append(token.get_secret_value())
+    if settings.argocd.auth_token is not None:
+        found.append(settings.argocd.auth_token.get_secret_value())
     found.extend(url_secrets(settings.database.url))
     for cluster in settings.clusters:
         if isinstance(cluster.auth, TokenAuth):
@@ -72,7 +74,9 @@ def held_secrets(settings: Settings, environ: Mapping[str, str]) -> list[str]:
 def _handle(args: argparse.Namespace) -> int:
     configure_logging(args.log_level)
     # before the settings are read: a problem with them must not print the tokens either
-    redaction.register(*(os.environ.get(name) for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")))
+    redaction.register(
+        *(os.environ.get(name) for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "ARGOCD_AUTH_TOKEN"))
+    )
     from bot.app import build_bot
 
     settings = settings_from_args(args)

@@ -21,9 +21,10 @@ same check applies the destination's channel binding and, for a sync, the approv
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from bot import records
 from bot.actions import ports
@@ -32,18 +33,22 @@ from bot.actions.launcher import Plan, run_name
 from bot.announcing import PRIORITY_CARD, card_key
 from bot.approvals import flow
 from bot.argo import cd
+from bot.argo.diff import unified_diff
 from bot.commands import values
 from bot.commands.registry import Command, Option, Positional, Verb
 from bot.config import ApprovalRule, ClusterSettings, InClusterAuth, Settings, TokenAuth
-from bot.errors import NotEnabled, PermissionDenied, UserError
+from bot.errors import BotError, NotEnabled, PermissionDenied, UserError
 from bot.model import Reply
 from bot.rbac import policy as rbac
 from bot.render import approvals as render_approvals
 from bot.render import apps as render_apps
+from bot.render import changes as render_changes
 from bot.render import mrkdwn
 from bot.tracking import sync_tracker
 
 OBJECT_FORM = "<cluster>/<project>/<app>"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -405,7 +410,16 @@ def _request_approval(ctx: Context, command: SyncCommand, found: Found, rule: Ap
         prune=command.prune,
     )
     ctx.wrote(f"A sync of `{command.app}` was requested; it waits for approval.")
-    text, blocks = render_approvals.render_request(approval, now=ctx.now())
+    assert found.host.argocd_namespace is not None
+    changes = what_changes(
+        ctx,
+        host=found.host.name,
+        namespace=found.host.argocd_namespace,
+        app=command.app,
+        from_revision=approval.from_revision,
+        to_revision=approval.to_revision,
+    )
+    text, blocks = render_approvals.render_request(approval, now=ctx.now(), changes=changes)
     # through the outbox: the card appears once, even if Slack is down right now
     cards.post(key=card_key(approval.id), channel=channel, text=text, blocks=blocks, priority=PRIORITY_CARD)
     needed = f"{approval.required_approvals} approvals" if approval.required_approvals > 1 else "an approval"
@@ -414,6 +428,41 @@ def _request_approval(ctx: Context, command: SyncCommand, found: Found, rule: Ap
             f":hourglass: `{command.app}` on `{found.destination}` syncs only after {needed} "
             f"(rule `{rule.resource}, {rule.action}, {rule.object}`). The card is in <#{channel}>."
         )
+    )
+
+
+def what_changes(
+    ctx: Context, *, host: str, namespace: str, app: str, from_revision: str, to_revision: str
+) -> list[dict[str, Any]]:
+    """The card's "what will change": the app's out-of-sync and to-be-pruned resources, from -> to
+    revisions with a Compare link, and Argo CD's manifest diff when its API server is configured.
+
+    Best effort: what cannot be read is left out (logged), the card is posted anyway.
+    """
+    clusters = ctx.deps.clusters
+    if clusters is None:
+        return []
+    try:
+        obj = cd.get_app_object(clusters.api_client(host), namespace=namespace, name=app)
+    except BotError as exc:
+        log.info("no changes shown for %s: %s", app, exc)
+        return []
+    changes = render_changes.pending_changes(obj)
+    diff = diff_url = None
+    diffs = ctx.deps.diffs
+    if diffs is not None:
+        try:
+            diff = unified_diff(diffs.managed_resources(app, namespace))
+            diff_url = f"{diffs.server_url}/applications/{namespace}/{app}"
+        except BotError as exc:
+            log.warning("no manifest diff on the card of %s: %s", app, exc)
+    return render_changes.changes_blocks(
+        changes,
+        from_revision=from_revision,
+        to_revision=to_revision,
+        repo_url=changes.repo_url or None,
+        manifest_diff=diff or None,
+        diff_url=diff_url,
     )
 
 

@@ -97,7 +97,16 @@ def request_rollback(ctx: Context, command: RollbackCommand) -> Reply:
         reason=command.reason or "",
     )
     ctx.wrote(f"Rollback of `{command.app}` to history {target.id} was requested.")
-    text, blocks = render_approvals.render_request(approval, now=ctx.now())
+    assert found.host.argocd_namespace is not None
+    changes = app_verbs.what_changes(
+        ctx,
+        host=found.host.name,
+        namespace=found.host.argocd_namespace,
+        app=command.app,
+        from_revision=current.revision,
+        to_revision=target.revision,
+    )
+    text, blocks = render_approvals.render_request(approval, now=ctx.now(), changes=changes)
     assert ctx.deps.cards is not None
     # through the outbox: the card appears once, even if Slack is down right now
     ctx.deps.cards.post(
@@ -373,7 +382,22 @@ def _refresh_card(ctx: Context, approval: records.Approval) -> None:
     """A pending card shows the approvals so far and who is still needed (its buttons stay)."""
     if ctx.deps.cards is None:
         return
-    text, blocks = render_approvals.render_request(approval, now=ctx.now())
+    try:
+        host, namespace, _ = _host_of(ctx, approval) if ctx.deps.clusters is not None else ("", "", None)
+    except UserError:
+        host = ""
+    if not host:
+        changes: list[dict[str, Any]] = []
+    else:
+        changes = app_verbs.what_changes(
+            ctx,
+            host=host,
+            namespace=namespace,
+            app=approval.app,
+            from_revision=approval.from_revision,
+            to_revision=approval.to_revision,
+        )
+    text, blocks = render_approvals.render_request(approval, now=ctx.now(), changes=changes)
     edit_card(
         ctx.deps.cards,
         approval_id=approval.id,

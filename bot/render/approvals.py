@@ -16,6 +16,7 @@ updating (the handlers do it). Called by the rollback command and the approval b
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from bot.approvals import flow
@@ -44,12 +45,15 @@ MAX_CONFIRM_TEXT = 300  # Slack's limit for a confirm dialog's text
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 
 
-def render_request(approval: Approval, *, now: datetime) -> tuple[str, list[Block]]:
+def render_request(
+    approval: Approval, *, now: datetime, changes: Sequence[Block] = ()
+) -> tuple[str, list[Block]]:
     """The card asking for a decision, with Approve and Reject buttons.
 
     Args:
         approval: the pending request.
         now: the current time, for "expires in 59m".
+        changes: what will change (`bot.render.changes.changes_blocks`), shown before the buttons.
 
     Returns:
         The notification text and the blocks for `chat.postMessage`.
@@ -57,6 +61,7 @@ def render_request(approval: Approval, *, now: datetime) -> tuple[str, list[Bloc
     emoji = ":arrows_counterclockwise:" if approval.action == ACTION_SYNC else ":rewind:"
     title = f"{emoji} {_action(approval)} requested: {approval.app}"
     blocks = _facts(approval, title=title)
+    blocks.extend(changes)
     if approval.required_approvals > 1 or approval.approvers:
         blocks.append(section(f":ballot_box_with_check: {flow.quorum_text(approval)}"))
     left = mrkdwn.aware(approval.expires_at) - mrkdwn.aware(now)

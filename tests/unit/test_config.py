@@ -226,3 +226,14 @@ def test_subscription_filters_are_checked_and_belong_to_their_kind(tmp_path: Pat
     assert cluster.watched_namespaces() is None and cluster.watches("anything")
     [problem] = _problems(_write(tmp_path, everywhere.replace("'*'", "'Batch'")))
     assert "is not a namespace" in problem
+
+
+def test_the_argocd_token_comes_from_the_environment_only_and_goes_with_its_server(tmp_path: Path) -> None:
+    server = MINIMAL_CLUSTER + "argocd:\n  server_url: https://argocd.example.com\n"
+    [problem] = _problems(_write(tmp_path, server))
+    assert "ARGOCD_AUTH_TOKEN is not" in problem
+    settings = load_settings(_write(tmp_path, server), {"ARGOCD_AUTH_TOKEN": "argocd-token-9f3b"})
+    assert settings.argocd.auth_token is not None
+    assert "argocd-token-9f3b" not in repr(settings)
+    [problem] = _problems(_write(tmp_path, server + "  auth_token: argocd-token-9f3b\n"))
+    assert "must not be in the file" in problem and "argocd-token-9f3b" not in problem
