@@ -55,7 +55,7 @@ class DemoSession:
         """Start the world, then the bot, and wait until the bot is connected to the world's Slack."""
         from bot.app import build_bot
         from bot.config import parse_settings
-        from bot.demo.settings import config_for
+        from bot.demo.settings import config_for, demo_environ
         from bot.sandbox.slack import SlackDriver
         from bot.sandbox.world import DEMO_CHANNELS, DEMO_CLUSTERS, SandboxWorld
 
@@ -76,7 +76,7 @@ class DemoSession:
             channels = {name: channel_id for channel_id, name in DEMO_CHANNELS}
             config = config_for(self.description, state_dir=self._directory, channels=channels)
             slack = self.description["slack"]
-            environ = {"SLACK_BOT_TOKEN": slack["bot_token"], "SLACK_APP_TOKEN": slack["app_token"]}
+            environ = demo_environ(self.description)
             # the bot reads the log bucket with the default AWS credential chain, as with IRSA in a pod
             os.environ["AWS_ACCESS_KEY_ID"] = self.description["aws"]["access_key_id"]
             os.environ["AWS_SECRET_ACCESS_KEY"] = self.description["aws"]["secret_access_key"]

@@ -6,6 +6,8 @@ What the demo configures, as a production setup would:
 - approval cards go to #approvals;
 - Argo Workflows and Argo CD UI links (`https://argo.<cluster>.example.com`,
   `https://argocd.example.com`: one Argo CD for every cluster);
+- Argo CD's API server (the sandbox's stand-in) with its token, so approval cards for a
+  sync or a rollback show the manifest diff;
 - a declared schedule, `app-health` in #deploys every two minutes, so a scheduled post
   shows up while someone is trying the demo;
 - the policy in `bot/demo/policy.csv` (written for the demo's clusters, staging and
@@ -84,6 +86,19 @@ def config_for(description: dict[str, Any], *, state_dir: Path, channels: dict[s
         "rbac": {"policy": demo_policy(), "default_role": "role:readonly"},
         "server": {"port": 0},
     }
+    if "argocd_api" in description:  # the token goes in the environment (`demo_environ`), never here
+        config["argocd"] = {"server_url": description["argocd_api"]["server_url"]}
     if MAIN_CHANNEL_NAME in channels:
         config["schedules"] = [{**HEALTH_SCHEDULE, "channel": channels[MAIN_CHANNEL_NAME]}]
     return config
+
+
+def demo_environ(description: dict[str, Any]) -> dict[str, str]:
+    """The bot's environment for the sandbox in `description`: the tokens a pod gets from Secrets."""
+    environ = {
+        "SLACK_BOT_TOKEN": description["slack"]["bot_token"],
+        "SLACK_APP_TOKEN": description["slack"]["app_token"],
+    }
+    if "argocd_api" in description:
+        environ["ARGOCD_AUTH_TOKEN"] = description["argocd_api"]["auth_token"]
+    return environ

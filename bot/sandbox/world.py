@@ -10,7 +10,9 @@
   controller (`RolloutController`);
 - one application controller on the first cluster: a single Argo CD managing all clusters
   (Applications name their `destination.name`), deploying what it syncs to each (by its name,
-  its `https_url`, and for the first also `in-cluster` / `https://kubernetes.default.svc`).
+  its `https_url`, and for the first also `in-cluster` / `https://kubernetes.default.svc`),
+  and its API server stand-in (`ArgoCdApiServer`: the managed resources of an app, for the
+  bot's manifest diff), whose URL and token are in `describe()["argocd_api"]`.
 Each API server answers plain http (`api_url`) and TLS (`https_url`, CA in `ca_data` as
 EKS returns it) on one port. It writes `state_dir/kubeconfig` (one https context per
 cluster, with the CA) and `state_dir/world.json`
@@ -30,7 +32,7 @@ import json
 import secrets
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from bot.sandbox.argo import (
     ApplicationController,
@@ -40,7 +42,9 @@ from bot.sandbox.argo import (
     WorkflowController,
     samples,
 )
-from bot.sandbox.argo.deploying import IN_CLUSTER_NAME, IN_CLUSTER_SERVER
+from bot.sandbox.argo.api import ArgoCdApiServer
+from bot.sandbox.argo.appscript import WAVE_ANNOTATION
+from bot.sandbox.argo.deploying import IN_CLUSTER_NAME, IN_CLUSTER_SERVER, INSTANCE_LABEL
 from bot.sandbox.aws import AwsSandbox
 from bot.sandbox.eks_auth import EksTokenVerifier
 from bot.sandbox.kube import KubeApiServer, write_kubeconfig
@@ -119,6 +123,7 @@ class SandboxWorld:
         self.workflow_controllers: dict[str, WorkflowController] = {}
         self.rollout_controllers: dict[str, RolloutController] = {}
         self.app_controller: ApplicationController | None = None
+        self.argocd_api: ArgoCdApiServer | None = None
         self.clusters: dict[str, dict[str, Any]] = {}
         self._started = False
 
@@ -154,6 +159,7 @@ class SandboxWorld:
             time_scale=self.time_scale,
             destinations=self._destinations(),
         ).start()
+        self.argocd_api = ArgoCdApiServer(controller=self.app_controller, namespace=ARGOCD_NAMESPACE).start()
         write_kubeconfig(
             self.kubeconfig_path,
             {
@@ -223,6 +229,9 @@ class SandboxWorld:
 
     def stop(self) -> None:
         """Stop controllers, API servers, Slack and AWS, in that order; safe to call twice."""
+        if self.argocd_api is not None:  # it reads through the controller: stopped first
+            self.argocd_api.stop()
+            self.argocd_api = None
         if self.app_controller is not None:
             self.app_controller.stop()
             self.app_controller = None
@@ -282,6 +291,12 @@ class SandboxWorld:
             },
             "clusters": self.clusters,
             "argocd": {"cluster": self.argocd_cluster, "namespace": ARGOCD_NAMESPACE},
+            # Argo CD's API server stand-in, as the bot's `argocd.server_url` and ARGOCD_AUTH_TOKEN
+            **(
+                {"argocd_api": {"server_url": self.argocd_api.url, "auth_token": self.argocd_api.token}}
+                if self.argocd_api is not None
+                else {}
+            ),
             "aws": {
                 "endpoint_url": self.aws.endpoint_url,
                 "access_key_id": self.aws.access_key_id,
@@ -303,6 +318,9 @@ class SandboxWorld:
     # -- demo data -----------------------------------------------------------------------
     def seed_demo(self) -> dict[str, Any]:
         """Create the demo's Slack people/channels/groups, templates, apps with history and Rollouts.
+
+        Each seeded app's resources are also put on its cluster, as its last sync left them, so
+        the Argo CD API stand-in finds an app in sync without a diff.
 
         Works for any cluster names: the first cluster plays staging and the last production
         in the Argo CD catalogue (`samples.demo_applications`). Returns what was created (ids
@@ -331,6 +349,7 @@ class SandboxWorld:
             controller=self.app_controller,
             namespace=ARGOCD_NAMESPACE,
         )
+        self._deploy_seeded(apps)
         rollouts = samples.seed_demo_rollouts(
             clusters={name: (server.url, self.clusters[name]["token"]) for name, server in self.kube.items()}
         )
@@ -342,3 +361,36 @@ class SandboxWorld:
             "applications": apps,
             "rollouts": rollouts,
         }
+
+    def _deploy_seeded(self, names: list[str]) -> None:
+        """Put each seeded app's resources on its cluster, as its last (replayed) sync left them.
+
+        `replay` writes history without deploying; without the live objects, the Argo CD API
+        stand-in would show every resource of a Synced app as about to be created.
+        """
+        controller = self.app_controller
+        assert controller is not None
+        for name in names:
+            # The generated client types a custom object as `object`; it is the decoded JSON body.
+            app = cast(
+                dict[str, Any],
+                controller.api.get_namespaced_custom_object(
+                    "argoproj.io", "v1alpha1", ARGOCD_NAMESPACE, "applications", name
+                ),
+            )
+            destination = app.get("spec", {}).get("destination") or {}
+            where = controller.deployer.target(destination)
+            if where is None or not (app.get("status") or {}).get("history"):
+                continue
+            for resource in controller.script_for(app).resources:
+                if resource.hook:
+                    continue
+                controller.deployer.apply(
+                    where,
+                    api_version=resource.api_version,
+                    kind=resource.kind,
+                    namespace=resource.namespace or str(destination.get("namespace") or ""),
+                    name=resource.name,
+                    labels={INSTANCE_LABEL: name},
+                    annotations={WAVE_ANNOTATION: str(resource.wave)},
+                )

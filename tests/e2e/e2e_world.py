@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,16 +166,25 @@ def slack(sandbox: SandboxWorld) -> SlackSandbox:
 
 @contextlib.contextmanager
 def running_bot(
-    tmp_path: Path, sandbox: SandboxWorld, *, policy: str = BASE_POLICY, **overrides: Any
+    tmp_path: Path,
+    sandbox: SandboxWorld,
+    *,
+    policy: str = BASE_POLICY,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
 ) -> Iterator[World]:
-    """The real bot over `sandbox`, with `policy` and config sections replaced by `overrides`."""
+    """The real bot over `sandbox`, with `policy` and config sections replaced by `overrides`.
+
+    `environ` adds variables to the bot's environment (as parsed into its settings), such as
+    ARGOCD_AUTH_TOKEN.
+    """
     slack = sandbox.slack
     driver = SlackDriver(slack.control_url)
     seed_workspace(driver)
     policy_file = tmp_path / "policy.csv"
     policy_file.write_text(policy, encoding="utf-8")
     config = write_config(tmp_path, sandbox, **overrides)
-    env = {"SLACK_BOT_TOKEN": slack.bot_token, "SLACK_APP_TOKEN": slack.app_token}
+    env = {"SLACK_BOT_TOKEN": slack.bot_token, "SLACK_APP_TOKEN": slack.app_token, **(environ or {})}
     settings = parse_settings(yaml.safe_load(config.read_text()), source=str(config), environ=env)
     bot = build_bot(settings)
     bot.start()
