@@ -23,6 +23,7 @@ from bot.actions.context import Deps, Workspace
 from bot.actions.housekeeping import Housekeeping
 from bot.actions.launcher import Launcher
 from bot.actions.scheduled import ScheduledRuns
+from bot.actions.step_approvals import StepApprovalCards
 from bot.actions.subscribers import SubscriberAudience
 from bot.actions.sweeps import ApprovalCompletion
 from bot.approvals.service import ApprovalService
@@ -221,7 +222,9 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
     subscriptions = SubscriptionBook(database, configured=configured_subscriptions(settings.subscriptions))
     audience = SubscriberAudience(directory=directory)
     hosts = {cluster.name: cluster for cluster in settings.clusters}
+    approvals = ApprovalService(repo=ApprovalRepo(database), settings=settings.approvals)
     follower = Follower(
+        step_approvals=StepApprovalCards(approvals=approvals, cards=outbox),
         runs=runs,
         outbox=outbox,
         outside=SubscribedSyncs(
@@ -257,7 +260,6 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
         ),
         runner=scheduled_runs,
     )
-    approvals = ApprovalService(repo=ApprovalRepo(database), settings=settings.approvals)
     dedup = EventDedup(database)
     deps = Deps(
         settings=settings,

@@ -13,6 +13,7 @@ Pure: no I/O, no clock (`now` is passed in). Leaves out persistence (`service`) 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -69,9 +70,31 @@ def is_expired(approval: Approval, *, now: datetime) -> bool:
     return approval.status == APPROVAL_PENDING and _aware(now) >= _aware(approval.expires_at)
 
 
+#: A Workflow's approval step: `project` holds its namespace, `app` the Workflow, `target` the
+#: node id, `from_revision` the WorkflowTemplate and `to_revision` the step's name.
+ACTION_RESUME = "resume"
+
+
 def object_of(approval: Approval) -> str:
-    """The RBAC object an approver needs `approvals, approve` on: `<cluster>/<project>/<app>`."""
+    """The RBAC object of a request: `<cluster>/<project>/<app>`, for a Workflow's approval step
+    `<cluster>/<namespace>/<template>`."""
+    if approval.action == ACTION_RESUME:
+        return policy.workflow_object(
+            cluster=approval.cluster, namespace=approval.project, template=approval.from_revision
+        )
     return policy.application_object(cluster=approval.cluster, project=approval.project, app=approval.app)
+
+
+def permission_of(approval: Approval) -> tuple[str, str, str]:
+    """What a decider needs: `approvals, approve` on the app, `workflows, approve` on the template."""
+    if approval.action == ACTION_RESUME:
+        return policy.WORKFLOWS, policy.ACTION_APPROVE, object_of(approval)
+    return policy.APPROVALS, policy.ACTION_APPROVE, object_of(approval)
+
+
+def step_approval_id(run_id: str, node_id: str) -> str:
+    """The request for one approval step of one run: the same id however often it is announced."""
+    return hashlib.sha256(f"{run_id}\x1f{node_id}".encode()).hexdigest()[:32]
 
 
 def to_target(*, from_id: int, to_id: int) -> str:
@@ -180,7 +203,8 @@ def decide_check(
     own = clicker.user_id == approval.requester_id
     withdrawing = own and decision == DECISION_REJECT
     if not can_approve and not withdrawing:
-        return f"You may not decide this request: it needs `approvals, approve` on `{object_of(approval)}`."
+        resource, action, obj = permission_of(approval)
+        return f"You may not decide this request: it needs `{resource}, {action}` on `{obj}`."
     if approval.status != APPROVAL_PENDING:
         return closed_text(approval)
     if is_expired(approval, now=now):
@@ -209,6 +233,10 @@ def closed_text(approval: Approval) -> str:
 
 def decided_text(approval: Approval, *, decision: Choice) -> str:
     """What the winning clicker is told."""
+    if approval.action == ACTION_RESUME:
+        if decision == DECISION_APPROVE:
+            return f"You approved step `{approval.to_revision}` of `{approval.app}`; it goes on now."
+        return f"You rejected step `{approval.to_revision}` of `{approval.app}`; the workflow stops."
     if decision == DECISION_APPROVE:
         return f"You approved the {approval.action} of `{approval.app}`; it starts now."
     return f"You rejected the {approval.action} of `{approval.app}`; nothing was changed."

@@ -28,7 +28,13 @@ from bot.approvals import flow
 from bot.config import ApprovalRule, ApprovalSettings
 from bot.errors import UserError
 from bot.model import Actor
-from bot.rbac.policy import ACTION_APPROVE, ACTION_ROLLBACK, ACTION_SYNC, APPLICATIONS, APPROVALS
+from bot.rbac.policy import (
+    ACTION_APPROVE,
+    ACTION_ROLLBACK,
+    ACTION_SYNC,
+    APPLICATIONS,
+    WORKFLOWS,
+)
 from bot.records import (
     APPROVAL_APPROVED,
     APPROVAL_EXECUTED,
@@ -69,6 +75,8 @@ class ApprovalStore(Protocol):
         requester_name: str = ...,
         required_approvals: int = ...,
         approvers: Sequence[str] = ...,
+        approval_id: str | None = ...,
+        run_id: str | None = ...,
     ) -> Approval: ...
 
     def add_vote(self, approval_id: str, *, user_id: str, user_name: str, now: datetime) -> bool: ...
@@ -125,9 +133,8 @@ def approver_check(checker: PermissionChecker, actor: Actor) -> Callable[[Approv
     """
 
     def can(approval: Approval) -> bool:
-        return checker.can(
-            actor.subjects, resource=APPROVALS, action=ACTION_APPROVE, obj=flow.object_of(approval)
-        )
+        resource, action, obj = flow.permission_of(approval)
+        return checker.can(actor.subjects, resource=resource, action=action, obj=obj)
 
     return can
 
@@ -245,6 +252,48 @@ class ApprovalService:
             now=now,
             required_approvals=rule.approvals,
             approvers=rule.approvers,
+        )
+
+    def request_resume(
+        self,
+        *,
+        run_id: str,
+        cluster: str,
+        namespace: str,
+        workflow: str,
+        template: str,
+        node_id: str,
+        step: str,
+        requester_id: str,
+        requester_name: str,
+        channel_id: str,
+    ) -> Approval:
+        """The pending request to resume a Workflow's approval step, created the first time.
+
+        Its id derives from the run and the node, so the same step announced again (each
+        watch event, a restart, a new leader) is the same request with the same card. The
+        quorum comes from a rule on `workflows, approve` for `<cluster>/<namespace>/<template>`.
+        """
+        now = self._clock()
+        obj = f"{cluster}/{namespace}/{template}"
+        rule = flow.rule_for(self._settings.require_for, resource=WORKFLOWS, action=ACTION_APPROVE, obj=obj)
+        return self._repo.create(
+            approval_id=flow.step_approval_id(run_id, node_id),
+            action=flow.ACTION_RESUME,
+            cluster=cluster,
+            project=namespace,
+            app=workflow,
+            target=node_id,
+            from_revision=template,
+            to_revision=step,
+            requester_id=requester_id,
+            requester_name=requester_name,
+            channel_id=channel_id,
+            expires_at=now + timedelta(minutes=self._settings.expiry_minutes),
+            now=now,
+            required_approvals=rule.approvals if rule is not None else 1,
+            approvers=rule.approvers if rule is not None else (),
+            run_id=run_id,
         )
 
     def get(self, approval_id: str) -> Approval | None:

@@ -291,6 +291,73 @@ def set_shutdown(
     raise AssertionError("unreachable: the loop returns or raises")
 
 
+#: On a Workflow: who approved each of its approval steps (`.<step>` appended), and when.
+APPROVED_BY_ANNOTATION = "argo-chatops/approved-by"
+
+
+def resume_node(
+    api: client.ApiClient,
+    *,
+    namespace: str,
+    name: str,
+    node_id: str,
+    step: str,
+    approved_by: str,
+    now: str,
+) -> None:
+    """Resume one waiting Suspend node, as `argo resume --node-field-selector` does it.
+
+    The node's phase becomes Succeeded (with a message naming who approved) in `status.nodes`;
+    the approver is also written into the Workflow's annotations, so `kubectl` and the Argo UI
+    show the person (Argo itself records only the account that resumed, here the bot's).
+
+    Raises:
+        UserError: the node no longer waits (resumed, stopped, or the Workflow finished).
+        KubeNotFound: no such Workflow.
+        KubeError: any other failure.
+    """
+    workflow = get_workflow(api, namespace=namespace, name=name)
+    key = approved_by_key(step)
+    if ((workflow.get("metadata") or {}).get("annotations") or {}).get(key, "").startswith(approved_by):
+        pass  # resumed by this approval already (a crash after the write): write the node again
+    elif not waits_at(workflow, node_id):
+        raise UserError(f"Step `{step}` of `{name}` no longer waits for an approval, so nothing was resumed.")
+    annotations = {key: f"{approved_by} at {now}"}
+    with kube_errors(f"annotate Workflow {namespace}/{name}"):
+        _custom(api).patch_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            namespace,
+            WORKFLOWS,
+            name,
+            {"metadata": {"annotations": annotations}},
+            _request_timeout=REQUEST_TIMEOUT,
+        )
+    resumed = {"phase": "Succeeded", "message": f"Resumed by {approved_by}", "finishedAt": now}
+    with kube_errors(f"resume step {step} of Workflow {namespace}/{name}"):
+        _custom(api).patch_namespaced_custom_object_status(
+            GROUP,
+            VERSION,
+            namespace,
+            WORKFLOWS,
+            name,
+            {"status": {"nodes": {node_id: resumed}}},
+            _request_timeout=REQUEST_TIMEOUT,
+        )
+
+
+def approved_by_key(step: str) -> str:
+    """The annotation naming who approved `step` (`argo-chatops/approved-by.<step>`)."""
+    return f"{APPROVED_BY_ANNOTATION}.{re.sub(r'[^A-Za-z0-9_.-]', '-', step)[:40].strip('-._') or 'step'}"
+
+
+def waits_at(workflow: Mapping[str, Any], node_id: str) -> bool:
+    """Whether the Workflow is running and its node `node_id` still waits (pure)."""
+    status = workflow.get("status") or {}
+    node = (status.get("nodes") or {}).get(node_id) or {}
+    return node.get("phase") == "Running" and status.get("phase") not in FINISHED_PHASES
+
+
 def submitted_parameters(workflow: Mapping[str, Any]) -> dict[str, str]:
     """The parameters a Workflow was submitted with (pure), for `retry`.
 

@@ -28,7 +28,7 @@ from bot.actions.launcher import Plan, run_name
 from bot.announcing import PRIORITY_CARD, PRIORITY_FAILURE, card_key, edit_card
 from bot.approvals import flow
 from bot.approvals.service import ApprovalService, approver_check
-from bot.argo import cd
+from bot.argo import cd, workflows
 from bot.commands import app_verbs, values
 from bot.commands.registry import Command, Option, Positional, Target, Verb
 from bot.errors import BotError, NotEnabled, PermissionDenied, UserError
@@ -128,8 +128,8 @@ def decide(ctx: Context, command: DecideCommand) -> Reply:
     request = approvals.get(command.approval_id)
     if request is None:
         raise UserError("This approval request no longer exists. Ask for the rollback again.")
-    obj = flow.object_of(request)
-    ctx.attempt.target = Target(rbac.APPROVALS, rbac.ACTION_APPROVE, obj, None, precise=True)
+    resource, action, obj = flow.permission_of(request)
+    ctx.attempt.target = Target(resource, action, obj, None, precise=True)
     subjects = ctx.actor.subjects
     decision = approvals.decide(
         approval_id=command.approval_id,
@@ -140,7 +140,7 @@ def decide(ctx: Context, command: DecideCommand) -> Reply:
     )
     approval = decision.approval
     if decision.outcome == "refused" or approval is None:
-        raise PermissionDenied(decision.message, resource=rbac.APPROVALS, action=rbac.ACTION_APPROVE, obj=obj)
+        raise PermissionDenied(decision.message, resource=resource, action=action, obj=obj)
     ctx.attempt.decision = records.DECISION_ALLOW
     if decision.outcome == "counted":
         ctx.wrote(f"The approval was counted: {flow.quorum_text(approval)}.")
@@ -149,6 +149,8 @@ def decide(ctx: Context, command: DecideCommand) -> Reply:
     ctx.wrote(f"The request was {'approved' if approve else 'rejected'}.")
     if decision.outcome == "rejected":
         _replace_card(ctx, approval)
+        if approval.action == flow.ACTION_RESUME:
+            _stop_rejected(ctx, approval)
         return Reply(text=f":white_check_mark: {decision.message}")
     return _execute(ctx, approval, approved_message=decision.message)
 
@@ -159,9 +161,10 @@ def complete_approval(ctx: Context, command: DecideCommand) -> Reply:
     approval = approvals.get(command.approval_id)
     if approval is None or approval.status != records.APPROVAL_APPROVED:
         raise UserError("This request is not waiting to be carried out.")
-    ctx.require(
-        resource=rbac.APPROVALS, action=rbac.ACTION_APPROVE, obj=flow.object_of(approval), approval_gate=False
-    )
+    resource, action, obj = flow.permission_of(approval)
+    ctx.require(resource=resource, action=action, obj=obj, approval_gate=False)
+    if approval.action == flow.ACTION_RESUME:
+        return _execute(ctx, approval, approved_message="The approved step was resumed.")
     if approval.run_id is not None and ctx.deps.runs is not None:
         run = ctx.deps.runs.get(approval.run_id)
         if run is not None and _was_written(ctx, approval, run):
@@ -195,7 +198,9 @@ def _execute(ctx: Context, approval: records.Approval, *, approved_message: str)
     """Carry out an approved rollback as a followed run; close the request on every failure."""
     approvals = _service(ctx)
     ctx.attempt.run_id = None
-    write = _write_sync if approval.action == rbac.ACTION_SYNC else _write_rollback
+    write = {rbac.ACTION_SYNC: _write_sync, flow.ACTION_RESUME: _write_resume}.get(
+        approval.action, _write_rollback
+    )
     try:
         run = write(ctx, approval)
     except Exception as exc:
@@ -327,6 +332,44 @@ def _write_sync(ctx: Context, approval: records.Approval) -> records.Run:
         on_written=lambda run: ctx.wrote(
             f"The approved sync of `{approval.app}` was written.", run_id=run.id
         ),
+    )
+
+
+def _write_resume(ctx: Context, approval: records.Approval) -> records.Run:
+    """Resume the approved step of the run's Workflow; the approver is written on the Workflow."""
+    clusters, runs = ctx.deps.clusters, ctx.deps.runs
+    if clusters is None or runs is None or approval.run_id is None:
+        raise NotEnabled("Workflow approvals are not available in this bot's configuration.")
+    run = runs.get(approval.run_id)
+    if run is None:
+        raise UserError(f"The run of `{approval.app}` is no longer known, so nothing was resumed.")
+    approver = ctx.actor.email or ctx.actor.name or ctx.actor.user_id
+    workflows.resume_node(
+        clusters.api_client(approval.cluster),
+        namespace=approval.project,
+        name=approval.app,
+        node_id=approval.target,
+        step=approval.to_revision,
+        approved_by=approver,
+        now=ctx.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    ctx.wrote(f"Step `{approval.to_revision}` of `{approval.app}` was resumed.", run_id=run.id)
+    return run
+
+
+def _stop_rejected(ctx: Context, approval: records.Approval) -> None:
+    """A rejected approval step stops its Workflow (exit handlers still run, as `argo stop`)."""
+    if ctx.deps.clusters is None:
+        return
+    workflows.set_shutdown(
+        ctx.deps.clusters.api_client(approval.cluster),
+        namespace=approval.project,
+        name=approval.app,
+        strategy="Stop",
+    )
+    ctx.wrote(
+        f"`{approval.app}` was stopped: its step `{approval.to_revision}` was rejected.",
+        run_id=approval.run_id,
     )
 
 
@@ -481,7 +524,10 @@ VERBS = (
         scope="destination",
         writes=True,
     ),
-    _decide_verb("approve", "Approve a pending request (the card's Approve button).", decide),
+    # checked once the request is read: a Workflow's approval step needs `workflows, approve`
+    _decide_verb(
+        "approve", "Approve a pending request (the card's Approve button).", decide, prechecked=False
+    ),
     _decide_verb("reject", "Reject a pending request (the card's Reject button).", decide, prechecked=False),
     _decide_verb(
         "complete-approval", "Carry out a request approved but not yet carried out.", complete_approval

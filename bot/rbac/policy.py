@@ -52,7 +52,15 @@ WILDCARD = "*"
 
 #: Every resource and the actions it knows, in the order the docs list them.
 ACTIONS: dict[str, tuple[str, ...]] = {
-    WORKFLOWS: (ACTION_RUN, ACTION_STOP, ACTION_TERMINATE, ACTION_RETRY, ACTION_GET, ACTION_LOGS),
+    WORKFLOWS: (
+        ACTION_RUN,
+        ACTION_STOP,
+        ACTION_TERMINATE,
+        ACTION_RETRY,
+        ACTION_GET,
+        ACTION_LOGS,
+        ACTION_APPROVE,
+    ),
     APPLICATIONS: (ACTION_GET, ACTION_SYNC, ACTION_ROLLBACK),
     APPROVALS: (ACTION_APPROVE,),
     SCHEDULES: (ACTION_GET, ACTION_CREATE, ACTION_DELETE),

@@ -58,8 +58,12 @@ def render_request(
     Returns:
         The notification text and the blocks for `chat.postMessage`.
     """
-    emoji = ":arrows_counterclockwise:" if approval.action == ACTION_SYNC else ":rewind:"
+    emoji = {ACTION_SYNC: ":arrows_counterclockwise:", flow.ACTION_RESUME: ":raised_hand:"}.get(
+        approval.action, ":rewind:"
+    )
     title = f"{emoji} {_action(approval)} requested: {approval.app}"
+    if approval.action == flow.ACTION_RESUME:
+        title = f"{emoji} Approval needed: step {approval.to_revision} of {approval.app}"
     blocks = _facts(approval, title=title)
     blocks.extend(changes)
     if approval.required_approvals > 1 or approval.approvers:
@@ -71,8 +75,8 @@ def render_request(
     blocks.append({"type": "actions", "block_id": f"approval:{approval.id}", "elements": _buttons(approval)})
     blocks.append(
         context(
-            f"approval {mrkdwn.code(approval.id)} · needs `approvals, approve` on "
-            f"{mrkdwn.code(_object(approval), limit=MAX_FIELD)}"
+            f"approval {mrkdwn.code(approval.id)} · needs `{flow.permission_of(approval)[0]}, approve` on "
+            f"{mrkdwn.code(flow.object_of(approval), limit=MAX_FIELD)}"
         )
     )
     text = f"{_action(approval)} of {approval.app} requested by {_who(approval)}: approve or reject"
@@ -99,7 +103,9 @@ def render_decided(approval: Approval, *, detail: str | None = None) -> tuple[st
         emoji, line = ":no_entry:", f"Rejected by {decider}{when}"
     elif approval.status == APPROVAL_EXECUTED:
         emoji, line = ":white_check_mark:", f"Approved by {decider}{when}; the {_verb(approval)} started"
-        if approval.run_id:
+        if approval.action == flow.ACTION_RESUME:
+            line = f"Approved by {decider}{when}; the workflow went on past this step"
+        elif approval.run_id:
             line += f" (run {mrkdwn.code(approval.run_id)})"
     elif approval.status == APPROVAL_FAILED:
         emoji, line = ":x:", f"Approved by {decider}{when}, but the {_verb(approval)} failed"
@@ -133,8 +139,20 @@ def render_expired(approval: Approval) -> tuple[str, list[Block]]:
 
 def _facts(approval: Approval, *, title: str) -> list[Block]:
     """Header, the facts every form of the card shows, and the reason."""
-    from_id, to_id = flow.history_ids(approval)
     blocks: list[Block] = [header(truncate(title, MAX_HEADER))]
+    if approval.action == flow.ACTION_RESUME:
+        blocks.extend(
+            fields_section(
+                (
+                    ("Workflow", mrkdwn.code(f"{approval.cluster}/{approval.project}/{approval.app}")),
+                    ("Template", mrkdwn.code(approval.from_revision)),
+                    ("Step", mrkdwn.code(approval.to_revision)),
+                    ("Run by", _who(approval)),
+                )
+            )
+        )
+        return blocks
+    from_id, to_id = flow.history_ids(approval)
     blocks.extend(
         fields_section(
             (
@@ -154,7 +172,9 @@ def _facts(approval: Approval, *, title: str) -> list[Block]:
 
 def _buttons(approval: Approval) -> list[Block]:
     app = truncate(approval.app, MAX_NAME)
-    if approval.action == ACTION_SYNC:
+    if approval.action == flow.ACTION_RESUME:
+        what = f"goes on past step {mrkdwn.code(approval.to_revision)}"
+    elif approval.action == ACTION_SYNC:
         revision, prune = flow.sync_options(approval)
         to_text = "its target revision" if revision is None else "revision"
         what = f"syncs to {to_text}" + (" with prune" if prune else "")
@@ -173,8 +193,13 @@ def _buttons(approval: Approval) -> list[Block]:
                 "text": {
                     "type": "mrkdwn",
                     "text": truncate(
-                        f"{mrkdwn.code(app)} {what} "
-                        f"({mrkdwn.code(_short(approval.to_revision))}) {_when_it_runs(approval)}.",
+                        f"{mrkdwn.code(app)} {what}"
+                        + (
+                            ""
+                            if approval.action == flow.ACTION_RESUME
+                            else f" ({mrkdwn.code(_short(approval.to_revision))})"
+                        )
+                        + f" {_when_it_runs(approval)}.",
                         MAX_CONFIRM_TEXT,
                     ),
                 },
@@ -203,7 +228,7 @@ def _action(approval: Approval) -> str:
 
 
 def _verb(approval: Approval) -> str:
-    return truncate(approval.action, 30) or "action"
+    return "resume" if approval.action == flow.ACTION_RESUME else truncate(approval.action, 30) or "action"
 
 
 def _status_word(approval: Approval, *, withdrawn: bool) -> str:

@@ -583,9 +583,17 @@ class ApprovalRepo:
         requester_name: str = "",
         required_approvals: int = 1,
         approvers: Sequence[str] = (),
+        approval_id: str | None = None,
+        run_id: str | None = None,
     ) -> Approval:
+        """Store a pending request; with `approval_id`, one that already exists is returned as it is
+        (a request derived from what it is about, asked again after a restart)."""
+        if approval_id is not None:
+            known = self.get(approval_id)
+            if known is not None:
+                return known
         row = ApprovalRow(
-            id=self._new_id(),
+            id=approval_id or self._new_id(),
             action=action,
             cluster=cluster,
             project=project,
@@ -603,15 +611,23 @@ class ApprovalRepo:
             decided_at=None,
             expires_at=expires_at,
             created_at=now,
-            run_id=None,
+            run_id=run_id,
             version=1,
             required_approvals=required_approvals,
             approvers=_clip(",".join(approvers), 1000),
         )
-        with self._db.session() as session:
-            session.add(row)
-            session.flush()
-            return _to_approval(row)
+        try:
+            with self._db.session() as session:
+                session.add(row)
+                session.flush()
+                return _to_approval(row)
+        except StorageError as exc:
+            if approval_id is None or not isinstance(exc.__cause__, IntegrityError):
+                raise
+            known = self.get(approval_id)  # asked twice at once: the first one stands
+            if known is None:
+                raise
+            return known
 
     def get(self, approval_id: str) -> Approval | None:
         with self._db.session() as session:

@@ -346,6 +346,15 @@ def step_key(run_id: str, identity: str) -> str:
     return f"step:{run_id}:{digest}"
 
 
+class StepApprovals(Protocol):
+    """Announces a Workflow's approval step as a card in its run's thread (`bot.actions.step_approvals`).
+
+    Idempotent: the same step announced again (each event, a restart) is the same card.
+    """
+
+    def announce(self, run: Run, step: progress.WaitingStep) -> None: ...
+
+
 class Follower:
     """Posts a run's parent, then keeps it and its thread up to date, all through the outbox.
 
@@ -354,6 +363,7 @@ class Follower:
         outbox: the outbox (`bot.slack.outbox.Outbox`).
         parts: one part per kind of run (`WorkflowPart`, `SyncPart`).
         clock: the current time.
+        step_approvals: announces the approval steps a run's Workflow waits at.
     """
 
     def __init__(
@@ -365,8 +375,10 @@ class Follower:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         outside: Outside | None = None,
         outside_workflows: Outside | None = None,
+        step_approvals: StepApprovals | None = None,
     ) -> None:
         self._runs = runs
+        self._step_approvals = step_approvals
         self._outside = outside
         self._outside_workflows = outside_workflows
         self._outbox = outbox
@@ -513,8 +525,22 @@ class Follower:
             if written is None or stored.final:
                 self._forget(run)
                 return
+            self._announce_steps(shown, old, state)
             self._states[run_id] = state  # only once the database has it
             metrics.TRACKED_RUNS.set(len(self._states))
+
+    def _announce_steps(self, run: Run, old: Any, state: Any) -> None:
+        """A step the run's Workflow now waits at gets its approval card (the bot's own runs only)."""
+        if self._step_approvals is None or not isinstance(state, progress.RunState) or run.followed_for:
+            return
+        before = old.waiting if isinstance(old, progress.RunState) else ()
+        for step in state.waiting:
+            if step in before:
+                continue
+            try:
+                self._step_approvals.announce(run, step)
+            except BotError as exc:
+                log.error("could not announce approval step %s of run %s: %s", step.name, run.id, exc)
 
     def _messages(
         self, part: Part[Any], run: Run, old: Any, state: Any, stored: Stored, *, first: bool, now: datetime

@@ -35,6 +35,10 @@ FINAL_PHASES = frozenset({PHASE_SUCCEEDED, PHASE_FAILED, PHASE_ERROR, PHASE_STOP
 NOT_RUN_PHASES = frozenset({"Skipped", "Omitted"})
 
 NODE_TYPE_POD = "Pod"
+NODE_TYPE_SUSPEND = "Suspend"
+#: On a Workflow (Argo copies it from its WorkflowTemplate's `spec.workflowMetadata`): the
+#: suspend steps to announce as approval cards, by name, comma-separated, or `*` for all.
+APPROVAL_STEPS_ANNOTATION = "argo-chatops/approval-steps"
 LOG_ARTIFACT = "main-logs"
 # What Argo's controller writes on a pod it interrupted for `spec.shutdown`.
 SHUTDOWN_MESSAGE = "workflow shutdown with strategy"
@@ -71,6 +75,14 @@ class StepView:
 
 
 @dataclass(frozen=True)
+class WaitingStep:
+    """A suspend step the Workflow waits at, announced for approval (`APPROVAL_STEPS_ANNOTATION`)."""
+
+    node_id: str
+    name: str
+
+
+@dataclass(frozen=True)
 class RunState:
     """What the parent message shows about one run at one moment."""
 
@@ -81,6 +93,7 @@ class RunState:
     message: str
     shutdown: str | None
     steps: tuple[StepView, ...]
+    waiting: tuple[WaitingStep, ...] = ()
 
     @property
     def is_final(self) -> bool:
@@ -187,6 +200,23 @@ def workflow_state(obj: Mapping[str, Any], *, logs: LogScope | None = None) -> R
     ]
     steps.sort(key=_step_order)
     shutdown = spec.get("shutdown")
+    announced = {
+        name.strip()
+        for name in _text(
+            _mapping(_mapping(obj.get("metadata")).get("annotations")).get(APPROVAL_STEPS_ANNOTATION)
+        ).split(",")
+        if name.strip()
+    }
+    waiting = sorted(
+        (
+            WaitingStep(node_id=str(key), name=_text(_mapping(node).get("displayName")))
+            for key, node in nodes.items()
+            if _mapping(node).get("type") == NODE_TYPE_SUSPEND
+            and _text(_mapping(node).get("phase")) == PHASE_RUNNING
+            and ("*" in announced or _text(_mapping(node).get("displayName")) in announced)
+        ),
+        key=lambda step: (step.name, step.node_id),
+    )
     return RunState(
         phase=_text(status.get("phase")) or PHASE_PENDING,
         progress=_text(status.get("progress")),
@@ -195,6 +225,7 @@ def workflow_state(obj: Mapping[str, Any], *, logs: LogScope | None = None) -> R
         message=_text(status.get("message")),
         shutdown=str(shutdown) if shutdown else None,
         steps=tuple(steps),
+        waiting=tuple(waiting) if shutdown is None else (),
     )
 
 

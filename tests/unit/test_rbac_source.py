@@ -133,7 +133,7 @@ def test_from_settings_merges_builtin_admins_inline_and_file(tmp_path: Path) -> 
     assert enforcer.can(["slack:U1"], resource="applications", action="get", obj="prod/a/b")  # default role
     assert enforcer.can(["slack:UBOSS"], resource="audit", action="get", obj="*")
     assert [(part.source, part.lines) for part in source.parts] == [
-        ("builtin policy", 22),
+        ("builtin policy", 23),
         ("rbac.admin_subjects", 1),
         (f"{config}: rbac.policy", 1),
         (str(tmp_path / "policy.csv"), 1),

@@ -260,6 +260,8 @@ def workflow_templates() -> list[dict[str, Any]]:
     }
     release = {
         "entrypoint": "main",
+        # the bot posts an approval card in the run's thread when it waits at `approve`
+        "workflowMetadata": {"annotations": {"argo-chatops/approval-steps": "approve"}},
         "arguments": {
             "parameters": [
                 {"name": "service", "value": "shop", "enum": ["shop", "cart", "checkout", "payments-api"]},

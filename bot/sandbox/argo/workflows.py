@@ -18,6 +18,9 @@ the workflow is stopped or terminated (the node fails, `Stopped with strategy '<
 controller never writes the phase of a waiting Suspend node again, so a resume written between
 two of its own status writes is not undone.
 
+`spec.workflowMetadata` (the Workflow's own, or its WorkflowTemplate's) adds its labels and
+annotations to the Workflow, as Argo does when it admits it.
+
 Left out: real pods (no Pod objects are created), retries, `when`, loops (`withItems`),
 `spec.suspend` (suspending a whole workflow with `argo suspend`), artifacts other than logs,
 `activeDeadlineSeconds`. A workflow that is already finished is ignored; one found unfinished
@@ -300,6 +303,7 @@ class _WorkflowRun:
         except _SpecError as exc:
             self._finish("Error", str(exc))
             return
+        self._apply_workflow_metadata(merged.get("workflowMetadata") or {})
         self._templates: dict[str, dict[str, Any]] = {t.get("name"): t for t in merged.get("templates", [])}
         entrypoint = spec.get("entrypoint") or merged.get("entrypoint")
         if entrypoint not in self._templates:
@@ -785,6 +789,27 @@ class _WorkflowRun:
         try:
             self._api.patch_namespaced_custom_object_status(
                 GROUP, VERSION, self.namespace, "workflows", self.name, {"status": status}
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                self.cancel()
+                raise _Halted from exc
+            raise
+
+    def _apply_workflow_metadata(self, metadata: dict[str, Any]) -> None:
+        """`spec.workflowMetadata` (its own, or its WorkflowTemplate's) on the Workflow, as Argo
+        writes it: labels and annotations the Workflow does not set itself."""
+        own = self.workflow.get("metadata", {})
+        patch: dict[str, dict[str, str]] = {}
+        for key in ("labels", "annotations"):
+            given = {k: str(v) for k, v in (metadata.get(key) or {}).items() if k not in (own.get(key) or {})}
+            if given:
+                patch[key] = given
+        if not patch:
+            return
+        try:
+            self._api.patch_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, "workflows", self.name, {"metadata": patch}
             )
         except ApiException as exc:
             if exc.status == 404:
