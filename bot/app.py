@@ -13,6 +13,7 @@ import logging
 import secrets
 import socket
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -39,6 +40,7 @@ from bot.errors import ConfigError
 from bot.health import HealthServer
 from bot.leadership import LeaderElector
 from bot.logs.archive import LogArchive
+from bot.periodic import Periodic
 from bot.rbac.source import PolicySource
 from bot.schedules.jobs import ScheduleService
 from bot.schedules.sources import BotReportSources
@@ -59,6 +61,7 @@ from bot.subscribing import from_settings as configured_subscriptions
 from bot.tracking.conditions import AppConditionWatch
 from bot.tracking.follower import Follower, SyncPart, WorkflowPart
 from bot.tracking.following import Following
+from bot.tracking.pins import PinReminders
 from bot.tracking.progress import log_scope
 from bot.tracking.streams import LeaderStreams
 from bot.tracking.subscribed import SubscribedSyncs, SubscribedWorkflows
@@ -282,6 +285,13 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
     scheduled_runs.bind(deps)
     audience.bind(deps)
     completion = ApprovalCompletion(deps=deps, directory=directory)
+    pins = PinReminders(
+        hosts=settings.clusters,
+        api_client=registry.api_client,
+        announcer=outbox,
+        slash=settings.slack.command,
+        every=timedelta(hours=settings.approvals.pin_reminder_hours),
+    )
     following = Following(
         LeaderStreams(
             follower=follower,
@@ -302,6 +312,7 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
                 schedules,
                 ExpirySweeper(approvals, outbox, completer=completion),
                 Housekeeping(dedup, outbox_repo),
+                Periodic(pins.round, interval=pins.interval, name="pin-reminders"),
             ],
         )
     )

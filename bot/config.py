@@ -297,6 +297,8 @@ class ApprovalSettings(_Model):
     expiry_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
     allow_self_approval: bool = False
     disable_auto_sync_on_rollback: bool = False
+    #: how often the channel hears of an app a rollback pinned (auto-sync off), until it is on
+    pin_reminder_hours: float = Field(default=24.0, gt=0, le=24 * 30)
     require_for: tuple[ApprovalRule, ...] = ()
 
 

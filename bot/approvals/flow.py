@@ -46,7 +46,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     APPROVAL_FAILED: frozenset(),
 }
 
-_TARGET = re.compile(r"^(?:(?P<from>\d+)->)?(?P<to>\d+)$")
+_TARGET = re.compile(r"^(?:(?P<from>\d+)->)?(?P<to>\d+)(?P<options>(?:;[a-z-]+)*)$")
+#: A rollback's `target` option: auto-sync is on and the rollback turns it off (the app is pinned).
+AUTO_SYNC_OFF = "auto-sync-off"
 
 
 def can_move(current: str, new: str) -> bool:
@@ -97,9 +99,16 @@ def step_approval_id(run_id: str, node_id: str) -> str:
     return hashlib.sha256(f"{run_id}\x1f{node_id}".encode()).hexdigest()[:32]
 
 
-def to_target(*, from_id: int, to_id: int) -> str:
-    """The `target` column of a rollback request: both history ids, current first."""
-    return f"{from_id}->{to_id}"
+def to_target(*, from_id: int, to_id: int, auto_sync_off: bool = False) -> str:
+    """The `target` column of a rollback request: both history ids, current first, and whether
+    it turns auto-sync off."""
+    return f"{from_id}->{to_id}" + (f";{AUTO_SYNC_OFF}" if auto_sync_off else "")
+
+
+def turns_off_auto_sync(approval: Approval) -> bool:
+    """Whether the card said the rollback turns automated sync off (the app stays pinned)."""
+    match = _TARGET.match(approval.target.strip())
+    return match is not None and AUTO_SYNC_OFF in match.group("options").split(";")
 
 
 def history_ids(approval: Approval) -> tuple[int | None, int | None]:

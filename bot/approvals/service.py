@@ -174,6 +174,7 @@ class ApprovalService:
         target: HistoryEntry,
         current: HistoryEntry,
         reason: str,
+        auto_sync_off: bool = False,
     ) -> Approval:
         """Store a pending rollback request that expires `expiry_minutes` from now.
 
@@ -184,6 +185,7 @@ class ApprovalService:
             target: the history entry to go back to.
             current: the history entry deployed now.
             reason: free text from the requester, shown on the card.
+            auto_sync_off: auto-sync is on and the rollback will turn it off (the card says so).
 
         Raises:
             UserError: the target is the entry already deployed.
@@ -202,7 +204,7 @@ class ApprovalService:
             cluster=cluster,
             project=project,
             app=app,
-            target=flow.to_target(from_id=current.id, to_id=target.id),
+            target=flow.to_target(from_id=current.id, to_id=target.id, auto_sync_off=auto_sync_off),
             from_revision=current.revision,
             to_revision=target.revision,
             reason=reason.strip(),

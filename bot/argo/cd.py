@@ -26,6 +26,7 @@ handlers, the approval service (rollbacks), scheduled `app-health` posts, the tr
 from __future__ import annotations
 
 import copy
+import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -127,6 +128,15 @@ def list_apps(
     if degraded:
         apps = [app for app in apps if app.health_status == HEALTH_DEGRADED]
     return sorted(apps, key=lambda app: app.name)
+
+
+def pinned_apps(api: client.ApiClient, *, namespace: str) -> list[RawObject]:
+    """The Applications of `namespace` a rollback pinned (auto-sync off, `PIN_ANNOTATION` set)."""
+    return [
+        app
+        for app in _list_all(api, namespace=namespace)
+        if PIN_ANNOTATION in ((app.get("metadata") or {}).get("annotations") or {}) and not is_auto_sync(app)
+    ]
 
 
 def get_app_object(api: client.ApiClient, *, namespace: str, name: str) -> RawObject:
@@ -268,6 +278,7 @@ def request_rollback(
     disable_auto_sync: bool = False,
     info: Sequence[tuple[str, str]] = (),
     expected_revision: str | None = None,
+    pin: Mapping[str, str] | None = None,
     attempts: int = WRITE_ATTEMPTS,
     sleep: Callable[[float], None] = time.sleep,
 ) -> RollbackRequest:
@@ -276,7 +287,9 @@ def request_rollback(
     A sync to that entry's `revision` with its `source`, as `argocd app rollback` writes it.
     Argo CD refuses it while automated sync is on (auto-sync would undo it at once); with
     `disable_auto_sync` the bot removes `spec.syncPolicy.automated` instead, in the same
-    write as the operation, so auto-sync cannot fire in between.
+    write as the operation, so auto-sync cannot fire in between, and records in the
+    annotation `PIN_ANNOTATION` what it removed and `pin` (who, where), so `autosync APP on`
+    can restore it and the app can be reminded of until then.
 
     Raises:
         UserError: no such history entry (the message lists the ids), not enough history, or
@@ -306,8 +319,11 @@ def request_rollback(
                     f"Argo CD says: {MESSAGE_AUTO_SYNC}. Turn automated sync off for `{name}` "
                     "(`argocd app set " + name + " --sync-policy none`) and ask again."
                 )
-            app["spec"]["syncPolicy"].pop("automated", None)
+            removed = app["spec"]["syncPolicy"].pop("automated", None)
             disabled = True
+            note = {**(pin or {}), "automated": removed if isinstance(removed, dict) else {}}
+            annotations = app.setdefault("metadata", {}).setdefault("annotations", {})
+            annotations[PIN_ANNOTATION] = json.dumps(note, sort_keys=True)
         source = target_raw.get("source")
         if not isinstance(source, Mapping) or not source.get("repoURL"):
             raise UserError(
@@ -321,6 +337,67 @@ def request_rollback(
 
     _set_operation(api, namespace=namespace, name=name, change=change, attempts=attempts, sleep=sleep)
     return plan[-1]
+
+
+#: On an Application rolled back with auto-sync on: the automated policy the bot removed, and
+#: when, by whom, where (JSON); `autosync APP on` restores the policy and removes the note.
+PIN_ANNOTATION = "argo-chatops/auto-sync-pinned"
+
+
+def set_auto_sync(
+    api: client.ApiClient,
+    *,
+    namespace: str,
+    name: str,
+    on: bool,
+    attempts: int = WRITE_ATTEMPTS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bool:
+    """Turn automated sync on (restoring the policy a rollback removed, if any) or off.
+
+    Returns whether anything changed. A conditional write (the read resourceVersion), retried
+    on 409, like every write of the bot to an Application.
+
+    Raises:
+        KubeNotFound: no such Application.
+        KubeError: any other failure.
+    """
+    for attempt in range(1, attempts + 1):
+        app = get_app_object(api, namespace=namespace, name=name)
+        annotations = (app.get("metadata") or {}).get("annotations") or {}
+        policy = app.setdefault("spec", {}).setdefault("syncPolicy", {})
+        if on:
+            if is_auto_sync(app) and PIN_ANNOTATION not in annotations:
+                return False
+            policy["automated"] = pinned_policy(annotations.get(PIN_ANNOTATION))
+            annotations.pop(PIN_ANNOTATION, None)
+        else:
+            if not is_auto_sync(app):
+                return False
+            policy.pop("automated", None)
+        app["metadata"]["annotations"] = annotations
+        try:
+            with kube_errors(f"set the sync policy of Application {namespace}/{name}"):
+                _custom(api).replace_namespaced_custom_object(
+                    GROUP, VERSION, namespace, APPLICATIONS, name, app, _request_timeout=REQUEST_TIMEOUT
+                )
+        except KubeConflict:
+            if attempt == attempts:
+                raise
+            sleep(0.05 * 2**attempt)
+            continue
+        return True
+    raise AssertionError("unreachable: the loop returns or raises")
+
+
+def pinned_policy(note: object) -> dict[str, Any]:
+    """The automated policy a rollback removed, from its pin note (`{}` when unknown)."""
+    try:
+        parsed = json.loads(note) if isinstance(note, str) else {}
+    except ValueError:
+        return {}
+    automated = parsed.get("automated") if isinstance(parsed, dict) else None
+    return dict(automated) if isinstance(automated, dict) else {}
 
 
 def normalise_server(url: str) -> str:

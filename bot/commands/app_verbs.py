@@ -38,7 +38,7 @@ from bot.commands import values
 from bot.commands.registry import Command, Option, Positional, Verb
 from bot.config import ApprovalRule, ClusterSettings, InClusterAuth, Settings, TokenAuth
 from bot.errors import BotError, NotEnabled, PermissionDenied, UserError
-from bot.model import Reply
+from bot.model import Reply, Visibility
 from bot.rbac import policy as rbac
 from bot.render import approvals as render_approvals
 from bot.render import apps as render_apps
@@ -69,6 +69,13 @@ class AppCommand(Command):
 @dataclass(frozen=True, kw_only=True)
 class HistoryCommand(Command):
     app: str
+    cluster: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AutoSyncCommand(Command):
+    app: str
+    state: str
     cluster: str | None = None
 
 
@@ -466,6 +473,32 @@ def what_changes(
     )
 
 
+def set_auto_sync(ctx: Context, command: AutoSyncCommand) -> Reply:
+    """`autosync APP on|off`: Argo CD's automated sync (on restores what a rollback turned off)."""
+    found = find_app(ctx, command.app, action=rbac.ACTION_UPDATE, destination=command.cluster)
+    host = found.host
+    assert host.argocd_namespace is not None
+    on = command.state == "on"
+    changed = cd.set_auto_sync(
+        _clients(ctx).api_client(host.name), namespace=host.argocd_namespace, name=command.app, on=on
+    )
+    where = f"`{command.app}` on `{found.destination}`"
+    if not changed:
+        return Reply(text=f"Auto-sync is already {command.state} for {where}: nothing was changed.")
+    ctx.wrote(f"Auto-sync was turned {command.state} for `{command.app}`.")
+    if on:
+        text = f":arrows_counterclockwise: Auto-sync is on again for {where}: Argo CD syncs it from Git."
+    else:
+        text = f":pause_button: Auto-sync is off for {where}: it changes only when someone syncs it."
+    return Reply(text=text, visibility=Visibility.IN_CHANNEL)
+
+
+def _state(value: str) -> str:
+    if value in ("on", "off"):
+        return value
+    raise values.Invalid(f"`{values.shown(value)}` is neither `on` nor `off`.")
+
+
 def _requested(command: SyncCommand, *, destination: str) -> str:
     details: Sequence[str] = [
         f"revision `{command.revision}`" if command.revision else "its target revision",
@@ -569,6 +602,20 @@ VERBS = (
         ),
         examples=("{command} sync payments-api", "{command} sync payments-api --revision v1.4.2 --prune"),
         permission=(rbac.APPLICATIONS, rbac.ACTION_SYNC),
+        object_form=OBJECT_FORM,
+        scope="destination",
+        writes=True,
+    ),
+    Verb(
+        name="autosync",
+        command=AutoSyncCommand,
+        summary="Turn Argo CD's automated sync on (after a rollback pinned the app) or off.",
+        area="apps",
+        execute=set_auto_sync,
+        positionals=(APP, Positional("on|off", "state", _state)),
+        options=(DESTINATION,),
+        examples=("{command} autosync payments-api on", "{command} autosync payments-api off"),
+        permission=(rbac.APPLICATIONS, rbac.ACTION_UPDATE),
         object_form=OBJECT_FORM,
         scope="destination",
         writes=True,

@@ -25,7 +25,7 @@ from typing import Any
 from bot import records
 from bot.actions.context import Context
 from bot.actions.launcher import Plan, run_name
-from bot.announcing import PRIORITY_CARD, PRIORITY_FAILURE, card_key, edit_card
+from bot.announcing import PRIORITY_CARD, PRIORITY_FAILURE, card_key, edit_card, parent_key
 from bot.approvals import flow
 from bot.approvals.service import ApprovalService, approver_check
 from bot.argo import cd, workflows
@@ -95,6 +95,7 @@ def request_rollback(ctx: Context, command: RollbackCommand) -> Reply:
         target=target,
         current=current,
         reason=command.reason or "",
+        auto_sync_off=detail.summary.auto_sync,
     )
     ctx.wrote(f"Rollback of `{command.app}` to history {target.id} was requested.")
     assert found.host.argocd_namespace is not None
@@ -240,6 +241,7 @@ def _write_rollback(ctx: Context, approval: records.Approval) -> records.Run:
         )
     _, to_id = flow.history_ids(approval)
     host, namespace, api = _host_of(ctx, approval)
+    pinned: list[str] = []  # the run whose write turned auto-sync off
     plan = Plan(
         kind=records.RUN_ROLLBACK,
         cluster=host,
@@ -258,7 +260,7 @@ def _write_rollback(ctx: Context, approval: records.Approval) -> records.Run:
 
     def act(run: records.Run) -> str:
         _service(ctx).set_run(approval.id, run_id=run.id)  # the intent, before the write
-        cd.request_rollback(
+        written = cd.request_rollback(
             api,
             namespace=namespace,
             name=approval.app,
@@ -267,16 +269,32 @@ def _write_rollback(ctx: Context, approval: records.Approval) -> records.Run:
             disable_auto_sync=settings.approvals.disable_auto_sync_on_rollback,
             info=(*sync_tracker.operation_info(run.id), *flow.operation_info(approval, approver=ctx.actor)),
             expected_revision=approval.to_revision or None,
+            pin={
+                "at": ctx.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "by": _initiator(requester, approval, approver=ctx.actor),
+                "channel": approval.channel_id,
+                "run": run.id,
+            },
         )
+        if written.auto_sync_disabled:
+            pinned.append(run.id)
         return run_name(approval.app, run)
 
-    return launcher.launch(
+    run = launcher.launch(
         plan,
         act,
         on_written=lambda run: ctx.wrote(
             f"The rollback of `{approval.app}` to history {to_id} was written.", run_id=run.id
         ),
     )
+    if pinned and ctx.deps.cards is not None:
+        ctx.deps.cards.post(
+            key=f"pinned:{run.id}",
+            channel=run.channel_id,
+            text=render_approvals.pinned_note(approval.app, slash=ctx.slash),
+            thread_key=parent_key(run.id),
+        )
+    return run
 
 
 def _write_sync(ctx: Context, approval: records.Approval) -> records.Run:

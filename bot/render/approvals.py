@@ -124,6 +124,25 @@ def render_decided(approval: Approval, *, detail: str | None = None) -> tuple[st
     return truncate(text, MAX_TEXT), blocks
 
 
+def pinned_note(app: str, *, slash: str) -> str:
+    """The rollback thread's note once auto-sync was turned off: the app is pinned until it is on."""
+    return (
+        f":pushpin: Auto-sync is off for {mrkdwn.code(app)}: it stays on this revision, and Argo CD "
+        f"will not sync it from Git. Revert the change in Git, then type `{slash} autosync "
+        f"{mrkdwn.escape(app)} on`. The channel is reminded once a day until then."
+    )
+
+
+def pin_reminder(app: str, *, since: datetime, by: str, slash: str) -> str:
+    """The daily reminder of an app a rollback pinned: how long, who, and what to do."""
+    who = f" by {mrkdwn.escape(truncate(by, MAX_NAME))}" if by else ""
+    return (
+        f":pushpin: {mrkdwn.code(app)} has been pinned since its rollback {_date(since)}{who}: "
+        "auto-sync is off, so Git changes do not reach it. Revert the change in Git, then type "
+        f"`{slash} autosync {mrkdwn.escape(app)} on`."
+    )
+
+
 def render_expired(approval: Approval) -> tuple[str, list[Block]]:
     """The card once the request expired without a decision: no buttons, nothing was changed."""
     blocks = _facts(approval, title=f":hourglass: {_action(approval)} expired: {approval.app}")
@@ -163,6 +182,14 @@ def _facts(approval: Approval, *, title: str) -> list[Block]:
             )
         )
     )
+    if flow.turns_off_auto_sync(approval):
+        blocks.append(
+            section(
+                f":pushpin: *Auto-sync is on*: the rollback turns it off, and {mrkdwn.code(approval.app)} "
+                "stays on the rolled-back revision until someone reverts Git and runs `autosync "
+                f"{mrkdwn.escape(approval.app)} on`."
+            )
+        )
     if approval.action == ACTION_SYNC and flow.sync_options(approval)[1]:
         blocks.append(section(":scissors: *With prune*: resources no longer in Git are deleted."))
     if approval.reason.strip():

@@ -106,7 +106,7 @@ def test_a_broken_policy_at_start_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         PolicySource(path=path)
     assert caught.value.problems == [
-        f"{path}: line 2: unknown action 'deploy' for applications: expected one of get, sync, rollback or *"
+        f"{path}: line 2: unknown action 'deploy' for applications: expected one of get, sync, rollback, update or *"
     ]
     with pytest.raises(ConfigError, match="policy file not found"):
         PolicySource(path=tmp_path / "missing.csv")
@@ -133,7 +133,7 @@ def test_from_settings_merges_builtin_admins_inline_and_file(tmp_path: Path) -> 
     assert enforcer.can(["slack:U1"], resource="applications", action="get", obj="prod/a/b")  # default role
     assert enforcer.can(["slack:UBOSS"], resource="audit", action="get", obj="*")
     assert [(part.source, part.lines) for part in source.parts] == [
-        ("builtin policy", 23),
+        ("builtin policy", 24),
         ("rbac.admin_subjects", 1),
         (f"{config}: rbac.policy", 1),
         (str(tmp_path / "policy.csv"), 1),
