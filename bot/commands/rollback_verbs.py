@@ -32,7 +32,7 @@ from bot.argo import cd, workflows
 from bot.commands import app_verbs, values
 from bot.commands.registry import Command, Option, Positional, Target, Verb
 from bot.errors import BotError, NotEnabled, PermissionDenied, UserError
-from bot.model import Actor, Reply
+from bot.model import Actor, Reply, Surface
 from bot.rbac import policy as rbac
 from bot.render import approvals as render_approvals
 from bot.tracking import sync_tracker
@@ -123,9 +123,11 @@ def request_rollback(ctx: Context, command: RollbackCommand) -> Reply:
 
 
 def decide(ctx: Context, command: DecideCommand) -> Reply:
-    """One click on Approve or Reject."""
+    """One click on Approve or Reject, or `approve WORKFLOW` / `reject WORKFLOW` typed."""
     approvals = _service(ctx)
     approve = ctx.verb.name == "approve"
+    if ctx.origin.surface in (Surface.SLASH, Surface.MENTION, Surface.DM):
+        command = DecideCommand(approval_id=_step_waiting_at(approvals, command.approval_id))
     request = approvals.get(command.approval_id)
     if request is None:
         raise UserError("This approval request no longer exists. Ask for the rollback again.")
@@ -154,6 +156,21 @@ def decide(ctx: Context, command: DecideCommand) -> Reply:
             _stop_rejected(ctx, approval)
         return Reply(text=f":white_check_mark: {decision.message}")
     return _execute(ctx, approval, approved_message=decision.message)
+
+
+def _step_waiting_at(approvals: ApprovalService, workflow: str) -> str:
+    """The request of the one approval step `workflow` waits at (typed `approve WORKFLOW`)."""
+    waiting = [a for a in approvals.pending() if a.action == flow.ACTION_RESUME and a.app == workflow]
+    if not waiting:
+        raise UserError(
+            f"No step of `{workflow}` waits for an approval. Rollbacks and syncs are decided on their cards."
+        )
+    if len(waiting) > 1:
+        steps = ", ".join(f"`{a.to_revision}`" for a in waiting)
+        raise UserError(
+            f"Several steps of `{workflow}` wait ({steps}): decide each on its card in the run's thread."
+        )
+    return waiting[0].id
 
 
 def complete_approval(ctx: Context, command: DecideCommand) -> Reply:
@@ -489,19 +506,34 @@ def _tell_requester(ctx: Context, approval: records.Approval, reason: str) -> No
 _APPROVAL_OBJECT = "<cluster>/<project>/<app>"
 
 
-def _decide_verb(name: str, summary: str, execute: Any, *, prechecked: bool = True) -> Verb:
-    """`prechecked=False`: no check before the request is read (a requester may withdraw their own)."""
+def _decide_verb(
+    name: str,
+    summary: str,
+    execute: Any,
+    *,
+    prechecked: bool = True,
+    typed: bool = False,
+    examples: tuple[str, ...] = (),
+) -> Verb:
+    """`prechecked=False`: no check before the request is read (a requester may withdraw their own).
+
+    Typed (`approve WORKFLOW`), the positional names the Workflow whose approval step waits; from
+    a card's button it is the request's id.
+    """
     return Verb(
         name=name,
         command=DecideCommand,
         summary=summary,
         area="rollbacks",
         execute=execute,
-        positionals=(Positional("APPROVAL_ID", "approval_id", values.subdomain("approval")),),
+        positionals=(
+            Positional("WORKFLOW" if typed else "APPROVAL_ID", "approval_id", values.subdomain("approval")),
+        ),
+        examples=examples,
         permission=(rbac.APPROVALS, rbac.ACTION_APPROVE),
         object_form=_APPROVAL_OBJECT,
         writes=True,
-        typed=False,
+        typed=typed,
         target=None if prechecked else (lambda command, cluster: None),
     )
 
@@ -544,9 +576,21 @@ VERBS = (
     ),
     # checked once the request is read: a Workflow's approval step needs `workflows, approve`
     _decide_verb(
-        "approve", "Approve a pending request (the card's Approve button).", decide, prechecked=False
+        "approve",
+        "Approve the approval step a Workflow waits at (cards have an Approve button too).",
+        decide,
+        prechecked=False,
+        typed=True,
+        examples=("{command} approve release-x7k2p",),
     ),
-    _decide_verb("reject", "Reject a pending request (the card's Reject button).", decide, prechecked=False),
+    _decide_verb(
+        "reject",
+        "Reject the approval step a Workflow waits at, which stops it (cards have a Reject button too).",
+        decide,
+        prechecked=False,
+        typed=True,
+        examples=("{command} reject release-x7k2p",),
+    ),
     _decide_verb(
         "complete-approval", "Carry out a request approved but not yet carried out.", complete_approval
     ),

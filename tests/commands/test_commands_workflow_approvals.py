@@ -111,3 +111,24 @@ def test_rejecting_the_step_stops_the_workflow(steps_tier: Tier) -> None:
     )
     run = tier.runs.get(run_id)
     assert run is not None and run.phase == "Stopped"
+
+
+def test_approve_and_reject_can_be_typed_with_the_workflow_name(steps_tier: Tier) -> None:
+    tier = steps_tier
+    run_id, _ = _release(tier)
+    run = tier.runs.get(run_id)
+    assert run is not None and run.name
+    nothing = tier.do(OPS, "approve no-such-workflow")
+    assert "No step of `no-such-workflow` waits for an approval" in nothing.text, nothing.text
+    refused = tier.do(DEV, f"approve {run.name}")
+    assert "workflows, approve" in refused.text, refused.text
+
+    approved = tier.do(OPS, f"approve {run.name}")
+    assert "it goes on now" in approved.text, approved.text
+    tier.wait(
+        lambda: (done := tier.runs.get(run_id)) is not None and done.final_posted,
+        message="the run's final summary",
+    )
+    assert _workflow(tier, run_id)["status"]["phase"] == "Succeeded"
+    again = tier.do(OPS, f"approve {run.name}")
+    assert "No step of" in again.text, again.text

@@ -106,7 +106,8 @@ def test_a_broken_policy_at_start_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         PolicySource(path=path)
     assert caught.value.problems == [
-        f"{path}: line 2: unknown action 'deploy' for applications: expected one of get, sync, rollback, update or *"
+        f"{path}: line 2: unknown action 'deploy' for applications: "
+        "expected one of get, sync, rollback, update or *"
     ]
     with pytest.raises(ConfigError, match="policy file not found"):
         PolicySource(path=tmp_path / "missing.csv")

@@ -64,12 +64,13 @@ def test_overview_lists_only_the_allowed_verbs() -> None:
     text = help_overview(REGISTRY, ["help", "whoami", "status"], "/ops")
     assert "`/ops status WORKFLOW" in text
     assert "/ops sync" not in text
-    assert "/ops approve" not in text  # buttons are never offered as commands
+    assert "/ops approve" not in text  # not offered to someone who may not use it
+    assert "/ops complete-approval" not in help_overview(REGISTRY, ["complete-approval"], "/ops")
 
 
 def test_button_verbs_cannot_be_typed() -> None:
-    with pytest.raises(Exception, match="I don't know the command `approve`"):
-        grammar.parse_command("approve 0123456789abcdef0123456789abcdef", registry=REGISTRY)
+    with pytest.raises(Exception, match="I don't know the command `complete-approval`"):
+        grammar.parse_command("complete-approval 0123456789abcdef0123456789abcdef", registry=REGISTRY)
 
 
 def test_a_verb_declared_twice_is_refused() -> None:
