@@ -63,6 +63,7 @@ from bot.tracking.follower import Follower, SyncPart, WorkflowPart
 from bot.tracking.following import Following
 from bot.tracking.pins import PinReminders
 from bot.tracking.progress import log_scope
+from bot.tracking.rollout_part import RolloutPart
 from bot.tracking.streams import LeaderStreams
 from bot.tracking.subscribed import SubscribedSyncs, SubscribedWorkflows
 
@@ -246,6 +247,7 @@ def build_bot(settings: Settings, *, migrate: bool = True) -> Bot:
                 log_scope=log_scope(settings.logs),
             ),
             SyncPart(ui_urls={c.name: c.argocd_ui_url for c in settings.clusters}, waves=LiveWaves(registry)),
+            RolloutPart(),
         ],
     )
     scheduled_runs = ScheduledRuns(directory=directory)

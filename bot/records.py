@@ -26,6 +26,7 @@ RESULT_PENDING = "pending"
 RUN_WORKFLOW = "workflow"
 RUN_SYNC = "sync"
 RUN_ROLLBACK = "rollback"
+RUN_ROLLOUT = "rollout"
 
 APPROVAL_PENDING = "pending"
 APPROVAL_APPROVED = "approved"

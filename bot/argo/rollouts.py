@@ -12,6 +12,12 @@ plugin's own, so a real controller and the sandbox's stand-in react the same way
   before the current), without its `rollouts-pod-template-hash` label, replaces
   `spec.template` (a JSON patch, so nothing of the newer template survives).
 
+With `run_id`, a write also marks the Rollout with the bot's run that follows it (the
+annotation `argo-chatops/run-id`, `rollout_state.RUN_ID_ANNOTATION`), after its checks passed:
+in the same patch where the write is a patch of the Rollout itself (`spec.paused`, undo's JSON
+patch), else in a metadata patch just before the `/status` write (the `/status` subresource
+keeps no metadata). The leader's watch maps each event of the Rollout to that run.
+
 Every client failure leaves as a `KubeError` (`bot.argo.errors`). Callers: the rollout verbs.
 """
 
@@ -100,7 +106,9 @@ def get_detail(api: client.ApiClient, rollout: RawObject) -> RolloutDetail:
     return rollout_state.detail(rollout, runs)
 
 
-def promote(api: client.ApiClient, *, namespace: str, name: str, full: bool = False) -> Promoted:
+def promote(
+    api: client.ApiClient, *, namespace: str, name: str, full: bool = False, run_id: str | None = None
+) -> Promoted:
     """Promote as the plugin does: end the pause, else skip the current step; `full` skips them all.
 
     Raises:
@@ -122,9 +130,11 @@ def promote(api: client.ApiClient, *, namespace: str, name: str, full: bool = Fa
                 namespace,
                 ROLLOUTS,
                 name,
-                {"spec": {"paused": False}},
+                {"spec": {"paused": False}, **_marked(run_id)},
                 _request_timeout=REQUEST_TIMEOUT,
             )
+        else:
+            _mark(api, namespace=namespace, name=name, run_id=run_id)
         if full:
             status: dict[str, Any] = {"promoteFull": True}
             how = "full"
@@ -140,12 +150,13 @@ def promote(api: client.ApiClient, *, namespace: str, name: str, full: bool = Fa
     return Promoted(how=how, step=current.step)
 
 
-def abort(api: client.ApiClient, *, namespace: str, name: str) -> None:
+def abort(api: client.ApiClient, *, namespace: str, name: str, run_id: str | None = None) -> None:
     """`status.abort: true`: the controller sends all traffic back to the stable version."""
+    _mark(api, namespace=namespace, name=name, run_id=run_id)
     _patch_status(api, namespace=namespace, name=name, status={"abort": True}, what="abort")
 
 
-def retry(api: client.ApiClient, *, namespace: str, name: str) -> None:
+def retry(api: client.ApiClient, *, namespace: str, name: str, run_id: str | None = None) -> None:
     """`status.abort: false`: the controller starts the canary steps of the aborted revision again.
 
     Raises:
@@ -153,6 +164,7 @@ def retry(api: client.ApiClient, *, namespace: str, name: str) -> None:
     """
     if not rollout_state.summary(get_rollout(api, namespace=namespace, name=name)).aborted:
         raise UserError(f"`{name}` is not aborted; there is nothing to retry.")
+    _mark(api, namespace=namespace, name=name, run_id=run_id)
     _patch_status(api, namespace=namespace, name=name, status={"abort": False}, what="retry")
 
 
@@ -179,7 +191,14 @@ def revisions(api: client.ApiClient, rollout: RawObject) -> dict[int, RawObject]
     return found
 
 
-def undo(api: client.ApiClient, *, namespace: str, name: str, revision: int | None = None) -> int:
+def undo(
+    api: client.ApiClient,
+    *,
+    namespace: str,
+    name: str,
+    revision: int | None = None,
+    run_id: str | None = None,
+) -> int:
     """Put the pod template of `revision` (default: the one before the current) back; returns it.
 
     Raises:
@@ -201,7 +220,14 @@ def undo(api: client.ApiClient, *, namespace: str, name: str, revision: int | No
     template = copy.deepcopy(known[revision]["spec"]["template"])
     labels = (template.get("metadata") or {}).get("labels") or {}
     labels.pop(rollout_state.HASH_LABEL, None)
-    patch = [{"op": "replace", "path": "/spec/template", "value": template}]
+    patch: list[dict[str, Any]] = [{"op": "replace", "path": "/spec/template", "value": template}]
+    if run_id is not None:
+        if isinstance(rollout["metadata"].get("annotations"), dict):
+            key = rollout_state.RUN_ID_ANNOTATION.replace("~", "~0").replace("/", "~1")
+            patch.append({"op": "add", "path": f"/metadata/annotations/{key}", "value": run_id})
+        else:
+            annotations = {rollout_state.RUN_ID_ANNOTATION: run_id}
+            patch.append({"op": "add", "path": "/metadata/annotations", "value": annotations})
     with kube_errors(f"undo Rollout {namespace}/{name} to revision {revision}"):
         client.CustomObjectsApi(api).patch_namespaced_custom_object(
             GROUP,
@@ -214,6 +240,23 @@ def undo(api: client.ApiClient, *, namespace: str, name: str, revision: int | No
             _request_timeout=REQUEST_TIMEOUT,
         )
     return revision
+
+
+def _marked(run_id: str | None) -> RawObject:
+    """The metadata part of a merge patch naming the run that follows the Rollout (none without one)."""
+    if run_id is None:
+        return {}
+    return {"metadata": {"annotations": {rollout_state.RUN_ID_ANNOTATION: run_id}}}
+
+
+def _mark(api: client.ApiClient, *, namespace: str, name: str, run_id: str | None) -> None:
+    """Mark the Rollout with the run that follows it, before a `/status` write (which keeps no metadata)."""
+    if run_id is None:
+        return
+    with kube_errors(f"mark Rollout {namespace}/{name} with its run"):
+        client.CustomObjectsApi(api).patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, ROLLOUTS, name, _marked(run_id), _request_timeout=REQUEST_TIMEOUT
+        )
 
 
 def _patch_status(api: client.ApiClient, *, namespace: str, name: str, status: RawObject, what: str) -> None:

@@ -8,19 +8,27 @@ after the lookup: the pipeline first checks that the person may do the action so
 use case then asks for the precise check (`Context.require`), and a Rollout that does not
 exist and one the person may not touch get the same answer, which names the permission.
 
-Left out: following a Rollout in a thread, and approval rules for promote --full, abort and
-undo (the writes already pass the approval gate of `Context.require`, but
-`approvals.require_for` does not take `rollouts` rules yet).
+The writes (promote, promote --full, abort, retry-rollout, undo) start a followed run through
+`Launcher.launch`: the run is recorded with what it asks and where the Rollout stood
+(`rollout_state.asked_parameters`), then the adapter writes, marking the Rollout with the run
+id (annotation `argo-chatops/run-id`), and the run's thread follows the Rollout until the
+command's work is done (`bot.tracking.rollout_part`). A write the adapter refuses closes its run.
+
+Left out: approval rules for promote --full, abort and undo (the writes already pass the
+approval gate of `Context.require`, but `approvals.require_for` does not take `rollouts` rules yet).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bot import records
 from bot.actions.context import Context
-from bot.argo import rollouts
+from bot.actions.launcher import Plan, run_name
+from bot.argo import rollout_state, rollouts
 from bot.commands import values
 from bot.commands.registry import Command, Option, Positional, Target, Verb
 from bot.config import ClusterSettings
@@ -157,58 +165,114 @@ def show_rollout(ctx: Context, command: ShowCommand) -> Reply:
     return render.rollout_reply(rollouts.get_detail(_api(ctx), found), cluster=_cluster(ctx).name)
 
 
+FOLLOWS = "Its progress follows in the thread."
+
+
+def _followed(
+    ctx: Context,
+    found: dict[str, Any],
+    *,
+    action: str,
+    emoji_name: str,
+    write: Callable[[str], str],
+) -> Reply:
+    """Record a `rollout` run, do `write(run_id)` (it returns what was done), follow the run.
+
+    Raises:
+        whatever `write` raised (the run is closed first), e.g. `UserError` for nothing to do.
+    """
+    launcher = ctx.deps.launcher
+    if launcher is None:
+        raise NotEnabled(f"`{ctx.verb.name}` is not available in this bot's configuration.")
+    actor = ctx.actor
+    name = str(found["metadata"].get("name", ""))
+    plan = Plan(
+        kind=records.RUN_ROLLOUT,
+        cluster=_cluster(ctx).name,
+        namespace=_namespace_of(found),
+        requester_id=actor.user_id,
+        requester_name=actor.name,
+        channel_id=ctx.origin.channel_id,
+        template=name,
+        parameters=rollout_state.asked_parameters(found, action=action),
+    )
+    said: list[str] = []
+
+    def act(run: records.Run) -> str:
+        said.append(write(run.id))
+        return run_name(name, run)
+
+    launcher.launch(plan, act, on_written=lambda run: ctx.wrote(said[0], run_id=run.id))
+    return render.action_reply(user_id=actor.user_id, emoji_name=emoji_name, what=f"{said[0]} {FOLLOWS}")
+
+
 def promote(ctx: Context, command: PromoteCommand) -> Reply:
     """End the current pause (or skip the current step); `--full` skips every step left."""
     found = _find(ctx, command, action=rbac.ACTION_PROMOTE)
     namespace = _namespace_of(found)
     where = f"`{command.rollout}` on `{_cluster(ctx).name}/{namespace}`"
-    done = rollouts.promote(_api(ctx), namespace=namespace, name=command.rollout, full=command.full)
     steps = len((((found.get("spec") or {}).get("strategy") or {}).get("canary") or {}).get("steps") or [])
-    at = f"step {done.step + 1}/{steps}" if steps else "its current step"
-    what = {
-        "full": f"promoted {where} fully: every step left is skipped and the new version takes all traffic.",
-        "pause": f"promoted {where}: the pause at {at} ended and the canary goes on.",
-        "step": f"promoted {where}: {at} was skipped and the canary goes on.",
-    }[done.how]
-    ctx.wrote(what)
-    return render.action_reply(user_id=ctx.actor.user_id, emoji_name="fast_forward", what=what)
+
+    def write(run_id: str) -> str:
+        done = rollouts.promote(
+            _api(ctx), namespace=namespace, name=command.rollout, full=command.full, run_id=run_id
+        )
+        at = f"step {done.step + 1}/{steps}" if steps else "its current step"
+        return {
+            "full": f"promoted {where} fully: every step left is skipped and the new version takes "
+            "all traffic.",
+            "pause": f"promoted {where}: the pause at {at} ended and the canary goes on.",
+            "step": f"promoted {where}: {at} was skipped and the canary goes on.",
+        }[done.how]
+
+    action = rollout_state.ACTION_PROMOTE_FULL if command.full else rollout_state.ACTION_PROMOTE
+    return _followed(ctx, found, action=action, emoji_name="fast_forward", write=write)
 
 
 def abort(ctx: Context, command: AbortCommand) -> Reply:
     found = _find(ctx, command, action=rbac.ACTION_ABORT)
     namespace = _namespace_of(found)
-    rollouts.abort(_api(ctx), namespace=namespace, name=command.rollout)
-    what = (
-        f"aborted `{command.rollout}` on `{_cluster(ctx).name}/{namespace}`: all traffic goes back to the "
-        "stable version (canary weight 0). `retry` starts the canary again, `undo` goes back a revision."
-    )
-    ctx.wrote(what)
-    return render.action_reply(user_id=ctx.actor.user_id, emoji_name="octagonal_sign", what=what)
+
+    def write(run_id: str) -> str:
+        rollouts.abort(_api(ctx), namespace=namespace, name=command.rollout, run_id=run_id)
+        return (
+            f"aborted `{command.rollout}` on `{_cluster(ctx).name}/{namespace}`: all traffic goes back to "
+            "the stable version (canary weight 0). `retry-rollout` starts the canary again, `undo` goes "
+            "back a revision."
+        )
+
+    return _followed(ctx, found, action=rollout_state.ACTION_ABORT, emoji_name="octagonal_sign", write=write)
 
 
 def retry(ctx: Context, command: RetryCommand) -> Reply:
     found = _find(ctx, command, action=rbac.ACTION_RETRY)
     namespace = _namespace_of(found)
-    rollouts.retry(_api(ctx), namespace=namespace, name=command.rollout)
-    what = (
-        f"retried `{command.rollout}` on `{_cluster(ctx).name}/{namespace}`: "
-        "the canary starts again from its first step."
-    )
-    ctx.wrote(what)
-    return render.action_reply(user_id=ctx.actor.user_id, emoji_name="repeat", what=what)
+
+    def write(run_id: str) -> str:
+        rollouts.retry(_api(ctx), namespace=namespace, name=command.rollout, run_id=run_id)
+        return (
+            f"retried `{command.rollout}` on `{_cluster(ctx).name}/{namespace}`: "
+            "the canary starts again from its first step."
+        )
+
+    return _followed(ctx, found, action=rollout_state.ACTION_RETRY, emoji_name="repeat", write=write)
 
 
 def undo(ctx: Context, command: UndoCommand) -> Reply:
     found = _find(ctx, command, action=rbac.ACTION_UNDO)
     namespace = _namespace_of(found)
-    revision = rollouts.undo(_api(ctx), namespace=namespace, name=command.rollout, revision=command.revision)
-    what = (
-        f"rolled `{command.rollout}` on `{_cluster(ctx).name}/{namespace}` back to the pod template of "
-        f"revision {revision}: it deploys as a new revision, through the canary steps "
-        "unless it is the stable one."
-    )
-    ctx.wrote(what)
-    return render.action_reply(user_id=ctx.actor.user_id, emoji_name="rewind", what=what)
+
+    def write(run_id: str) -> str:
+        revision = rollouts.undo(
+            _api(ctx), namespace=namespace, name=command.rollout, revision=command.revision, run_id=run_id
+        )
+        return (
+            f"rolled `{command.rollout}` on `{_cluster(ctx).name}/{namespace}` back to the pod template of "
+            f"revision {revision}: it deploys as a new revision, through the canary steps "
+            "unless it is the stable one."
+        )
+
+    return _followed(ctx, found, action=rollout_state.ACTION_UNDO, emoji_name="rewind", write=write)
 
 
 # --- the records ------------------------------------------------------------------------

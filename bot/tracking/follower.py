@@ -16,14 +16,16 @@ shows in the parent or in the summary, whichever Slack's budgets let through fir
 How an event finds its run: a Workflow carries the run id in its label `argo-chatops/run-id`;
 an Argo CD Application carries it in the `chatops-run` info of its operation (see
 `bot.tracking.sync_tracker`), else through the map of active syncs that `follow` and `resume`
-fill.
+fill; an Argo Rollout carries the run of the last command written on it in its annotation
+`argo-chatops/run-id`, and the unfinished runs of each Rollout (`follow`, `resume`) are told too,
+so a run whose Rollout another command took over ends (its part sees the annotation changed).
 
 Restarts and a new leader: the in-memory states are empty; the watch's first list gives every
 run's current state, which is applied from scratch. Step replies have keys derived from what
 they report (`step:<run_id>:<digest>`), so a reply already enqueued in an earlier life is not
 enqueued again, and a step that ended meanwhile gets its end reply; the thread continues, with
 nothing posted twice. Callers: the command handlers (`follow`, or the aliases `start_run` /
-`start_sync`), the leader's watch streams (`on_workflow`, `on_application`), `bot.app`.
+`start_sync`), the leader's watch streams (`on_workflow`, `on_application`, `on_rollout`), `bot.app`.
 """
 
 from __future__ import annotations
@@ -46,11 +48,13 @@ from bot.announcing import (
     parent_key,
     summary_key,
 )
+from bot.argo.rollout_state import RUN_ID_ANNOTATION
 from bot.errors import BotError
 from bot.records import (
     OUTBOX_POST,
     OUTBOX_UPDATE,
     RUN_ROLLBACK,
+    RUN_ROLLOUT,
     RUN_SYNC,
     RUN_WORKFLOW,
     OutboxEntry,
@@ -75,7 +79,12 @@ log = logging.getLogger(__name__)
 LABEL_RUN_ID = "argo-chatops/run-id"
 SYNC_KINDS = frozenset({RUN_SYNC, RUN_ROLLBACK})
 _DONE_MEMORY = 10_000
-_FAMILIES = {RUN_WORKFLOW: frozenset({RUN_WORKFLOW}), RUN_SYNC: SYNC_KINDS}
+_FAMILIES = {
+    RUN_WORKFLOW: frozenset({RUN_WORKFLOW}),
+    RUN_SYNC: SYNC_KINDS,
+    RUN_ROLLOUT: frozenset({RUN_ROLLOUT}),
+}
+RolloutKey = tuple[str, str, str]  # (cluster, namespace, rollout)
 Blocks = list[dict[str, Any]]
 S = TypeVar("S")
 
@@ -388,6 +397,7 @@ class Follower:
         self._run_locks: dict[str, threading.Lock] = {}
         self._states: dict[str, Any] = {}
         self._active: dict[AppKey, tuple[str, datetime]] = {}  # -> (run id, created at)
+        self._rollouts: dict[RolloutKey, set[str]] = {}  # -> the unfinished runs of each Rollout
         self._done: set[str] = set()
 
     # -- entry points --------------------------------------------------------------------
@@ -399,6 +409,9 @@ class Follower:
         if run.kind in SYNC_KINDS:
             with self._lock:
                 self._active[key_of(run)] = (run.id, run.created_at)
+        if run.kind == RUN_ROLLOUT:
+            with self._lock:
+                self._rollouts.setdefault(_rollout_key(run), set()).add(run.id)
         if run.parent_ts is None:
             text, blocks = part.parent(run, None, now=self._clock())
             self._outbox.post(
@@ -420,9 +433,14 @@ class Follower:
         return self.follow(run)
 
     def resume(self) -> int:
-        """Remember the unfinished sync runs (after a restart or on a new leader); returns how many."""
+        """Remember the unfinished sync and rollout runs (after a restart, on a new leader); how many."""
         count = 0
         for run in self._runs.unfinished():
+            if run.kind == RUN_ROLLOUT:
+                with self._lock:
+                    self._rollouts.setdefault(_rollout_key(run), set()).add(run.id)
+                count += 1
+                continue
             # a subscribed channel's run is found again from the operation itself (`outside`)
             if run.kind in SYNC_KINDS and SUBSCRIPTION_PARAMETER not in (run.parameters or {}):
                 with self._lock:
@@ -461,6 +479,22 @@ class Follower:
                 if outside_id not in self._done:
                     self._safely(outside_id, obj, RUN_SYNC)
 
+    def on_rollout(self, cluster: str, obj: Mapping[str, Any]) -> None:
+        """One watch event (or list item) for an Argo Rollout: the run in its annotation, and the
+        other unfinished runs of that Rollout (which end once another command took it over)."""
+        meta = obj.get("metadata") or {}
+        key = (cluster, str(meta.get("namespace", "")), str(meta.get("name", "")))
+        marked = str((meta.get("annotations") or {}).get(RUN_ID_ANNOTATION) or "") or None
+        with self._lock:
+            known = set(self._rollouts.get(key, ()))
+            if marked is not None and marked not in self._done:
+                self._rollouts.setdefault(key, set()).add(marked)
+        if marked is not None and marked not in self._done:
+            self._safely(marked, obj, RUN_ROLLOUT, where=key)
+        for run_id in sorted(known - {marked}):
+            if run_id not in self._done:
+                self._safely(run_id, obj, RUN_ROLLOUT, where=key)
+
     @staticmethod
     def _outside_runs(outside: Outside, cluster: str, obj: Mapping[str, Any]) -> list[str]:
         """The subscribed channels' runs for an operation started elsewhere; none when that fails."""
@@ -477,15 +511,19 @@ class Follower:
         with self._lock:
             return self._run_locks.setdefault(run_id, threading.Lock())
 
-    def _safely(self, run_id: str, obj: Mapping[str, Any], family: str) -> None:
+    def _safely(
+        self, run_id: str, obj: Mapping[str, Any], family: str, *, where: RolloutKey | None = None
+    ) -> None:
         try:
-            self._apply(run_id, obj, family)
+            self._apply(run_id, obj, family, where=where)
         except BotError as exc:
             log.error("could not update run %s: %s", run_id, exc)
         except Exception:
             log.exception("following run %s failed", run_id)
 
-    def _apply(self, run_id: str, obj: Mapping[str, Any], family: str) -> None:
+    def _apply(
+        self, run_id: str, obj: Mapping[str, Any], family: str, *, where: RolloutKey | None = None
+    ) -> None:
         with self._run_lock(run_id):
             run = self._runs.get(run_id)
             if run is None:
@@ -493,6 +531,8 @@ class Follower:
             part = self._parts.get(run.kind)
             if part is None or run.kind not in _FAMILIES[family]:
                 return  # a label or marker that names a run of another kind
+            if where is not None and where != _rollout_key(run):
+                return  # a marker copied onto another object: not the run's own
             if run.final_posted:
                 self._forget(run)
                 return
@@ -613,8 +653,19 @@ class Follower:
             self._states.pop(run.id, None)
             if run.kind in SYNC_KINDS and self._active.get(key_of(run), ("",))[0] == run.id:
                 del self._active[key_of(run)]
+            if run.kind == RUN_ROLLOUT:
+                runs = self._rollouts.get(_rollout_key(run))
+                if runs is not None:
+                    runs.discard(run.id)
+                    if not runs:
+                        del self._rollouts[_rollout_key(run)]
             self._run_locks.pop(run.id, None)
             if len(self._done) >= _DONE_MEMORY:
                 self._done.clear()
             self._done.add(run.id)
             metrics.TRACKED_RUNS.set(len(self._states))
+
+
+def _rollout_key(run: Run) -> RolloutKey:
+    """The Rollout a rollout run follows: its cluster, namespace and name (the run's `template`)."""
+    return (run.cluster, run.namespace, run.template or "")

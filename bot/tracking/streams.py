@@ -4,7 +4,10 @@ Built anew each time this replica becomes the leader (`Following` calls it): a n
 first resumes the runs it has not seen end (from the database), then delivers what is pending
 in the outbox whichever replica enqueued it, and follows every cluster with one
 list-then-watch stream for the Workflows of its namespace (the bot's, and those subscribed
-channels hear about) and one per Argo CD host for the Applications. Deleted objects are not news for a thread.
+channels hear about), one per Argo CD host for the Applications, and one per cluster for the
+Argo Rollouts of every namespace (a Rollout lives in its app's namespace, not the Workflows'
+one; the bot's commands mark theirs with the run that follows them). Deleted objects are not
+news for a thread.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from bot.argo import cd, workflows
+from bot.argo import cd, rollouts, workflows
 from bot.argo.watching import ResourceWatcher
 from bot.config import ClusterSettings
 from bot.periodic import Periodic
@@ -37,6 +40,8 @@ class LeaderStreams:
             ones labelled with a run id.
         conditions: told every Application too (health episodes, lasting OutOfSync), and
             looked at again every `conditions.tick_every` seconds.
+        watch_rollouts: one watch of the Rollouts of every namespace per cluster, for the
+            threads of the rollout commands.
     """
 
     def __init__(
@@ -49,6 +54,7 @@ class LeaderStreams:
         extra: Callable[[], Sequence[Stream]] = tuple,
         all_workflows: bool = True,
         conditions: AppConditionWatch | None = None,
+        watch_rollouts: bool = True,
     ) -> None:
         self._follower = follower
         self._clusters = list(clusters)
@@ -57,6 +63,7 @@ class LeaderStreams:
         self._extra = extra
         self._all_workflows = all_workflows
         self._conditions = conditions
+        self._watch_rollouts = watch_rollouts
 
     def __call__(self) -> list[Stream]:
         self._follower.resume()
@@ -90,6 +97,19 @@ class LeaderStreams:
             for cluster in self._clusters
             if cluster.argocd_namespace
         ]
+        if self._watch_rollouts:
+            streams += [
+                ResourceWatcher(
+                    self._api_client(cluster.name),
+                    cluster=cluster.name,
+                    group=rollouts.GROUP,
+                    version=rollouts.VERSION,
+                    plural=rollouts.ROLLOUTS,
+                    namespace=None,
+                    on_event=functools.partial(self._on_rollout, cluster.name),
+                )
+                for cluster in self._clusters
+            ]
         if self._conditions is not None:
             self._conditions.reset()  # another leader may have told things meanwhile
             every = self._conditions.tick_every
@@ -106,6 +126,10 @@ class LeaderStreams:
     def _on_workflow(self, cluster: str, kind: str, obj: Mapping[str, Any]) -> None:
         if kind != DELETED:
             self._follower.on_workflow(cluster, obj)
+
+    def _on_rollout(self, cluster: str, kind: str, obj: Mapping[str, Any]) -> None:
+        if kind != DELETED:
+            self._follower.on_rollout(cluster, obj)
 
     def _on_application(self, cluster: str, kind: str, obj: Mapping[str, Any]) -> None:
         if kind == DELETED:
