@@ -14,7 +14,10 @@ patches (conditional on the resourceVersion it read, so a concurrent promote is 
   for a scripted ~2 s (pods becoming ready), then the next step.
 - `pause: {}`: a `CanaryPauseStep` entry in `status.pauseConditions`, `controllerPause`,
   phase Paused, until promoted. `pause: {duration: 30s}` (or seconds as a number) moves on
-  by itself once the scripted time has passed.
+  by itself once the scripted time has passed. As in Argo, whether the step's pause was
+  already added is read from the stored status (`controllerPause`, written with the step
+  index), never from memory: so `controllerPause` without `pauseConditions` is a promote,
+  even when a status write lost a race (409) with the promote and is decided again.
 - `analysis`: an AnalysisRun `<rollout>-<hash>-<revision>-<step>` (phase Running, then after
   a scripted ~5 s Successful, or Failed when an arg `sandbox-result` is `Failed` or a
   template name starts with `fail`); `status.canary.currentStepAnalysisRunStatus`. Failed
@@ -289,9 +292,6 @@ class RolloutController:
             if timer is None or (timer.pod_hash, timer.index) != (pod_hash, index):
                 timer = _Timer(pod_hash=pod_hash, index=index, started=time.monotonic())
                 self._timers[key] = timer
-                entered = True
-            else:
-                entered = False
             elapsed = (time.monotonic() - timer.started) / max(self.time.factor, 1e-9)
             done = False
             if "setWeight" in step:
@@ -301,7 +301,7 @@ class RolloutController:
                     self._set_phase(status, "Progressing", "more replicas need to be updated")
                     self._wake_after(key, SET_WEIGHT_SECONDS - elapsed)
             elif "pause" in step:
-                done = self._pause(status, step.get("pause") or {}, entered=entered, elapsed=elapsed, key=key)
+                done = self._pause(status, step.get("pause") or {}, elapsed=elapsed, key=key)
             elif "analysis" in step:
                 done = self._analysis(rollout, status, step["analysis"] or {}, index, revision, elapsed, key)
                 if status.get("abort"):
@@ -314,12 +314,15 @@ class RolloutController:
             status["currentStepIndex"] = index + 1
             status.setdefault("canary", {}).pop("currentStepAnalysisRunStatus", None)
 
-    def _pause(
-        self, status: dict[str, Any], pause: dict[str, Any], *, entered: bool, elapsed: float, key: Key
-    ) -> bool:
+    def _pause(self, status: dict[str, Any], pause: dict[str, Any], *, elapsed: float, key: Key) -> bool:
+        """Add the step's pause once; True when it is over (promoted, or its duration passed).
+
+        `controllerPause` in the status just read says the pause was added (the in-memory timer
+        may already be on the next step after a write that conflicted with a promote).
+        """
         conditions = status.get("pauseConditions") or []
         seconds = pause_seconds(pause.get("duration"))
-        if entered:
+        if not status.get("controllerPause"):
             status["pauseConditions"] = [{"reason": PAUSE_REASON, "startTime": now_rfc3339()}]
             status["controllerPause"] = True
             self._set_phase(status, "Paused", PAUSE_REASON)
