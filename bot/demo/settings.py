@@ -3,7 +3,8 @@
 What the demo configures, as a production setup would:
 - the production cluster (the one named `production` or `prod`, else the last of several)
   accepts commands only from #prod-ops, so the channel rule can be tried;
-- approval cards go to #approvals;
+- approval cards go to #approvals; syncs of production's payments apps need an approval
+  (`approvals.require_for`), and a rollback may turn auto-sync off (the app stays pinned);
 - Argo Workflows and Argo CD UI links (`https://argo.<cluster>.example.com`,
   `https://argocd.example.com`: one Argo CD for every cluster);
 - Argo CD's API server (the sandbox's stand-in) with its token, so approval cards for a
@@ -84,6 +85,14 @@ def config_for(description: dict[str, Any], *, state_dir: Path, channels: dict[s
             "endpoint_url": description["aws"]["endpoint_url"],
         },
         "rbac": {"policy": demo_policy(), "default_role": "role:readonly"},
+        "approvals": {
+            "disable_auto_sync_on_rollback": True,
+            "require_for": (
+                [{"resource": "applications", "action": "sync", "object": f"{production}/payments/*"}]
+                if production
+                else []
+            ),
+        },
         "server": {"port": 0},
     }
     if "argocd_api" in description:  # the token goes in the environment (`demo_environ`), never here
