@@ -271,7 +271,7 @@ class RbacSettings(_Model):
 class ApprovalRule(_Model):
     """An action that needs approval first (a rollback always does; a rule for it sets its quorum)."""
 
-    resource: Literal["applications", "workflows"]
+    resource: Literal["applications", "workflows", "rollouts"]
     action: str
     object: str = "*"
     #: how many different people must approve (never the requester)

@@ -77,9 +77,22 @@ def is_expired(approval: Approval, *, now: datetime) -> bool:
 ACTION_RESUME = "resume"
 
 
+#: A Rollout command under an approval rule: `rollout-promote-full`, `rollout-abort`,
+#: `rollout-undo`; `project` holds the namespace, `app` the Rollout, `target` an undo's revision.
+ROLLOUT_PREFIX = "rollout-"
+
+
+def is_rollout(approval: Approval) -> bool:
+    return approval.action.startswith(ROLLOUT_PREFIX)
+
+
 def object_of(approval: Approval) -> str:
     """The RBAC object of a request: `<cluster>/<project>/<app>`, for a Workflow's approval step
-    `<cluster>/<namespace>/<template>`."""
+    `<cluster>/<namespace>/<template>`, for a Rollout `<cluster>/<namespace>/<rollout>`."""
+    if is_rollout(approval):
+        return policy.rollout_object(
+            cluster=approval.cluster, namespace=approval.project, rollout=approval.app
+        )
     if approval.action == ACTION_RESUME:
         return policy.workflow_object(
             cluster=approval.cluster, namespace=approval.project, template=approval.from_revision
@@ -246,6 +259,11 @@ def decided_text(approval: Approval, *, decision: Choice) -> str:
         if decision == DECISION_APPROVE:
             return f"You approved step `{approval.to_revision}` of `{approval.app}`; it goes on now."
         return f"You rejected step `{approval.to_revision}` of `{approval.app}`; the workflow stops."
+    if is_rollout(approval):
+        what = approval.action.removeprefix(ROLLOUT_PREFIX).replace("-", " ")
+        if decision == DECISION_APPROVE:
+            return f"You approved the {what} of `{approval.app}`; it starts now."
+        return f"You rejected the {what} of `{approval.app}`; nothing was changed."
     if decision == DECISION_APPROVE:
         return f"You approved the {approval.action} of `{approval.app}`; it starts now."
     return f"You rejected the {approval.action} of `{approval.app}`; nothing was changed."

@@ -256,6 +256,35 @@ class ApprovalService:
             approvers=rule.approvers,
         )
 
+    def request_rollout(
+        self,
+        *,
+        actor: Actor,
+        channel_id: str,
+        cluster: str,
+        namespace: str,
+        rollout: str,
+        action: str,
+        revision: int | None,
+        rule: ApprovalRule,
+    ) -> Approval:
+        """Store a pending rollout command (`rollout-promote-full`, `rollout-abort`, `rollout-undo`)."""
+        now = self._clock()
+        return self._repo.create(
+            action=action,
+            cluster=cluster,
+            project=namespace,
+            app=rollout,
+            target=str(revision) if revision is not None else "",
+            requester_id=actor.user_id,
+            requester_name=actor.name,
+            channel_id=channel_id,
+            expires_at=now + timedelta(minutes=self._settings.expiry_minutes),
+            now=now,
+            required_approvals=rule.approvals,
+            approvers=rule.approvers,
+        )
+
     def request_resume(
         self,
         *,

@@ -29,7 +29,7 @@ from bot.announcing import PRIORITY_CARD, PRIORITY_FAILURE, card_key, edit_card,
 from bot.approvals import flow
 from bot.approvals.service import ApprovalService, approver_check
 from bot.argo import cd, workflows
-from bot.commands import app_verbs, values
+from bot.commands import app_verbs, rollout_verbs, values
 from bot.commands.registry import Command, Option, Positional, Target, Verb
 from bot.errors import BotError, NotEnabled, PermissionDenied, UserError
 from bot.model import Actor, Reply, Surface
@@ -181,8 +181,8 @@ def complete_approval(ctx: Context, command: DecideCommand) -> Reply:
         raise UserError("This request is not waiting to be carried out.")
     resource, action, obj = flow.permission_of(approval)
     ctx.require(resource=resource, action=action, obj=obj, approval_gate=False)
-    if approval.action == flow.ACTION_RESUME:
-        return _execute(ctx, approval, approved_message="The approved step was resumed.")
+    if approval.action == flow.ACTION_RESUME or flow.is_rollout(approval):
+        return _execute(ctx, approval, approved_message="The approved request was carried out.")
     if approval.run_id is not None and ctx.deps.runs is not None:
         run = ctx.deps.runs.get(approval.run_id)
         if run is not None and _was_written(ctx, approval, run):
@@ -217,7 +217,7 @@ def _execute(ctx: Context, approval: records.Approval, *, approved_message: str)
     approvals = _service(ctx)
     ctx.attempt.run_id = None
     write = {rbac.ACTION_SYNC: _write_sync, flow.ACTION_RESUME: _write_resume}.get(
-        approval.action, _write_rollback
+        approval.action, _write_rollout if flow.is_rollout(approval) else _write_rollback
     )
     try:
         run = write(ctx, approval)
@@ -368,6 +368,11 @@ def _write_sync(ctx: Context, approval: records.Approval) -> records.Run:
             f"The approved sync of `{approval.app}` was written.", run_id=run.id
         ),
     )
+
+
+def _write_rollout(ctx: Context, approval: records.Approval) -> records.Run:
+    """Carry out an approved Rollout command as its requester's, followed in its thread."""
+    return rollout_verbs.carry_out(ctx, approval, requester=_requester(ctx, approval))
 
 
 def _write_resume(ctx: Context, approval: records.Approval) -> records.Run:

@@ -14,8 +14,9 @@ The writes (promote, promote --full, abort, retry-rollout, undo) start a followe
 id (annotation `argo-chatops/run-id`), and the run's thread follows the Rollout until the
 command's work is done (`bot.tracking.rollout_part`). A write the adapter refuses closes its run.
 
-Left out: approval rules for promote --full, abort and undo (the writes already pass the
-approval gate of `Context.require`, but `approvals.require_for` does not take `rollouts` rules yet).
+Approval rules: an `approvals.require_for` rule on `rollouts, promote` (for `--full`),
+`rollouts, abort` or `rollouts, undo` turns the command into an approval card; the approved
+request is carried out by `carry_out`, as the requester's, and followed like any write.
 """
 
 from __future__ import annotations
@@ -28,13 +29,16 @@ from typing import Any
 from bot import records
 from bot.actions.context import Context
 from bot.actions.launcher import Plan, run_name
+from bot.announcing import PRIORITY_CARD, card_key
+from bot.approvals import flow
 from bot.argo import rollout_state, rollouts
 from bot.commands import values
 from bot.commands.registry import Command, Option, Positional, Target, Verb
 from bot.config import ClusterSettings
 from bot.errors import KubeNotFound, NotEnabled, PermissionDenied, UserError
-from bot.model import Reply
+from bot.model import Actor, Reply
 from bot.rbac import policy as rbac
+from bot.render import approvals as render_approvals
 from bot.render import rollouts as render
 
 OBJECT_FORM = "<cluster>/<namespace>/<rollout>"
@@ -101,7 +105,9 @@ def _api(ctx: Context) -> Any:
     return ctx.deps.clusters.api_client(_cluster(ctx).name)
 
 
-def _find(ctx: Context, command: RolloutCommand, *, action: str) -> dict[str, Any]:
+def _find(
+    ctx: Context, command: RolloutCommand, *, action: str, approval_gate: bool = True
+) -> dict[str, Any]:
     """Read the Rollout and ask for the precise check; "missing" and "not allowed" read the same.
 
     Raises:
@@ -136,7 +142,14 @@ def _find(ctx: Context, command: RolloutCommand, *, action: str) -> dict[str, An
         found = rollouts.get_rollout(api, namespace=namespace, name=name)
     except KubeNotFound:
         raise PermissionDenied(denial, resource=rbac.ROLLOUTS, action=action, obj=obj(namespace)) from None
-    ctx.require(resource=rbac.ROLLOUTS, action=action, obj=obj(namespace), cluster=cluster, denial=denial)
+    ctx.require(
+        resource=rbac.ROLLOUTS,
+        action=action,
+        obj=obj(namespace),
+        cluster=cluster,
+        denial=denial,
+        approval_gate=approval_gate,
+    )
     return found
 
 
@@ -181,18 +194,39 @@ def _followed(
     Raises:
         whatever `write` raised (the run is closed first), e.g. `UserError` for nothing to do.
     """
+    said = _launch(
+        ctx,
+        found,
+        action=action,
+        cluster=_cluster(ctx).name,
+        requester=ctx.actor,
+        channel_id=ctx.origin.channel_id,
+        write=write,
+    )[1]
+    return render.action_reply(user_id=ctx.actor.user_id, emoji_name=emoji_name, what=f"{said} {FOLLOWS}")
+
+
+def _launch(
+    ctx: Context,
+    found: dict[str, Any],
+    *,
+    action: str,
+    cluster: str,
+    requester: Actor,
+    channel_id: str,
+    write: Callable[[str], str],
+) -> tuple[records.Run, str]:
     launcher = ctx.deps.launcher
     if launcher is None:
         raise NotEnabled(f"`{ctx.verb.name}` is not available in this bot's configuration.")
-    actor = ctx.actor
     name = str(found["metadata"].get("name", ""))
     plan = Plan(
         kind=records.RUN_ROLLOUT,
-        cluster=_cluster(ctx).name,
+        cluster=cluster,
         namespace=_namespace_of(found),
-        requester_id=actor.user_id,
-        requester_name=actor.name,
-        channel_id=ctx.origin.channel_id,
+        requester_id=requester.user_id,
+        requester_name=requester.name,
+        channel_id=channel_id,
         template=name,
         parameters=rollout_state.asked_parameters(found, action=action),
     )
@@ -202,13 +236,104 @@ def _followed(
         said.append(write(run.id))
         return run_name(name, run)
 
-    launcher.launch(plan, act, on_written=lambda run: ctx.wrote(said[0], run_id=run.id))
-    return render.action_reply(user_id=actor.user_id, emoji_name=emoji_name, what=f"{said[0]} {FOLLOWS}")
+    run = launcher.launch(plan, act, on_written=lambda run: ctx.wrote(said[0], run_id=run.id))
+    return run, said[0]
+
+
+#: The rollout commands an approval rule can guard: the rule's action, and the card's action.
+GUARDED = {
+    rollout_state.ACTION_PROMOTE_FULL: rbac.ACTION_PROMOTE,
+    rollout_state.ACTION_ABORT: rbac.ACTION_ABORT,
+    rollout_state.ACTION_UNDO: rbac.ACTION_UNDO,
+}
+APPROVAL_PREFIX = "rollout-"
+
+
+def _guarded(
+    ctx: Context, command: RolloutCommand, *, action: str, asked: str, revision: int | None = None
+) -> Reply | None:
+    """With an `approvals.require_for` rule on this command, its approval card instead of the write."""
+    found = _find(ctx, command, action=action, approval_gate=False)
+    obj = rbac.rollout_object(
+        cluster=_cluster(ctx).name, namespace=_namespace_of(found), rollout=command.rollout
+    )
+    rule = flow.rule_for(ctx.settings.approvals.require_for, resource=rbac.ROLLOUTS, action=action, obj=obj)
+    if rule is None:
+        return None
+    approvals, cards = ctx.deps.approvals, ctx.deps.cards
+    if approvals is None or cards is None:
+        raise NotEnabled(f"`{ctx.verb.name}` under an approval rule is not available in this configuration.")
+    channel = ctx.settings.slack.approvals_channel or ctx.origin.channel_id
+    approval = approvals.request_rollout(
+        actor=ctx.actor,
+        channel_id=channel,
+        cluster=_cluster(ctx).name,
+        namespace=_namespace_of(found),
+        rollout=command.rollout,
+        action=APPROVAL_PREFIX + asked,
+        revision=revision,
+        rule=rule,
+    )
+    ctx.wrote(f"`{ctx.verb.name} {command.rollout}` was requested; it waits for approval.")
+    text, blocks = render_approvals.render_request(approval, now=ctx.now())
+    cards.post(key=card_key(approval.id), channel=channel, text=text, blocks=blocks, priority=PRIORITY_CARD)
+    needed = f"{approval.required_approvals} approvals" if approval.required_approvals > 1 else "an approval"
+    return Reply(
+        text=(
+            f":hourglass: `{ctx.verb.name} {command.rollout}` runs only after {needed} "
+            f"(rule `{rule.resource}, {rule.action}, {rule.object}`). The card is in <#{channel}>."
+        )
+    )
+
+
+def carry_out(ctx: Context, approval: records.Approval, *, requester: Actor) -> records.Run:
+    """Do an approved rollout command as `requester` would have (their permission checked again)."""
+    asked = approval.action.removeprefix(APPROVAL_PREFIX)
+    action = GUARDED.get(asked)
+    if action is None:
+        raise UserError(f"`{approval.action}` is not a rollout command this bot carries out.")
+    obj = rbac.rollout_object(cluster=approval.cluster, namespace=approval.project, rollout=approval.app)
+    if not ctx.enforcer.can(requester.subjects, resource=rbac.ROLLOUTS, action=action, obj=obj):
+        raise UserError(
+            f"<@{approval.requester_id}> may no longer {action} `{approval.app}` "
+            f"(`{rbac.ROLLOUTS}, {action}` on `{obj}`), so nothing was done."
+        )
+    if ctx.deps.clusters is None:
+        raise NotEnabled("Rollouts are not available in this bot's configuration.")
+    api = ctx.deps.clusters.api_client(approval.cluster)
+    found = rollouts.get_rollout(api, namespace=approval.project, name=approval.app)
+    name, namespace = approval.app, approval.project
+
+    def write(run_id: str) -> str:
+        if asked == rollout_state.ACTION_PROMOTE_FULL:
+            rollouts.promote(api, namespace=namespace, name=name, full=True, run_id=run_id)
+            return f"promoted `{name}` fully (approved)."
+        if asked == rollout_state.ACTION_ABORT:
+            rollouts.abort(api, namespace=namespace, name=name, run_id=run_id)
+            return f"aborted `{name}` (approved): all traffic goes back to the stable version."
+        revision = int(approval.target) if approval.target.isdigit() else None
+        done = rollouts.undo(api, namespace=namespace, name=name, revision=revision, run_id=run_id)
+        return f"rolled `{name}` back to revision {done} (approved)."
+
+    run, _ = _launch(
+        ctx,
+        found,
+        action=asked,
+        cluster=approval.cluster,
+        requester=requester,
+        channel_id=approval.channel_id,
+        write=write,
+    )
+    return run
 
 
 def promote(ctx: Context, command: PromoteCommand) -> Reply:
     """End the current pause (or skip the current step); `--full` skips every step left."""
-    found = _find(ctx, command, action=rbac.ACTION_PROMOTE)
+    if command.full:
+        card = _guarded(ctx, command, action=rbac.ACTION_PROMOTE, asked=rollout_state.ACTION_PROMOTE_FULL)
+        if card is not None:
+            return card
+    found = _find(ctx, command, action=rbac.ACTION_PROMOTE, approval_gate=False)
     namespace = _namespace_of(found)
     where = f"`{command.rollout}` on `{_cluster(ctx).name}/{namespace}`"
     steps = len((((found.get("spec") or {}).get("strategy") or {}).get("canary") or {}).get("steps") or [])
@@ -230,6 +355,9 @@ def promote(ctx: Context, command: PromoteCommand) -> Reply:
 
 
 def abort(ctx: Context, command: AbortCommand) -> Reply:
+    card = _guarded(ctx, command, action=rbac.ACTION_ABORT, asked=rollout_state.ACTION_ABORT)
+    if card is not None:
+        return card
     found = _find(ctx, command, action=rbac.ACTION_ABORT)
     namespace = _namespace_of(found)
 
@@ -259,6 +387,11 @@ def retry(ctx: Context, command: RetryCommand) -> Reply:
 
 
 def undo(ctx: Context, command: UndoCommand) -> Reply:
+    card = _guarded(
+        ctx, command, action=rbac.ACTION_UNDO, asked=rollout_state.ACTION_UNDO, revision=command.revision
+    )
+    if card is not None:
+        return card
     found = _find(ctx, command, action=rbac.ACTION_UNDO)
     namespace = _namespace_of(found)
 

@@ -59,7 +59,7 @@ def render_request(
         The notification text and the blocks for `chat.postMessage`.
     """
     emoji = {ACTION_SYNC: ":arrows_counterclockwise:", flow.ACTION_RESUME: ":raised_hand:"}.get(
-        approval.action, ":rewind:"
+        approval.action, ":vertical_traffic_light:" if flow.is_rollout(approval) else ":rewind:"
     )
     title = f"{emoji} {_action(approval)} requested: {approval.app}"
     if approval.action == flow.ACTION_RESUME:
@@ -159,6 +159,17 @@ def render_expired(approval: Approval) -> tuple[str, list[Block]]:
 def _facts(approval: Approval, *, title: str) -> list[Block]:
     """Header, the facts every form of the card shows, and the reason."""
     blocks: list[Block] = [header(truncate(title, MAX_HEADER))]
+    if flow.is_rollout(approval):
+        blocks.extend(
+            fields_section(
+                (
+                    ("Rollout", mrkdwn.code(flow.object_of(approval), limit=MAX_FIELD)),
+                    ("Command", _rollout_command(approval)),
+                    ("Requested by", _who(approval)),
+                )
+            )
+        )
+        return blocks
     if approval.action == flow.ACTION_RESUME:
         blocks.extend(
             fields_section(
@@ -199,7 +210,9 @@ def _facts(approval: Approval, *, title: str) -> list[Block]:
 
 def _buttons(approval: Approval) -> list[Block]:
     app = truncate(approval.app, MAX_NAME)
-    if approval.action == flow.ACTION_RESUME:
+    if flow.is_rollout(approval):
+        what = f"gets `{_rollout_command(approval)}`"
+    elif approval.action == flow.ACTION_RESUME:
         what = f"goes on past step {mrkdwn.code(approval.to_revision)}"
     elif approval.action == ACTION_SYNC:
         revision, prune = flow.sync_options(approval)
@@ -223,7 +236,7 @@ def _buttons(approval: Approval) -> list[Block]:
                         f"{mrkdwn.code(app)} {what}"
                         + (
                             ""
-                            if approval.action == flow.ACTION_RESUME
+                            if approval.action == flow.ACTION_RESUME or flow.is_rollout(approval)
                             else f" ({mrkdwn.code(_short(approval.to_revision))})"
                         )
                         + f" {_when_it_runs(approval)}.",
@@ -244,6 +257,16 @@ def _buttons(approval: Approval) -> list[Block]:
     ]
 
 
+def _rollout_command(approval: Approval) -> str:
+    """`abort`, `promote --full`, `undo 3`: the command the Rollout gets once approved."""
+    asked = approval.action.removeprefix(flow.ROLLOUT_PREFIX)
+    if asked == "promote-full":
+        return "promote --full"
+    if asked == "undo" and approval.target:
+        return f"undo {mrkdwn.escape(approval.target)}"
+    return mrkdwn.escape(asked)
+
+
 def _when_it_runs(approval: Approval) -> str:
     if approval.required_approvals <= 1:
         return "as soon as you approve"
@@ -251,6 +274,8 @@ def _when_it_runs(approval: Approval) -> str:
 
 
 def _action(approval: Approval) -> str:
+    if flow.is_rollout(approval):
+        return "Rollout " + approval.action.removeprefix(flow.ROLLOUT_PREFIX).replace("-", " ")
     return truncate(approval.action, 30).capitalize() or "Action"
 
 
