@@ -25,16 +25,21 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any, cast
 
+import urllib3
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from bot.argo import rollout_state
 from bot.argo.errors import kube_errors
 from bot.argo.rollout_state import RolloutDetail as RolloutDetail
 from bot.argo.rollout_state import RolloutSummary as RolloutSummary
 from bot.errors import UserError
+
+log = logging.getLogger(__name__)
 
 GROUP = "argoproj.io"
 VERSION = "v1alpha1"
@@ -50,6 +55,24 @@ class Promoted:
 
     how: str  # "pause", "step", "full"
     step: int  # the step index it was at
+
+
+def served(api: client.ApiClient) -> bool:
+    """Whether the cluster serves Argo Rollouts (its CRD is installed); False when it cannot tell.
+
+    A cluster without Rollouts is common: the leader watches Rollouts only where they exist,
+    instead of retrying a watch that can only fail.
+    """
+    try:
+        resources = client.CustomObjectsApi(api).get_api_resources(GROUP, VERSION, _request_timeout=10)
+    except ApiException as exc:
+        if exc.status != 404:
+            log.warning("could not tell whether the cluster serves Argo Rollouts: HTTP %s", exc.status)
+        return False
+    except (OSError, urllib3.exceptions.HTTPError) as exc:
+        log.warning("could not tell whether the cluster serves Argo Rollouts: %s", type(exc).__name__)
+        return False
+    return any(getattr(r, "name", "") == ROLLOUTS for r in getattr(resources, "resources", None) or [])
 
 
 def list_rollouts(api: client.ApiClient, *, namespace: str | None = None) -> list[RolloutSummary]:

@@ -109,6 +109,7 @@ class LeaderStreams:
                     on_event=functools.partial(self._on_rollout, cluster.name),
                 )
                 for cluster in self._clusters
+                if rollouts.served(self._api_client(cluster.name))
             ]
         if self._conditions is not None:
             self._conditions.reset()  # another leader may have told things meanwhile
