@@ -6,24 +6,24 @@ A canary of its own on `dev` (namespace `web`), paused at step 2 of 5 with weigh
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from commands_world import GROUP, VERSION, Tier
+from commands_world import Tier
 from e2e_world import BASE_POLICY, DEV, OPS, OPS_CHANNEL, running_bot
 from e2e_world import message_text as _text
-from kubernetes import client
+from rollouts_world import paused_canary
+from rollouts_world import status as _status
+from rollouts_world import until as _until
 
 from bot.records import APPROVAL_EXECUTED
 from bot.render.approvals import ACTION_APPROVE
-from bot.sandbox.argo.samples import CHECKOUT_STEPS, demo_rollout
+from bot.sandbox.argo.samples import CHECKOUT_STEPS
 from bot.sandbox.world import SandboxWorld
 from bot.store.repos import ApprovalRepo, RunRepo
 
-NS = "web"
 POLICY = BASE_POLICY + (
     "p, role:developer, rollouts, get, dev/*, allow\n"
     "p, role:developer, rollouts, promote, dev/*, allow\n"
@@ -31,44 +31,12 @@ POLICY = BASE_POLICY + (
     "p, role:sre, approvals, approve, */*/*, allow\n"
 )
 RULE = {"resource": "rollouts", "action": "abort", "object": "dev/*"}
-_names = (f"guarded-{n}" for n in itertools.count(1))
 
 
 @pytest.fixture
 def guarded_tier(tmp_path: Path, sandbox: SandboxWorld) -> Iterator[Tier]:
     with running_bot(tmp_path, sandbox, policy=POLICY, approvals={"require_for": [RULE]}) as world:
         yield Tier(world=world, sandbox=sandbox, deps=world.bot.deps, runs=RunRepo(world.bot.database))
-
-
-def _status(tier: Tier, name: str) -> dict[str, Any]:
-    rollout = tier.sandbox.kube["dev"].store.get(GROUP, VERSION, "rollouts", NS, name)
-    return dict(rollout.get("status") or {})
-
-
-def _until(tier: Tier, name: str, what: str, check: Any) -> dict[str, Any]:
-    return tier.wait(
-        lambda: (lambda s: s if check(s) else None)(_status(tier, name)),
-        message=f"{name}: {what}",
-        timeout=30,
-    )
-
-
-def _paused_canary(tier: Tier) -> str:
-    name = next(_names)
-    api = client.CustomObjectsApi(tier.world.bot.registry.api_client("dev"))
-    api.create_namespaced_custom_object(
-        GROUP, VERSION, NS, "rollouts", demo_rollout(name, image="web:1.0", steps=CHECKOUT_STEPS)
-    )
-    _until(tier, name, "revision 1 healthy", lambda s: s.get("phase") == "Healthy")
-    image = {"spec": {"template": {"spec": {"containers": [{"name": name, "image": "web:1.1"}]}}}}
-    api.patch_namespaced_custom_object(GROUP, VERSION, NS, "rollouts", name, image)
-    _until(
-        tier,
-        name,
-        "paused at step 2",
-        lambda s: s.get("phase") == "Paused" and s.get("currentStepIndex") == 1,
-    )
-    return name
 
 
 def test_an_abort_under_a_rule_waits_for_its_approval_and_then_aborts_once(guarded_tier: Tier) -> None:
@@ -101,3 +69,7 @@ def test_a_step_promote_is_not_guarded_by_a_rule_on_abort(guarded_tier: Tier) ->
     reply = tier.do(DEV, f"promote {name} --cluster dev")
     assert "promoted" in reply.text, reply.text
     _until(tier, name, "past step 2", lambda s: int(s.get("currentStepIndex") or 0) >= 2)
+
+
+def _paused_canary(tier: Tier, steps: list[dict[str, Any]] = CHECKOUT_STEPS) -> str:
+    return paused_canary(tier, "guarded", steps)

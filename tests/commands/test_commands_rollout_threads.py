@@ -10,7 +10,6 @@ thread with nothing posted twice.
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,14 +20,16 @@ from commands_world import GROUP, VERSION, Tier
 from e2e_world import BASE_POLICY, DEV, OPS_CHANNEL, running_bot
 from e2e_world import message_text as _text
 from kubernetes import client
+from rollouts_world import NS, paused_canary
+from rollouts_world import rollout as _rollout
+from rollouts_world import until as _until
 
 from bot import records
 from bot.argo.rollout_state import RUN_ID_ANNOTATION
-from bot.sandbox.argo.samples import CHECKOUT_STEPS, demo_rollout
+from bot.sandbox.argo.samples import CHECKOUT_STEPS
 from bot.sandbox.world import SandboxWorld
 from bot.store.repos import RunRepo
 
-NS = "web"
 POLICY = BASE_POLICY + (
     "p, role:developer, rollouts, get, dev/*, allow\n"
     "p, role:developer, rollouts, promote, dev/*, allow\n"
@@ -44,7 +45,6 @@ SLOW_STEPS: list[dict[str, Any]] = [
     {"setWeight": 80},
     {"analysis": {"templates": [{"templateName": "success-rate"}]}},
 ]
-_names = (f"thread-{n}" for n in itertools.count(1))
 
 
 def _tier(world: Any, sandbox: SandboxWorld) -> Tier:
@@ -59,39 +59,6 @@ def rollout_tier(tmp_path: Path, sandbox: SandboxWorld) -> Iterator[Tier]:
 
 def _api(tier: Tier) -> client.CustomObjectsApi:
     return client.CustomObjectsApi(tier.world.bot.registry.api_client("dev"))
-
-
-def _rollout(tier: Tier, name: str) -> dict[str, Any]:
-    found: dict[str, Any] = tier.sandbox.kube["dev"].store.get(GROUP, VERSION, "rollouts", NS, name)
-    return dict(found)
-
-
-def _until(tier: Tier, name: str, what: str, check: Any) -> dict[str, Any]:
-    status: dict[str, Any] = tier.wait(
-        lambda: (lambda s: s if check(s) else None)(dict(_rollout(tier, name).get("status") or {})),
-        message=f"{name}: {what}",
-        timeout=30,
-    )
-    return status
-
-
-def _paused_canary(tier: Tier, steps: list[dict[str, Any]] = CHECKOUT_STEPS) -> str:
-    """A new canary on dev, paused at its step 2 (`pause: {}`) with weight 20."""
-    name = next(_names)
-    api = _api(tier)
-    api.create_namespaced_custom_object(
-        GROUP, VERSION, NS, "rollouts", demo_rollout(name, image="web:1.0", steps=steps)
-    )
-    _until(tier, name, "revision 1 healthy", lambda s: s.get("phase") == "Healthy")
-    image = {"spec": {"template": {"spec": {"containers": [{"name": name, "image": "web:1.1"}]}}}}
-    api.patch_namespaced_custom_object(GROUP, VERSION, NS, "rollouts", name, image)
-    _until(
-        tier,
-        name,
-        "paused at step 2",
-        lambda s: s.get("phase") == "Paused" and s.get("currentStepIndex") == 1,
-    )
-    return name
 
 
 def _run(tier: Tier, name: str) -> records.Run:
@@ -260,3 +227,7 @@ def test_a_new_leader_continues_the_thread_with_nothing_posted_twice(
         assert sum("step 4/6: pause 120s" in text for text in replies) == 1
         assert sum("paused by hand" in text for text in replies) == 1
         assert len(_parents(second, run.id)) == 1
+
+
+def _paused_canary(tier: Tier, steps: list[dict[str, Any]] = CHECKOUT_STEPS) -> str:
+    return paused_canary(tier, "canary", steps)

@@ -7,22 +7,23 @@ would. The verbs write what `kubectl argo rollouts` writes; the tests read the R
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from commands_world import GROUP, VERSION, Tier
+from commands_world import Tier
 from e2e_world import ADMIN, BASE_POLICY, DEV, OPS, STRANGER, running_bot
 from e2e_world import message_text as _text
 from kubernetes import client
+from rollouts_world import NS, paused_canary
+from rollouts_world import status as _status
+from rollouts_world import until as _until
 
-from bot.sandbox.argo.samples import CHECKOUT_STEPS, demo_rollout
+from bot.sandbox.argo.samples import CHECKOUT_STEPS
 from bot.sandbox.world import SandboxWorld
 from bot.store.repos import RunRepo
 
-NS = "web"
 #: Developers read, promote and abort on dev; the sre group (OPS) may only read.
 POLICY = BASE_POLICY + (
     "p, role:developer, rollouts, get, dev/*, allow\n"
@@ -30,7 +31,6 @@ POLICY = BASE_POLICY + (
     "p, role:developer, rollouts, abort, dev/*, allow\n"
     "p, role:sre, rollouts, get, */*/*, allow\n"
 )
-_names = (f"canary-{n}" for n in itertools.count(1))
 
 
 @pytest.fixture
@@ -43,40 +43,8 @@ def _api(tier: Tier) -> client.CustomObjectsApi:
     return client.CustomObjectsApi(tier.world.bot.registry.api_client("dev"))
 
 
-def _status(tier: Tier, name: str) -> dict[str, Any]:
-    rollout = tier.sandbox.kube["dev"].store.get(GROUP, VERSION, "rollouts", NS, name)
-    return dict(rollout.get("status") or {})
-
-
 def _weight(status: dict[str, Any]) -> Any:
     return status.get("canary", {}).get("weights", {}).get("canary", {}).get("weight")
-
-
-def _until(tier: Tier, name: str, what: str, check: Any) -> dict[str, Any]:
-    return tier.wait(
-        lambda: (lambda s: s if check(s) else None)(_status(tier, name)),
-        message=f"{name}: {what}",
-        timeout=30,
-    )
-
-
-def _paused_canary(tier: Tier) -> str:
-    """A new canary on dev, paused at step 2 of 5 with weight 20."""
-    name = next(_names)
-    api = _api(tier)
-    api.create_namespaced_custom_object(
-        GROUP, VERSION, NS, "rollouts", demo_rollout(name, image="web:1.0", steps=CHECKOUT_STEPS)
-    )
-    _until(tier, name, "revision 1 healthy", lambda s: s.get("phase") == "Healthy")
-    image = {"spec": {"template": {"spec": {"containers": [{"name": name, "image": "web:1.1"}]}}}}
-    api.patch_namespaced_custom_object(GROUP, VERSION, NS, "rollouts", name, image)
-    _until(
-        tier,
-        name,
-        "paused at step 2",
-        lambda s: s.get("phase") == "Paused" and s.get("currentStepIndex") == 1,
-    )
-    return name
 
 
 def test_rollouts_in_slack_show_step_weight_and_phase(rollout_tier: Tier) -> None:
@@ -164,3 +132,7 @@ def test_full_promotion_then_undo_then_abort_and_retry(rollout_tier: Tier) -> No
     unknown = rollout_tier.do(ADMIN, f"undo {name} 9")
     # as in Argo, the template of revision 1 came back as revision 3: its ReplicaSet was renumbered
     assert f"`{name}` has no revision 9. Its revisions: 2, 3." in unknown.text
+
+
+def _paused_canary(tier: Tier, steps: list[dict[str, Any]] = CHECKOUT_STEPS) -> str:
+    return paused_canary(tier, "canary", steps)
