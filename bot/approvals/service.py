@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from bot.applications import HistoryEntry
 from bot.approvals import flow
@@ -192,15 +192,13 @@ class ApprovalService:
         """
         if target.id == current.id:
             raise UserError(f"`{app}` already runs history entry {target.id}: there is nothing to roll back.")
-        now = self._clock()
         obj = f"{cluster}/{project}/{app}"
         rule = flow.rule_for(
             self._settings.require_for, resource=APPLICATIONS, action=ACTION_ROLLBACK, obj=obj
         )
-        return self._repo.create(
+        return self._pending(
+            rule,
             action=ACTION_ROLLBACK,
-            required_approvals=rule.approvals if rule is not None else 1,
-            approvers=rule.approvers if rule is not None else (),
             cluster=cluster,
             project=project,
             app=app,
@@ -211,8 +209,6 @@ class ApprovalService:
             requester_id=actor.user_id,
             requester_name=actor.name,
             channel_id=channel_id,
-            expires_at=now + timedelta(minutes=self._settings.expiry_minutes),
-            now=now,
         )
 
     def request_sync(
@@ -238,8 +234,8 @@ class ApprovalService:
             target_revision: the app's `targetRevision`, shown as To when `revision` is None.
             prune: whether the sync prunes.
         """
-        now = self._clock()
-        return self._repo.create(
+        return self._pending(
+            rule,
             action=ACTION_SYNC,
             cluster=cluster,
             project=project,
@@ -250,10 +246,6 @@ class ApprovalService:
             requester_id=actor.user_id,
             requester_name=actor.name,
             channel_id=channel_id,
-            expires_at=now + timedelta(minutes=self._settings.expiry_minutes),
-            now=now,
-            required_approvals=rule.approvals,
-            approvers=rule.approvers,
         )
 
     def request_rollout(
@@ -269,8 +261,8 @@ class ApprovalService:
         rule: ApprovalRule,
     ) -> Approval:
         """Store a pending rollout command (`rollout-promote-full`, `rollout-abort`, `rollout-undo`)."""
-        now = self._clock()
-        return self._repo.create(
+        return self._pending(
+            rule,
             action=action,
             cluster=cluster,
             project=namespace,
@@ -279,10 +271,6 @@ class ApprovalService:
             requester_id=actor.user_id,
             requester_name=actor.name,
             channel_id=channel_id,
-            expires_at=now + timedelta(minutes=self._settings.expiry_minutes),
-            now=now,
-            required_approvals=rule.approvals,
-            approvers=rule.approvers,
         )
 
     def request_resume(
@@ -305,10 +293,10 @@ class ApprovalService:
         watch event, a restart, a new leader) is the same request with the same card. The
         quorum comes from a rule on `workflows, approve` for `<cluster>/<namespace>/<template>`.
         """
-        now = self._clock()
         obj = f"{cluster}/{namespace}/{template}"
         rule = flow.rule_for(self._settings.require_for, resource=WORKFLOWS, action=ACTION_APPROVE, obj=obj)
-        return self._repo.create(
+        return self._pending(
+            rule,
             approval_id=flow.step_approval_id(run_id, node_id),
             action=flow.ACTION_RESUME,
             cluster=cluster,
@@ -320,11 +308,18 @@ class ApprovalService:
             requester_id=requester_id,
             requester_name=requester_name,
             channel_id=channel_id,
+            run_id=run_id,
+        )
+
+    def _pending(self, rule: ApprovalRule | None, **fields: Any) -> Approval:
+        """Store a pending request that expires `expiry_minutes` from now, with `rule`'s quorum."""
+        now = self._clock()
+        return self._repo.create(
             expires_at=now + timedelta(minutes=self._settings.expiry_minutes),
             now=now,
             required_approvals=rule.approvals if rule is not None else 1,
             approvers=rule.approvers if rule is not None else (),
-            run_id=run_id,
+            **fields,
         )
 
     def get(self, approval_id: str) -> Approval | None:

@@ -247,15 +247,7 @@ def _write_rollback(ctx: Context, approval: records.Approval) -> records.Run:
     clusters = ctx.deps.clusters
     if launcher is None or clusters is None:
         raise NotEnabled("Rollbacks are not available in this bot's configuration.")
-    requester = _requester(ctx, approval)
-    obj = flow.object_of(approval)
-    if not ctx.enforcer.can(
-        requester.subjects, resource=rbac.APPLICATIONS, action=rbac.ACTION_ROLLBACK, obj=obj
-    ):
-        raise UserError(
-            f"<@{approval.requester_id}> may no longer roll back `{approval.app}` "
-            f"(`{rbac.APPLICATIONS}, {rbac.ACTION_ROLLBACK}` on `{obj}`), so nothing was done."
-        )
+    requester = _requester_who_still_may(ctx, approval, action=rbac.ACTION_ROLLBACK, doing="roll back")
     _, to_id = flow.history_ids(approval)
     host, namespace, api = _host_of(ctx, approval)
     pinned: list[str] = []  # the run whose write turned auto-sync off
@@ -323,13 +315,7 @@ def _write_sync(ctx: Context, approval: records.Approval) -> records.Run:
     launcher, clusters = ctx.deps.launcher, ctx.deps.clusters
     if launcher is None or clusters is None:
         raise NotEnabled("Syncs are not available in this bot's configuration.")
-    requester = _requester(ctx, approval)
-    obj = flow.object_of(approval)
-    if not ctx.enforcer.can(requester.subjects, resource=rbac.APPLICATIONS, action=rbac.ACTION_SYNC, obj=obj):
-        raise UserError(
-            f"<@{approval.requester_id}> may no longer sync `{approval.app}` "
-            f"(`{rbac.APPLICATIONS}, {rbac.ACTION_SYNC}` on `{obj}`), so nothing was done."
-        )
+    requester = _requester_who_still_may(ctx, approval, action=rbac.ACTION_SYNC, doing="sync")
     revision, prune = flow.sync_options(approval)
     host, namespace, api = _host_of(ctx, approval)
     plan = Plan(
@@ -437,6 +423,22 @@ def _host_of(ctx: Context, approval: records.Approval) -> tuple[str, str, Any]:
 def _initiator(requester: Actor, approval: records.Approval, *, approver: Actor) -> str:
     """How Argo CD's `initiatedBy` and history name it: the requester, and who approved."""
     return f"{requester.email or approval.requester_name} (approved by {approver.email or approver.name})"
+
+
+def _requester_who_still_may(ctx: Context, approval: records.Approval, *, action: str, doing: str) -> Actor:
+    """The requester as they are now, if they still hold `applications, <action>` on the app.
+
+    Raises:
+        UserError: they no longer do (the approval does not lend them a permission).
+    """
+    requester = _requester(ctx, approval)
+    obj = flow.object_of(approval)
+    if not ctx.enforcer.can(requester.subjects, resource=rbac.APPLICATIONS, action=action, obj=obj):
+        raise UserError(
+            f"<@{approval.requester_id}> may no longer {doing} `{approval.app}` "
+            f"(`{rbac.APPLICATIONS}, {action}` on `{obj}`), so nothing was done."
+        )
+    return requester
 
 
 def _requester(ctx: Context, approval: records.Approval) -> Actor:
