@@ -362,8 +362,8 @@ def set_auto_sync(
         KubeNotFound: no such Application.
         KubeError: any other failure.
     """
-    for attempt in range(1, attempts + 1):
-        app = get_app_object(api, namespace=namespace, name=name)
+
+    def change(app: RawObject) -> bool:
         annotations = (app.get("metadata") or {}).get("annotations") or {}
         policy = app.setdefault("spec", {}).setdefault("syncPolicy", {})
         if on:
@@ -375,19 +375,14 @@ def set_auto_sync(
             if not is_auto_sync(app):
                 return False
             policy.pop("automated", None)
-        app["metadata"]["annotations"] = annotations
-        try:
-            with kube_errors(f"set the sync policy of Application {namespace}/{name}"):
-                _custom(api).replace_namespaced_custom_object(
-                    GROUP, VERSION, namespace, APPLICATIONS, name, app, _request_timeout=REQUEST_TIMEOUT
-                )
-        except KubeConflict:
-            if attempt == attempts:
-                raise
-            sleep(0.05 * 2**attempt)
-            continue
+        app.setdefault("metadata", {})["annotations"] = annotations
         return True
-    raise AssertionError("unreachable: the loop returns or raises")
+
+    what = f"set the sync policy of Application {namespace}/{name}"
+    written = _replace_app(
+        api, namespace=namespace, name=name, change=change, what=what, attempts=attempts, sleep=sleep
+    )
+    return written is not None
 
 
 def pinned_policy(note: object) -> dict[str, Any]:
@@ -519,8 +514,8 @@ def _set_operation(
     "already in progress" check cannot race with another writer: if anyone wrote in between,
     the server answers 409 and the check runs again on the fresh object.
     """
-    for attempt in range(1, attempts + 1):
-        app = get_app_object(api, namespace=namespace, name=name)
+
+    def busy_then_change(app: RawObject) -> bool:
         state = (app.get("status") or {}).get("operationState") or {}
         if app.get("operation") is not None or state.get("phase") == PHASE_RUNNING:
             raise OperationInProgress(
@@ -531,8 +526,44 @@ def _set_operation(
         change(app)
         if not app["spec"]["syncPolicy"]:
             del app["spec"]["syncPolicy"]
+        return True
+
+    what = f"write the operation of Application {namespace}/{name}"
+    written = _replace_app(
+        api,
+        namespace=namespace,
+        name=name,
+        change=busy_then_change,
+        what=what,
+        attempts=attempts,
+        sleep=sleep,
+    )
+    assert written is not None  # busy_then_change always writes
+    return written
+
+
+def _replace_app(
+    api: client.ApiClient,
+    *,
+    namespace: str,
+    name: str,
+    change: Callable[[RawObject], bool],
+    what: str,
+    attempts: int,
+    sleep: Callable[[float], None],
+) -> RawObject | None:
+    """Read, `change` (False: nothing to write), PUT with the read resourceVersion; retry a 409.
+
+    A PUT (not a merge patch) makes the write conditional on the version read, so a check in
+    `change` cannot race with another writer: if anyone wrote in between, the server answers
+    409 and `change` runs again on the fresh object. None when `change` wrote nothing.
+    """
+    for attempt in range(1, attempts + 1):
+        app = get_app_object(api, namespace=namespace, name=name)
+        if not change(app):
+            return None
         try:
-            with kube_errors(f"write the operation of Application {namespace}/{name}"):
+            with kube_errors(what):
                 written = _custom(api).replace_namespaced_custom_object(
                     GROUP, VERSION, namespace, APPLICATIONS, name, app, _request_timeout=REQUEST_TIMEOUT
                 )

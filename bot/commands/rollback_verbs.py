@@ -251,20 +251,14 @@ def _write_rollback(ctx: Context, approval: records.Approval) -> records.Run:
     _, to_id = flow.history_ids(approval)
     host, namespace, api = _host_of(ctx, approval)
     pinned: list[str] = []  # the run whose write turned auto-sync off
-    plan = Plan(
+    plan = _approved_plan(
+        ctx,
+        approval,
         kind=records.RUN_ROLLBACK,
-        cluster=host,
+        host=host,
         namespace=namespace,
-        requester_id=approval.requester_id,
-        requester_name=approval.requester_name,
-        channel_id=approval.channel_id,
-        template=approval.app,
         revision=approval.to_revision or None,
-        parameters={
-            sync_tracker.DESTINATION_PARAMETER: approval.cluster,
-            "approved_by": ctx.actor.user_id,
-            "history_id": to_id,
-        },
+        history_id=to_id,
     )
 
     def act(run: records.Run) -> str:
@@ -318,20 +312,8 @@ def _write_sync(ctx: Context, approval: records.Approval) -> records.Run:
     requester = _requester_who_still_may(ctx, approval, action=rbac.ACTION_SYNC, doing="sync")
     revision, prune = flow.sync_options(approval)
     host, namespace, api = _host_of(ctx, approval)
-    plan = Plan(
-        kind=records.RUN_SYNC,
-        cluster=host,
-        namespace=namespace,
-        requester_id=approval.requester_id,
-        requester_name=approval.requester_name,
-        channel_id=approval.channel_id,
-        template=approval.app,
-        revision=revision,
-        parameters={
-            sync_tracker.DESTINATION_PARAMETER: approval.cluster,
-            "prune": prune,
-            "approved_by": ctx.actor.user_id,
-        },
+    plan = _approved_plan(
+        ctx, approval, kind=records.RUN_SYNC, host=host, namespace=namespace, revision=revision, prune=prune
     )
 
     def act(run: records.Run) -> str:
@@ -396,6 +378,35 @@ def _stop_rejected(ctx: Context, approval: records.Approval) -> None:
     ctx.wrote(
         f"`{approval.app}` was stopped: its step `{approval.to_revision}` was rejected.",
         run_id=approval.run_id,
+    )
+
+
+def _approved_plan(
+    ctx: Context,
+    approval: records.Approval,
+    *,
+    kind: str,
+    host: str,
+    namespace: str,
+    revision: str | None,
+    **parameters: Any,
+) -> Plan:
+    """The run of an approved sync or rollback: the requester's, in the card's channel, with
+    who approved it (the clicker) and what the card showed."""
+    return Plan(
+        kind=kind,
+        cluster=host,
+        namespace=namespace,
+        requester_id=approval.requester_id,
+        requester_name=approval.requester_name,
+        channel_id=approval.channel_id,
+        template=approval.app,
+        revision=revision,
+        parameters={
+            sync_tracker.DESTINATION_PARAMETER: approval.cluster,
+            "approved_by": ctx.actor.user_id,
+            **parameters,
+        },
     )
 
 
