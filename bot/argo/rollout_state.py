@@ -387,7 +387,7 @@ def events(old: FollowedRollout | None, new: FollowedRollout) -> list[RolloutEve
         out.append(
             RolloutEvent(
                 kind="step",
-                identity=f"{new.pod_hash}:step:{now.step}",
+                identity=f"{new.pod_hash}/step/{now.step}",
                 step=now.step,
                 label=new.labels[now.step],
             )
@@ -396,7 +396,7 @@ def events(old: FollowedRollout | None, new: FollowedRollout) -> list[RolloutEve
         out.append(
             RolloutEvent(
                 kind="manual-pause",
-                identity=f"{new.pod_hash}:manual-pause:{now.step}",
+                identity=f"{new.pod_hash}/manual-pause/{now.step}",
                 step=now.step,
                 label=new.labels[now.step] if now.step < now.steps else "",
             )
