@@ -8,6 +8,7 @@ reads the answer, the audit row, the run rows and the clusters. A new verb's tes
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,12 +94,26 @@ ARGO_POLICY = BASE_POLICY + (
 )
 
 
+def argo_clusters(sandbox: SandboxWorld, **dev: Any) -> list[dict[str, Any]]:
+    """`dev` with Argo CD (and `dev`'s extra settings), `prod` bound to the prod channel."""
+    return [
+        {"name": "dev", "auth": token_auth(sandbox, "dev"), "argocd_namespace": ARGOCD_NAMESPACE, **dev},
+        {"name": "prod", "auth": token_auth(sandbox, "prod"), "channels": [PROD_CHANNEL]},
+    ]
+
+
+@contextlib.contextmanager
+def argo_world(
+    tmp_path: Path, sandbox: SandboxWorld, *, policy: str = ARGO_POLICY, **overrides: Any
+) -> Iterator[Tier]:
+    """The tier over `argo_clusters` with `policy` and other config sections replaced."""
+    overrides.setdefault("clusters", argo_clusters(sandbox))
+    with running_bot(tmp_path, sandbox, policy=policy, **overrides) as world:
+        yield Tier(world=world, sandbox=sandbox, deps=world.bot.deps, runs=RunRepo(world.bot.database))
+
+
 @pytest.fixture
 def argo_tier(tmp_path: Path, sandbox: SandboxWorld) -> Iterator[Tier]:
     """The tier with Argo CD on `dev` (apps `shop-<cluster>`, `billing-<cluster>`) and rollbacks."""
-    clusters = [
-        {"name": "dev", "auth": token_auth(sandbox, "dev"), "argocd_namespace": ARGOCD_NAMESPACE},
-        {"name": "prod", "auth": token_auth(sandbox, "prod"), "channels": [PROD_CHANNEL]},
-    ]
-    with running_bot(tmp_path, sandbox, policy=ARGO_POLICY, clusters=clusters) as world:
-        yield Tier(world=world, sandbox=sandbox, deps=world.bot.deps, runs=RunRepo(world.bot.database))
+    with argo_world(tmp_path, sandbox) as tier:
+        yield tier

@@ -14,15 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from commands_world import ARGO_POLICY, Tier
-from e2e_world import ADMIN, DEV, OPS, OPS_CHANNEL, PROD_CHANNEL, running_bot, token_auth
+from commands_world import ARGO_POLICY, Tier, argo_world
+from e2e_world import ADMIN, DEV, OPS, OPS_CHANNEL
 from e2e_world import message_text as _text
 
 from bot.model import Reply
 from bot.records import APPROVAL_EXECUTED, Approval
 from bot.render.approvals import ACTION_APPROVE
-from bot.sandbox.world import ARGOCD_NAMESPACE, SandboxWorld
-from bot.store.repos import ApprovalRepo, RunRepo
+from bot.sandbox.world import SandboxWorld
+from bot.store.repos import ApprovalRepo
 
 APP = "shop-dev"
 ERIN = "UERIN0001"  # a second SRE
@@ -38,16 +38,10 @@ SYNC_RULE = {**RULE, "action": "sync", "object": "dev/*/billing-*"}
 
 @pytest.fixture
 def quorum_tier(tmp_path: Path, sandbox: SandboxWorld) -> Iterator[Tier]:
-    clusters = [
-        {"name": "dev", "auth": token_auth(sandbox, "dev"), "argocd_namespace": ARGOCD_NAMESPACE},
-        {"name": "prod", "auth": token_auth(sandbox, "prod"), "channels": [PROD_CHANNEL]},
-    ]
     policy = ARGO_POLICY + "g, slack:UERIN0001, role:sre\n"
-    with running_bot(
-        tmp_path, sandbox, policy=policy, clusters=clusters, approvals={"require_for": [RULE, SYNC_RULE]}
-    ) as world:
-        world.driver.add_user(ERIN, name="erin", email="erin@example.com")
-        yield Tier(world=world, sandbox=sandbox, deps=world.bot.deps, runs=RunRepo(world.bot.database))
+    with argo_world(tmp_path, sandbox, policy=policy, approvals={"require_for": [RULE, SYNC_RULE]}) as tier:
+        tier.world.driver.add_user(ERIN, name="erin", email="erin@example.com")
+        yield tier
 
 
 def _history(tier: Tier) -> list[dict[str, Any]]:

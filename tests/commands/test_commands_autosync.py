@@ -12,15 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from commands_world import ARGO_POLICY, GROUP, VERSION, Tier
-from e2e_world import DEV, OPS, OPS_CHANNEL, PROD_CHANNEL, running_bot, token_auth
+from commands_world import ARGO_POLICY, GROUP, VERSION, Tier, argo_world
+from e2e_world import DEV, OPS, OPS_CHANNEL
 from e2e_world import message_text as _text
 from kubernetes import client
 
 from bot.argo import cd
 from bot.render.approvals import ACTION_APPROVE
 from bot.sandbox.world import ARGOCD_NAMESPACE, SandboxWorld
-from bot.store.repos import ApprovalRepo, RunRepo
+from bot.store.repos import ApprovalRepo
 
 APP = "shop-dev"
 POLICY = ARGO_POLICY + "p, role:developer, applications, update, dev/*, allow\n"
@@ -28,13 +28,9 @@ POLICY = ARGO_POLICY + "p, role:developer, applications, update, dev/*, allow\n"
 
 @pytest.fixture
 def pin_tier(tmp_path: Path, sandbox: SandboxWorld) -> Iterator[Tier]:
-    clusters = [
-        {"name": "dev", "auth": token_auth(sandbox, "dev"), "argocd_namespace": ARGOCD_NAMESPACE},
-        {"name": "prod", "auth": token_auth(sandbox, "prod"), "channels": [PROD_CHANNEL]},
-    ]
     approvals = {"disable_auto_sync_on_rollback": True, "pin_reminder_hours": 3 / 3600}
-    with running_bot(tmp_path, sandbox, policy=POLICY, clusters=clusters, approvals=approvals) as world:
-        yield Tier(world=world, sandbox=sandbox, deps=world.bot.deps, runs=RunRepo(world.bot.database))
+    with argo_world(tmp_path, sandbox, policy=POLICY, approvals=approvals) as tier:
+        yield tier
 
 
 def _api(tier: Tier) -> Any:

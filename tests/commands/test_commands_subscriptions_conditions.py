@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from commands_world import ARGO_POLICY, GROUP, VERSION, Tier
-from e2e_world import DEV, OPS_CHANNEL, PROD_CHANNEL, running_bot, token_auth
+from commands_world import GROUP, VERSION, Tier, argo_world
+from e2e_world import DEV, OPS_CHANNEL
 from e2e_world import message_text as _text
 from kubernetes import client
 
 from bot.sandbox.world import ARGOCD_NAMESPACE, SandboxWorld
-from bot.store.repos import RunRepo
 
 SECONDS = 1 / 60
 DEBOUNCE = {
@@ -33,10 +32,6 @@ DEBOUNCE = {
 
 @pytest.fixture
 def conditions_tier(tmp_path: Path, sandbox: SandboxWorld) -> Iterator[Tier]:
-    clusters = [
-        {"name": "dev", "auth": token_auth(sandbox, "dev"), "argocd_namespace": ARGOCD_NAMESPACE},
-        {"name": "prod", "auth": token_auth(sandbox, "prod"), "channels": [PROD_CHANNEL]},
-    ]
     # acts for the developer, who may get dev apps only, yet names apps on every cluster
     configured = [
         {
@@ -47,15 +42,8 @@ def conditions_tier(tmp_path: Path, sandbox: SandboxWorld) -> Iterator[Tier]:
             "triggers": ["health-degraded"],
         }
     ]
-    with running_bot(
-        tmp_path,
-        sandbox,
-        policy=ARGO_POLICY,
-        clusters=clusters,
-        debounce=DEBOUNCE,
-        subscriptions=configured,
-    ) as world:
-        yield Tier(world=world, sandbox=sandbox, deps=world.bot.deps, runs=RunRepo(world.bot.database))
+    with argo_world(tmp_path, sandbox, debounce=DEBOUNCE, subscriptions=configured) as tier:
+        yield tier
 
 
 def _new_app(tier: Tier, name: str, *, destination: str = "dev") -> None:

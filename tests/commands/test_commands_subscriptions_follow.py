@@ -13,15 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from commands_world import ARGO_POLICY, GROUP, VERSION, Tier
-from e2e_world import ADMIN, DEV, OPS_CHANNEL, PROD_CHANNEL, running_bot, token_auth
+from commands_world import ARGO_POLICY, GROUP, VERSION, Tier, argo_clusters, argo_world
+from e2e_world import ADMIN, DEV, OPS_CHANNEL
 from e2e_world import message_text as _text
 from kubernetes import client
 
 from bot.render.runs import ACTION_LOGS
 from bot.sandbox.argo.appscript import AppResource
 from bot.sandbox.world import ARGOCD_NAMESPACE, SandboxWorld
-from bot.store.repos import RunRepo
 
 #: The developer may get dev apps only; a config subscription of theirs asks for every shop app.
 POLICY = ARGO_POLICY + (
@@ -32,21 +31,13 @@ ERIN, ERIN_EMAIL = "UERIN0001", "erin@example.com"  # a Slack user who uses the 
 
 @pytest.fixture
 def follow_tier(tmp_path: Path, sandbox: SandboxWorld) -> Iterator[Tier]:
-    clusters = [
-        {
-            "name": "dev",
-            "auth": token_auth(sandbox, "dev"),
-            "argocd_namespace": ARGOCD_NAMESPACE,
-            "watch_namespaces": ["batch"],
-        },
-        {"name": "prod", "auth": token_auth(sandbox, "prod"), "channels": [PROD_CHANNEL]},
-    ]
+    clusters = argo_clusters(sandbox, watch_namespaces=["batch"])
     configured = [
         {"channel": OPS_CHANNEL, "kind": "apps", "name": "shop-*", "owner": DEV, "triggers": ["sync-failed"]},
     ]
-    with running_bot(tmp_path, sandbox, policy=POLICY, clusters=clusters, subscriptions=configured) as world:
-        world.driver.add_user(ERIN, name="erin", email=ERIN_EMAIL)
-        yield Tier(world=world, sandbox=sandbox, deps=world.bot.deps, runs=RunRepo(world.bot.database))
+    with argo_world(tmp_path, sandbox, policy=POLICY, clusters=clusters, subscriptions=configured) as tier:
+        tier.world.driver.add_user(ERIN, name="erin", email=ERIN_EMAIL)
+        yield tier
 
 
 def _sync_from_outside(tier: Tier, app: str, *, revision: str, username: str = ERIN_EMAIL) -> None:

@@ -13,26 +13,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from commands_world import ARGO_POLICY, GROUP, VERSION, Tier
-from e2e_world import DEV, OPS, OPS_CHANNEL, PROD_CHANNEL, running_bot, token_auth
+from commands_world import ARGO_POLICY, GROUP, VERSION, Tier, argo_world
+from e2e_world import DEV, OPS, OPS_CHANNEL
 from e2e_world import message_text as _text
 from kubernetes import client
 
 from bot.render.approvals import ACTION_APPROVE, ACTION_REJECT
-from bot.sandbox.world import ARGOCD_NAMESPACE, SandboxWorld
-from bot.store.repos import RunRepo
+from bot.sandbox.world import SandboxWorld
 
 POLICY = ARGO_POLICY + "p, role:sre, workflows, approve, dev/*, allow\n"
 
 
 @pytest.fixture
 def steps_tier(tmp_path: Path, sandbox: SandboxWorld) -> Iterator[Tier]:
-    clusters = [
-        {"name": "dev", "auth": token_auth(sandbox, "dev"), "argocd_namespace": ARGOCD_NAMESPACE},
-        {"name": "prod", "auth": token_auth(sandbox, "prod"), "channels": [PROD_CHANNEL]},
-    ]
-    with running_bot(tmp_path, sandbox, policy=POLICY, clusters=clusters) as world:
-        yield Tier(world=world, sandbox=sandbox, deps=world.bot.deps, runs=RunRepo(world.bot.database))
+    with argo_world(tmp_path, sandbox, policy=POLICY) as tier:
+        yield tier
 
 
 def _release(tier: Tier) -> tuple[str, dict[str, Any]]:
